@@ -1,0 +1,25 @@
+# ai-router: `make run` starts the router (on the embedded simulator when no backend is
+# configured), `make test` runs the test suite. Both set up the virtual environment first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
+
+venv: $(VENV)/.installed ## Create .venv and install the router with its test tools
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $@
+
+run: venv ## Run the router (embedded simulator when no backend is configured)
+	$(PY) -m ai_router.launch
+
+test: venv ## Run the test suite
+	$(PY) -m pytest

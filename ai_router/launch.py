@@ -1,0 +1,79 @@
+"""Start the router; with no backend configured, start the embedded simulator first.
+
+`make run` calls this. When neither the environment nor `.env` sets `PRIMARY_BASE_URL`
+(or `SIMULATOR=on` is set), a backend simulator is started on a free loopback port and
+the primary, classifier and xAI URLs all point at it, with a placeholder xAI key, so
+that every route can be tried on a laptop with no GPU and no key.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import uvicorn
+
+from ai_router.settings import Settings
+
+SIM_XAI_KEY = "sim-placeholder-key"  # not a secret: the simulator accepts any key
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wants_simulator(settings: Settings) -> bool:
+    choice = os.environ.get("SIMULATOR", "auto").lower()
+    if choice in ("on", "1", "true"):
+        return True
+    if choice in ("off", "0", "false"):
+        return False
+    return "primary_base_url" not in settings.model_fields_set
+
+
+def start_simulator(classifier_model: str) -> str:
+    """Start the simulator in a child process; return its base URL once it answers."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ai_router.simulator", "--host", "127.0.0.1", "--port", str(port),
+         "--classifier-model", classifier_model, "--token-delay-ms", os.environ.get("SIM_TOKEN_DELAY_MS", "20")],
+    )
+    atexit.register(process.terminate)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"The backend simulator exited with code {process.returncode}.")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return f"{url}/v1"
+        except httpx.TransportError:
+            time.sleep(0.1)  # polling a child process that is still starting
+    raise SystemExit("The backend simulator did not start within 30 s.")
+
+
+def main() -> None:
+    """Run the router in the foreground."""
+    settings = Settings()
+    if _wants_simulator(settings):
+        sim_url = start_simulator(settings.classifier_model)
+        os.environ["PRIMARY_BASE_URL"] = sim_url
+        os.environ["CLASSIFIER_BASE_URL"] = sim_url
+        os.environ["XAI_BASE_URL"] = sim_url
+        os.environ.setdefault("XAI_API_KEY", SIM_XAI_KEY)
+        print(f"ai-router: no backend configured, using the embedded simulator at {sim_url}", flush=True)
+    settings = Settings()
+    print(f"ai-router: listening on http://{settings.host}:{settings.port}/v1 (model {settings.virtual_model!r})",
+          flush=True)
+    uvicorn.run("server:app", host=settings.host, port=settings.port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()

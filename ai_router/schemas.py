@@ -1,0 +1,94 @@
+"""The request bodies the router accepts, validated at the edge with clear errors."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+import orjson
+from fastapi import Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ai_router.errors import OpenAIError
+
+Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
+
+
+class ChatMessage(BaseModel):
+    """One chat message; unknown fields (name, tool_call_id, …) pass through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    role: Role
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatCompletionRequest(BaseModel):
+    """`POST /v1/chat/completions`. Fields the router does not know pass through to the backend."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = Field(None, description="Any value; the router shows one virtual model.")
+    messages: list[ChatMessage] = Field(..., min_length=1)
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    max_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+
+
+class RouteRequest(ChatCompletionRequest):
+    """`POST /api/route`: a chat request plus a forced route and/or a dry run."""
+
+    route: str | None = Field(None, description="Force this route label (skips classification).")
+    dry_run: bool = Field(False, description="Return the routing decision without generating.")
+
+
+class CompletionRequest(BaseModel):
+    """`POST /v1/completions` (legacy text completions)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    prompt: str | list[str] | list[int] | list[list[int]]
+    stream: bool = False
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    """Read the request body as a JSON object, refusing bodies over `limit` bytes.
+
+    Raises:
+        OpenAIError: 413 too large, 415 not JSON-ish content type, 400 malformed JSON.
+    """
+    content_type = request.headers.get("content-type", "application/json").lower()
+    if content_type.startswith(("multipart/", "image/", "audio/", "video/")):
+        raise OpenAIError(415, f"Unsupported content type {content_type!r}: send application/json.")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise OpenAIError(413, f"Request body of {declared} bytes exceeds the limit of {limit} bytes (MAX_REQUEST_BYTES).")
+    body = bytearray()
+    async for piece in request.stream():
+        body += piece
+        if len(body) > limit:
+            raise OpenAIError(413, f"Request body exceeds the limit of {limit} bytes (MAX_REQUEST_BYTES).")
+    if not body:
+        raise OpenAIError(400, "Request body is empty: send a JSON object.")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise OpenAIError(400, f"Request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise OpenAIError(400, "Request body must be a JSON object.")
+    return data
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def validate(model: type[Model], data: dict[str, Any]) -> Model:
+    """Validate `data` as `model`, turning the first problem into an OpenAI-style 400."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise OpenAIError(400, f"Invalid request: {where}: {first['msg']}", param=where) from None

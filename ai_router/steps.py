@@ -1,0 +1,41 @@
+"""Record one backend call as a session step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ai_router.backends import Backend, BackendError, elapsed_ms
+
+
+def step_record(
+    node: str,
+    backend: Backend,
+    path: str,
+    sent: Any,
+    started: float,
+    *,
+    content: str | None = None,
+    reasoning: str | None = None,
+    usage: dict[str, Any] | None = None,
+    model: str | None = None,
+    error: BackendError | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Describe one call: who was asked what, what came back, how long it took."""
+    record: dict[str, Any] = {
+        "node": node,
+        "provider": backend.name,
+        "url": backend.url(path),
+        "model": backend.model,
+        "served_model": model,
+        "messages_sent": sent,
+        "response_content": content,
+        "reasoning_content": reasoning,
+        "usage": usage,
+        "duration_ms": elapsed_ms(started),
+        "status": "error" if error else "ok",
+        "error": error.message if error else None,
+    }
+    if extra:
+        record.update(extra)
+    return record

@@ -1,0 +1,1 @@
+"""The routing graph: `graph` is the compiled LangGraph state machine."""

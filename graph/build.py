@@ -1,0 +1,71 @@
+"""Wire the routing graph: rules, classification, enrichment, generation, fallback.
+
+Read top to bottom, this is the whole control flow of a request:
+
+    START -> meta_check --(route decided by rule)--> enrich | generate | END (dry run)
+                        \\--(undecided)--> classify --> enrich | generate | END (dry run)
+    enrich -> generate --(failed before first byte, fallback left)--> fall_back -> generate
+                       \\--> END
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from graph.context import RouterContext
+from graph.routes import ROUTES, fallback_backend
+from graph.state import InputState, OutputState, RouterState
+from nodes.classify import classify
+from nodes.enrich import enrich
+from nodes.fall_back import fall_back
+from nodes.generate import generate
+from nodes.meta_check import meta_check
+
+
+def next_after_decision(state: RouterState, runtime: Runtime[RouterContext]) -> Literal["enrich", "generate", "__end__"]:
+    """Where a decided route goes: nowhere on a dry run, else its node from the route table."""
+    if runtime.context is not None and runtime.context.dry_run:
+        return END
+    if ROUTES[state["route"]].node == "enrich" and not state.get("degraded"):
+        return "enrich"
+    return "generate"
+
+
+def route_after_meta_check(
+    state: RouterState, runtime: Runtime[RouterContext]
+) -> Literal["classify", "enrich", "generate", "__end__"]:
+    """Classify unless a rule already decided the route."""
+    if not state.get("route"):
+        return "classify"
+    return next_after_decision(state, runtime)
+
+
+def route_after_generate(state: RouterState) -> Literal["fall_back", "__end__"]:
+    """Fall back when generation failed before any byte reached the client."""
+    return "fall_back" if fallback_backend(state) else END
+
+
+def build_graph() -> StateGraph:
+    """Return the uncompiled routing graph (tests compile it with their own options)."""
+    builder = StateGraph(
+        RouterState, input_schema=InputState, output_schema=OutputState, context_schema=RouterContext
+    )
+    builder.add_node(meta_check)
+    builder.add_node(classify)
+    builder.add_node(enrich)
+    builder.add_node(generate)
+    builder.add_node(fall_back)
+
+    builder.add_edge(START, "meta_check")
+    builder.add_conditional_edges("meta_check", route_after_meta_check)
+    builder.add_conditional_edges("classify", next_after_decision)
+    builder.add_edge("enrich", "generate")
+    builder.add_conditional_edges("generate", route_after_generate)
+    builder.add_edge("fall_back", "generate")
+    return builder
+
+
+graph = build_graph().compile(name="ai-router")

@@ -1,0 +1,57 @@
+"""Ask the classifier model which route serves the human's last message."""
+
+from __future__ import annotations
+
+import time
+
+from ai_router.backends import BackendError, elapsed_ms, get_backends
+from ai_router.classification import parse_route
+from ai_router.messages import routing_view
+from ai_router.settings import get_settings
+from ai_router.steps import step_record
+from graph.routes import DEFAULT_ROUTE, classifiable_labels, decide
+from graph.state import RouterState
+from prompts import render_prompt
+
+
+async def classify(state: RouterState) -> dict:
+    """Classify the request; fall back to MODERATE, with the reason, if that fails.
+
+    The classifier sees the last user message and at most `CLASSIFY_CONTEXT_BUDGET`
+    characters of conversation (tool output and system prompts left out).
+    """
+    settings = get_settings()
+    backend = get_backends()["classifier"]
+    labels = classifiable_labels()
+    query, history = routing_view(state["messages"], settings.classify_context_budget)
+    messages = [
+        {"role": "system", "content": render_prompt("routing/system")},
+        {
+            "role": "user",
+            "content": render_prompt(
+                "routing/request", history=history or "(none)", query=query, labels=", ".join(labels)
+            ),
+        },
+    ]
+    payload = {"model": backend.model, "messages": messages, "temperature": 0, "max_tokens": 256}
+    started = time.perf_counter()
+    try:
+        answer = await backend.post_json("/chat/completions", payload, settings.classifier_timeout_s)
+        raw = (answer.get("choices") or [{}])[0].get("message", {}).get("content") or ""
+    except BackendError as error:
+        step = step_record("classify", backend, "/chat/completions", messages, started, error=error)
+        update = decide(DEFAULT_ROUTE, f"fallback: classifier failed ({error.message})", settings)
+        return {**update, "classification_raw": None, "classification_ms": step["duration_ms"], "steps": [step]}
+    except (AttributeError, IndexError, TypeError):
+        raw, answer = "", {}
+    duration = elapsed_ms(started)
+    step = step_record(
+        "classify", backend, "/chat/completions", messages, started,
+        content=raw, usage=answer.get("usage"), model=answer.get("model"),
+    )
+    label = parse_route(raw, labels)
+    if label is None:
+        update = decide(DEFAULT_ROUTE, f"fallback: classifier answer not a route ({raw[:80]!r})", settings)
+    else:
+        update = decide(label, "classifier", settings)
+    return {**update, "classification_raw": raw, "classification_ms": duration, "steps": [step]}

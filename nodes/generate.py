@@ -1,0 +1,119 @@
+"""Generate the answer on the backend the decision names, streaming or not."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from langgraph.config import get_stream_writer
+from langgraph.runtime import Runtime
+
+from ai_router.assemble import StreamAssembler
+from ai_router.backends import Backend, BackendError, get_backends
+from ai_router.payloads import chat_payload, system_prompt
+from ai_router.settings import get_settings
+from ai_router.steps import step_record
+from graph.context import RouterContext
+from graph.routes import ROUTES
+from graph.state import RouterState
+
+CHAT_PATH = "/chat/completions"
+
+
+async def generate(state: RouterState, runtime: Runtime[RouterContext]) -> dict[str, Any]:
+    """Send the request to the serving backend and return (or stream) its answer.
+
+    Streaming, each backend chunk is handed to the stream writer as soon as it arrives,
+    untouched; the server turns them into SSE. A failure is returned as `error` rather
+    than raised, so the graph's fallback edge can decide what happens next.
+    """
+    context = runtime.context or RouterContext()
+    settings = get_settings()
+    spec = ROUTES[state["route"]]
+    backend = get_backends()[state["backend"]]
+    floor_setting = spec.min_max_tokens_setting if backend.name == spec.backend else None
+    payload = chat_payload(
+        state["messages"],
+        state.get("params") or {},
+        backend.model,
+        system_prompt(spec.prompt, settings, state.get("enrichment"), state.get("citations")),
+        stream=context.stream,
+        min_max_tokens=getattr(settings, floor_setting) if floor_setting else None,
+        allow_tools=spec.takes_tools,
+    )
+    if context.stream:
+        return await _stream(backend, payload)
+    return await _complete(backend, payload)
+
+
+async def _complete(backend: Backend, payload: dict[str, Any]) -> dict[str, Any]:
+    """One non-streaming call."""
+    started = time.perf_counter()
+    try:
+        answer = await backend.post_json(CHAT_PATH, payload)
+    except BackendError as error:
+        return _failure(backend, payload, started, error, after_first_byte=False)
+    message = ((answer.get("choices") or [{}])[0] or {}).get("message") or {}
+    step = step_record(
+        "generate", backend, CHAT_PATH, payload["messages"], started,
+        content=message.get("content"), reasoning=message.get("reasoning_content"),
+        usage=answer.get("usage"), model=answer.get("model"),
+    )
+    return {"response": answer, "served_model": answer.get("model"), "error": None, "steps": [step]}
+
+
+async def _stream(backend: Backend, payload: dict[str, Any]) -> dict[str, Any]:
+    """One streaming call: every chunk goes to the client as it arrives."""
+    write = get_stream_writer()
+    assembler = StreamAssembler()
+    started = time.perf_counter()
+    first_chunk_ms: float | None = None
+    try:
+        async for chunk in backend.stream_chat(payload):
+            if first_chunk_ms is None:
+                first_chunk_ms = round((time.perf_counter() - started) * 1000, 2)
+            assembler.add(chunk)
+            write(chunk)
+    except BackendError as error:
+        return _failure(
+            backend, payload, started, error, after_first_byte=assembler.chunks > 0, assembler=assembler
+        )
+    step = step_record(
+        "generate", backend, CHAT_PATH, payload["messages"], started,
+        content=assembler.text, reasoning=assembler.reasoning_text, usage=assembler.usage,
+        model=assembler.model, extra={"ttft_ms": first_chunk_ms, "chunks": assembler.chunks},
+    )
+    return {
+        "response": assembler.completion("", int(time.time())),
+        "served_model": assembler.model,
+        "error": None,
+        "steps": [step],
+    }
+
+
+def _failure(
+    backend: Backend,
+    payload: dict[str, Any],
+    started: float,
+    error: BackendError,
+    *,
+    after_first_byte: bool,
+    assembler: StreamAssembler | None = None,
+) -> dict[str, Any]:
+    """The update for a failed call: the error, the failed backend, the step."""
+    step = step_record(
+        "generate", backend, CHAT_PATH, payload["messages"], started, error=error,
+        content=assembler.text if assembler else None,
+        extra={"after_first_byte": after_first_byte},
+    )
+    return {
+        "error": {
+            "message": error.message,
+            "status_code": error.status_code,
+            "backend": backend.name,
+            "kind": error.kind,
+            "after_first_byte": after_first_byte,
+        },
+        "failed_backends": [backend.name],
+        "steps": [step],
+    }

@@ -1,0 +1,400 @@
+"""The HTTP edge: OpenAI-compatible endpoints and LangServe, all running one compiled graph.
+
+Start it from the repository root with `python -m uvicorn server:app` or `python server.py`.
+Handlers parse and validate the request, run the graph, and shape its result as OpenAI
+does; the routing itself lives in `graph/` and `nodes/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from langserve import add_routes
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ai_router.backends import BackendError, Backends, build_backends, elapsed_ms, set_backends
+from ai_router.errors import OpenAIError, error_body
+from ai_router.redact import redact, register_secret
+from ai_router.runs import GraphRun
+from ai_router.schemas import ChatCompletionRequest, CompletionRequest, RouteRequest, read_json, validate
+from ai_router.settings import Settings, get_settings
+from ai_router.stats import Stats
+from graph.build import graph
+from graph.context import RouterContext
+from graph.routes import ROUTES
+
+log = logging.getLogger("ai_router")
+
+# Fields of the client's request that are not passed to the graph as generation params.
+_NOT_PARAMS = frozenset({"messages", "model", "stream", "route", "dry_run"})
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    """Build settings and backend clients once; close the clients on shutdown."""
+    settings = get_settings()
+    for secret in (settings.xai_api_key, settings.primary_api_key, settings.classifier_api_key):
+        register_secret(secret.get_secret_value() if secret else None)
+    backends = build_backends(settings)
+    set_backends(backends)
+    app.state.settings = settings
+    app.state.backends = backends
+    app.state.stats = Stats()
+    log.info(
+        "ai-router ready: primary=%s classifier=%s xai=%s",
+        settings.primary_base_url, settings.classifier_base_url,
+        settings.xai_base_url if settings.xai_configured else "off (no XAI_API_KEY)",
+    )
+    try:
+        yield
+    finally:
+        await backends.aclose()
+        set_backends(None)
+
+
+app = FastAPI(title="ai-router", version="0.1.0", lifespan=lifespan)
+
+
+# --- errors: one shape everywhere -----------------------------------------------------
+
+@app.exception_handler(OpenAIError)
+async def _openai_error(_: Request, exc: OpenAIError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
+
+
+@app.exception_handler(RequestValidationError)
+async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+    where = ".".join(str(p) for p in first["loc"])
+    return JSONResponse(error_body(400, f"Invalid request: {where}: {first['msg']}", param=where), status_code=400)
+
+
+@app.exception_handler(StarletteHTTPException)
+async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return JSONResponse(error_body(exc.status_code, str(exc.detail)), status_code=exc.status_code)
+
+
+@app.exception_handler(Exception)
+async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    log.error("unexpected error: %s", redact(repr(exc)))
+    return JSONResponse(error_body(500, "Internal router error; see the router's log."), status_code=500)
+
+
+# --- helpers ------------------------------------------------------------------------
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _header_safe(text: str, limit: int = 300) -> str:
+    """Make `text` fit an HTTP header (latin-1, one line, bounded)."""
+    return text.encode("ascii", "replace").decode().replace("\r", " ").replace("\n", " ")[:limit]
+
+
+def route_path(state: dict[str, Any], dry_run: bool) -> str:
+    """The backend path of a run, as sessions record it: router, meta, enrich, primary, xai."""
+    label = state.get("route")
+    if dry_run:
+        return "router"
+    if label == "META":
+        return "meta"
+    if label and ROUTES[label].node == "enrich" and not state.get("degraded"):
+        return "enrich"
+    return state.get("backend") or "router"
+
+
+def _decision_headers(session_id: str, state: dict[str, Any], overhead_ms: float | None) -> dict[str, str]:
+    """Response headers that tell operators how the request was routed."""
+    headers = {
+        "X-Session-Id": session_id,
+        "X-AI-Router-Route": state.get("route") or "",
+        "X-AI-Router-Backend": route_path(state, False),
+        "X-AI-Router-Reason": _header_safe(state.get("route_reason") or ""),
+    }
+    if state.get("served_model"):
+        headers["X-AI-Router-Model"] = _header_safe(state["served_model"])
+    if overhead_ms is not None:
+        headers["X-AI-Router-Overhead-Ms"] = f"{overhead_ms:.2f}"
+    return headers
+
+
+def _overhead_ms(state: dict[str, Any], total_ms: float) -> float:
+    """Time the router spent outside backend calls."""
+    return round(total_ms - sum(step.get("duration_ms") or 0 for step in state["steps"]), 2)
+
+
+def _params(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k not in _NOT_PARAMS}
+
+
+def _error_from_state(state: dict[str, Any]) -> OpenAIError:
+    error = state["error"]
+    return OpenAIError(error.get("status_code") or 502, error.get("message") or "backend failed", code=error.get("kind"))
+
+
+def _finish(request: Request, state: dict[str, Any], started: float, *, streamed: bool, error: bool) -> None:
+    """Count a finished request in `/stats`."""
+    total = elapsed_ms(started)
+    stats: Stats = request.app.state.stats
+    label = state.get("route") or "UNROUTED"
+    stats.record(
+        label, total_ms=total, error=error, streamed=streamed,
+        classification_ms=state.get("classification_ms"), overhead_ms=_overhead_ms(state, total),
+    )
+    if state.get("failed_backends") and not error:
+        stats.fallbacks += 1
+
+
+# --- the chat path ---------------------------------------------------------------------
+
+async def run_chat(
+    request: Request,
+    body: dict[str, Any],
+    *,
+    stream: bool,
+    forced_route: str | None = None,
+    dry_run: bool = False,
+) -> Response:
+    """Route and answer one chat request (the heart of every chat endpoint)."""
+    started = time.perf_counter()
+    settings = _settings(request)
+    session_id = f"chatcmpl-{uuid.uuid4().hex}"
+    if forced_route is not None and forced_route not in ROUTES:
+        raise OpenAIError(400, f"Unknown route {forced_route!r}. Expected one of: {list(ROUTES)}", param="route")
+    context = RouterContext(forced_route=forced_route, dry_run=dry_run, stream=stream and not dry_run)
+    run = GraphRun(graph, {"messages": body["messages"], "params": _params(body)}, context)
+
+    if not context.stream:
+        try:
+            state = await run.run_to_end()
+        except BaseException:
+            _finish(request, run.state, started, streamed=False, error=True)
+            raise
+        if dry_run:
+            _finish(request, state, started, streamed=False, error=False)
+            return JSONResponse(_dry_run_body(session_id, state, elapsed_ms(started)),
+                                headers=_decision_headers(session_id, state, None))
+        if state.get("error"):
+            _finish(request, state, started, streamed=False, error=True)
+            raise _error_from_state(state)
+        response = dict(state["response"])
+        response["id"] = session_id
+        response["model"] = settings.virtual_model
+        total = elapsed_ms(started)
+        _finish(request, state, started, streamed=False, error=False)
+        return Response(
+            orjson.dumps(response),
+            media_type="application/json",
+            headers=_decision_headers(session_id, state, _overhead_ms(state, total)),
+        )
+
+    # Streaming: run until the first chunk, so that a failure before any byte (and every
+    # fallback) can still become a proper HTTP error, and the headers can name the route.
+    try:
+        first = await run.next_chunk()
+    except BaseException:
+        await run.aclose()
+        _finish(request, run.state, started, streamed=True, error=True)
+        raise
+    if first is None:
+        if run.state.get("error"):
+            _finish(request, run.state, started, streamed=True, error=True)
+            raise _error_from_state(run.state)
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    headers = _decision_headers(session_id, run.state, None)
+    return StreamingResponse(
+        _sse(request, run, first, session_id, settings.virtual_model, include_usage, started),
+        media_type="text/event-stream",
+        headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _sse(
+    request: Request,
+    run: GraphRun,
+    first: dict[str, Any] | None,
+    session_id: str,
+    virtual_model: str,
+    include_usage: bool,
+    started: float,
+):
+    """Yield the stream as SSE, exactly as vLLM frames it (`data: {json}\\n\\n`, then `[DONE]`).
+
+    Chunks keep every field the backend sent; only `id` (the session id) and `model` (the
+    virtual model) are rewritten. A failure after the first byte ends the stream with an
+    in-band OpenAI error event, never a silent truncation.
+    """
+    error = False
+    try:
+        chunk = first
+        while chunk is not None:
+            if include_usage or chunk.get("choices") or not chunk.get("usage"):
+                chunk["id"] = session_id
+                chunk["model"] = virtual_model
+                yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+            chunk = await run.next_chunk()
+        if run.state.get("error"):
+            error = True
+            failure = _error_from_state(run.state)
+            yield b"data: " + orjson.dumps(failure.body()) + b"\n\n"
+        yield b"data: [DONE]\n\n"
+    except (asyncio.CancelledError, GeneratorExit):
+        error = True
+        run.state["error"] = {"message": "client disconnected", "kind": "client_disconnect"}
+        raise
+    except Exception as exc:  # a bug in a node: tell the client in-band, keep the record
+        error = True
+        log.error("stream failed: %s", redact(repr(exc)))
+        yield b"data: " + orjson.dumps(error_body(500, "Internal router error during the stream.")) + b"\n\n"
+        yield b"data: [DONE]\n\n"
+    finally:
+        await run.aclose()
+        _finish(request, run.state, started, streamed=True, error=error)
+
+
+def _dry_run_body(session_id: str, state: dict[str, Any], total_ms: float) -> dict[str, Any]:
+    """The decision a dry run returns."""
+    return {
+        "session_id": session_id,
+        "dry_run": True,
+        "route": route_path(state, False),
+        "route_label": state.get("route"),
+        "route_reason": state.get("route_reason"),
+        "backend": state.get("backend"),
+        "degraded": state.get("degraded"),
+        "classification_raw": state.get("classification_raw"),
+        "classification_ms": state.get("classification_ms"),
+        "total_ms": total_ms,
+    }
+
+
+@app.post("/v1/chat/completions")
+async def chat_completions(request: Request) -> Response:
+    """OpenAI chat completions, streaming or not, routed per request."""
+    body = await read_json(request, _settings(request).max_request_bytes)
+    chat = validate(ChatCompletionRequest, body)
+    _check_size(request, chat)
+    return await run_chat(request, body, stream=chat.stream)
+
+
+@app.post("/api/route")
+async def route(request: Request) -> Response:
+    """Force a route (`"route": "COMPLEX"`) or ask for the decision only (`"dry_run": true`)."""
+    body = await read_json(request, _settings(request).max_request_bytes)
+    chat = validate(RouteRequest, body)
+    _check_size(request, chat)
+    forced = chat.route.upper() if chat.route else None
+    return await run_chat(request, body, stream=chat.stream, forced_route=forced, dry_run=chat.dry_run)
+
+
+def _check_size(request: Request, chat: ChatCompletionRequest) -> None:
+    limit = _settings(request).max_messages
+    if len(chat.messages) > limit:
+        raise OpenAIError(400, f"Too many messages: {len(chat.messages)} (limit {limit}, MAX_MESSAGES).", param="messages")
+
+
+# --- legacy completions -------------------------------------------------------------------
+
+@app.post("/v1/completions")
+async def completions(request: Request) -> Response:
+    """Legacy text completions, forwarded to the primary model unclassified.
+
+    Their callers are mostly editors asking for code continuations (fill-in-the-middle),
+    which only make sense on the raw completion endpoint of the local model.
+    """
+    settings = _settings(request)
+    body = await read_json(request, settings.max_request_bytes)
+    legacy = validate(CompletionRequest, body)
+    backends: Backends = request.app.state.backends
+    primary = backends["primary"]
+    started = time.perf_counter()
+    payload = {**body, "model": primary.model}
+    state: dict[str, Any] = {"route": "LEGACY", "steps": [], "route_reason": "legacy completions: primary", "backend": "primary"}
+    if legacy.stream:
+        async def relay():
+            error = False
+            try:
+                async for chunk in primary.stream_json("/completions", payload):
+                    chunk["model"] = settings.virtual_model
+                    yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+                yield b"data: [DONE]\n\n"
+            except BackendError as exc:
+                error = True
+                yield b"data: " + orjson.dumps(error_body(exc.status_code, exc.message)) + b"\n\n"
+            finally:
+                _finish(request, state, started, streamed=True, error=error)
+
+        return StreamingResponse(relay(), media_type="text/event-stream", headers={"X-AI-Router-Route": "LEGACY"})
+    try:
+        answer = await primary.post_json("/completions", payload)
+    except BackendError as exc:
+        _finish(request, state, started, streamed=False, error=True)
+        raise OpenAIError(exc.status_code, exc.message, code=exc.kind) from None
+    answer["model"] = settings.virtual_model
+    _finish(request, state, started, streamed=False, error=False)
+    return JSONResponse(answer, headers={"X-AI-Router-Route": "LEGACY"})
+
+
+# --- models, health, stats --------------------------------------------------------------------
+
+@app.get("/v1/models")
+async def models(request: Request) -> dict[str, Any]:
+    """The one virtual model clients choose."""
+    settings = _settings(request)
+    return {
+        "object": "list",
+        "data": [{"id": settings.virtual_model, "object": "model", "created": 0, "owned_by": "ai-router"}],
+    }
+
+
+@app.get("/health")
+async def health(request: Request) -> JSONResponse:
+    """Whether each backend answers; 503 when the primary model is unreachable."""
+    backends: Backends = request.app.state.backends
+
+    async def probe(name: str) -> tuple[str, dict[str, Any]]:
+        backend = backends[name]
+        started = time.perf_counter()
+        try:
+            response = await backend.client.get("/models", timeout=3.0)
+            ok = response.status_code < 400
+            detail = None if ok else f"HTTP {response.status_code}"
+        except Exception as exc:  # any failure to answer is "down", whatever its type
+            ok, detail = False, type(exc).__name__
+        return name, {
+            "ok": ok, "url": backend.base_url, "model": backend.model,
+            "latency_ms": elapsed_ms(started), "error": detail,
+        }
+
+    results = dict(await asyncio.gather(*(probe(name) for name in backends.by_name)))
+    healthy = all(r["ok"] for r in results.values())
+    status = "ok" if healthy else ("degraded" if results["primary"]["ok"] else "down")
+    return JSONResponse(
+        {"status": status, "backends": results}, status_code=200 if results["primary"]["ok"] else 503
+    )
+
+
+@app.get("/stats")
+async def stats(request: Request) -> dict[str, Any]:
+    """Counts and latencies per route since start."""
+    return request.app.state.stats.snapshot()
+
+
+# The same compiled graph, for LangServe clients and the playground at /graph/playground.
+add_routes(app, graph, path="/graph")
+
+
+if __name__ == "__main__":
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run("server:app", host=settings.host, port=settings.port)

@@ -1,0 +1,135 @@
+"""Shared fixtures: the backend simulator and the router, both real servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from ai_router.simulator import SimConfig, SimServer
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_XAI_KEY = "xai-TESTKEY-never-to-be-seen-0123456789"
+CLASSIFIER_MODEL = "sim-classifier"
+PRIMARY_MODEL = "sim-primary"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Router:
+    """A router process started for a test."""
+
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def v1(self) -> str:
+        """Base URL for OpenAI clients."""
+        return f"{self.url}/v1"
+
+    def client(self, **kwargs) -> openai.OpenAI:
+        """The official OpenAI client pointed at this router."""
+        return openai.OpenAI(base_url=self.v1, api_key=kwargs.pop("api_key", "unused"), max_retries=0, **kwargs)
+
+    def log(self) -> str:
+        """Everything the router printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+
+def start_router(env: dict[str, str], tmp: Path, cwd: Path = ROOT) -> Router:
+    """Start `python -m uvicorn server:app` with `env` and wait until it answers."""
+    port = free_port()
+    log_path = tmp / f"router-{port}.log"
+    full_env = {
+        k: v for k, v in os.environ.items()
+        if not k.startswith(("PRIMARY_", "CLASSIFIER_", "XAI_", "LANGSMITH_", "LANGCHAIN_", "SESSION_"))
+    }
+    full_env.update({"PYTHONUNBUFFERED": "1", "LANGSMITH_TRACING": "false"})
+    full_env.update(env)
+    log_file = log_path.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "server:app", "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "info"],
+        cwd=cwd, env=full_env, stdout=log_file, stderr=subprocess.STDOUT,
+    )
+    router = Router(f"http://127.0.0.1:{port}", process, log_path)
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"router exited with {process.returncode}:\n{router.log()}")
+        try:
+            if httpx.get(f"{router.url}/v1/models", timeout=1).status_code == 200:
+                return router
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"router did not start:\n{router.log()}")
+        time.sleep(0.05)  # bounded poll of a readiness condition, not a synchronisation sleep
+
+
+def stop_router(router: Router) -> None:
+    """Stop a router started by `start_router`."""
+    router.process.terminate()
+    try:
+        router.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        router.process.kill()
+
+
+def sim_env(sim: SimServer, **extra: str) -> dict[str, str]:
+    """Environment that points every backend at the simulator."""
+    env = {
+        "PRIMARY_BASE_URL": f"{sim.url}/v1",
+        "PRIMARY_MODEL": PRIMARY_MODEL,
+        "CLASSIFIER_BASE_URL": f"{sim.url}/v1",
+        "CLASSIFIER_MODEL": CLASSIFIER_MODEL,
+        "XAI_BASE_URL": f"{sim.url}/v1",
+        "XAI_API_KEY": TEST_XAI_KEY,
+    }
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def sim() -> Iterator[SimServer]:
+    """One simulator for the whole run; tests reset it before use."""
+    with SimServer(SimConfig(classifier_model=CLASSIFIER_MODEL)) as server:
+        yield server
+
+
+@pytest.fixture()
+def sim_reset(sim: SimServer) -> SimServer:
+    """The simulator with calls, faults and config reset."""
+    httpx.post(f"{sim.url}/sim/reset").raise_for_status()
+    return sim
+
+
+@pytest.fixture(scope="session")
+def router(sim: SimServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Router]:
+    """The router on the simulator, with an xAI key: every route available."""
+    tmp = tmp_path_factory.mktemp("router")
+    server = start_router(sim_env(sim, SESSION_LOG_DIR=str(tmp / "sessions")), tmp)
+    yield server
+    stop_router(server)
+
+
+def sim_calls(sim: SimServer) -> list[dict]:
+    """The requests the simulator received since its last reset."""
+    return httpx.get(f"{sim.url}/sim/calls").json()

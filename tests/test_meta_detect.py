@@ -1,0 +1,321 @@
+"""Tests for ai_router.meta_detect: client housekeeping requests vs. real users."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ai_router import meta_detect
+from ai_router.meta_detect import MetaMatch, detect_meta
+
+FIXTURES = Path(__file__).parent / "fixtures" / "meta_prompts"
+POSITIVE_FILES = sorted(p for p in FIXTURES.glob("*.json") if p.name != "negatives.json")
+NEGATIVES: list[dict[str, Any]] = json.loads((FIXTURES / "negatives.json").read_text(encoding="utf-8"))
+
+
+def _load(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+def _user_text(fixture: dict[str, Any]) -> str:
+    """The (string) content of the fixture's last message."""
+    content = fixture["messages"][-1]["content"]
+    assert isinstance(content, str)
+    return content
+
+
+# --------------------------------------------------------------------------
+# Fixture sanity
+# --------------------------------------------------------------------------
+
+
+def test_fixture_set_is_complete() -> None:
+    # Open WebUI's main tasks plus at least two other clients must be covered.
+    names = {p.stem for p in POSITIVE_FILES}
+    for required in (
+        "openwebui_title",
+        "openwebui_title_empty_answer",
+        "openwebui_tags",
+        "openwebui_follow_ups",
+        "openwebui_queries",
+        "openwebui_autocomplete_general",
+        "openwebui_emoji",
+        "openwebui_image_prompt",
+    ):
+        assert required in names
+    clients = {n.split("_", 1)[0] for n in names}
+    assert len(clients - {"openwebui"}) >= 2
+    assert len(NEGATIVES) >= 30
+
+
+@pytest.mark.parametrize("path", POSITIVE_FILES, ids=lambda p: p.stem)
+def test_fixture_shape(path: Path) -> None:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert set(data) >= {"source", "task", "messages"}
+    assert data["source"].strip()
+    assert isinstance(data["messages"], list) and data["messages"]
+    # Rendered prompts must not contain template variables left unrendered.
+    text = json.dumps(data["messages"], ensure_ascii=False)
+    assert not re.search(r"\{\{(?:MESSAGES|prompt|PROMPT|TYPE|CURRENT_DATE|TOOLS)\b", text)
+
+
+def test_title_empty_answer_fixture_ends_with_empty_assistant() -> None:
+    text = _user_text(_load("openwebui_title_empty_answer.json"))
+    assert text.endswith("ASSISTANT: \n</chat_history>")
+
+
+# --------------------------------------------------------------------------
+# Positives and negatives
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", POSITIVE_FILES, ids=lambda p: p.stem)
+def test_positive_fixture_detected_with_right_task(path: Path) -> None:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    match = detect_meta(data["messages"])
+    assert match is not None, f"not detected: {data['source']}"
+    assert match.task == data["task"]
+    # The rule names the client the fixture came from.
+    assert match.rule.split(".", 1)[0] == path.stem.split("_", 1)[0]
+
+
+@pytest.mark.parametrize("case", NEGATIVES, ids=lambda c: c["id"])
+def test_negative_not_detected(case: dict[str, Any]) -> None:
+    assert detect_meta(case["messages"]) is None, case["why"]
+
+
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("openwebui_title.json", "openwebui.title"),
+        ("openwebui_tags.json", "openwebui.tags"),
+        ("openwebui_follow_ups.json", "openwebui.follow_ups"),
+        ("openwebui_queries.json", "openwebui.queries"),
+        ("openwebui_autocomplete_general.json", "openwebui.autocomplete"),
+        ("openwebui_emoji.json", "openwebui.emoji"),
+        ("openwebui_image_prompt.json", "openwebui.image_prompt"),
+    ],
+)
+def test_openwebui_rule_names(name: str, rule: str) -> None:
+    assert detect_meta(_load(name)["messages"]) == MetaMatch(rule, rule.split(".")[1])
+
+
+# --------------------------------------------------------------------------
+# Admin-overridden Open WebUI templates
+# --------------------------------------------------------------------------
+
+_HISTORY = (
+    "<chat_history>\n"
+    "USER: Which is better for a small team, Postgres or MongoDB?\n"
+    "ASSISTANT: \n"
+    "</chat_history>"
+)
+
+
+def test_admin_reworded_title_template_detected() -> None:
+    text = (
+        "You name chats for our company portal.\n"
+        "Read the conversation and come up with a short descriptive name (max 5 words), "
+        "in the language the user wrote in. No emojis.\n"
+        'Reply with raw JSON only, exactly like: { "title": "<name>" }\n\n' + _HISTORY
+    )
+    assert detect_meta([{"role": "user", "content": text}]) == MetaMatch("openwebui.title", "title")
+
+
+def test_admin_template_with_history_first_detected() -> None:
+    text = (
+        _HISTORY + "\n\nBased on the conversation above, produce a title of 3 words.\n"
+        'Output JSON: {"title": "..."}'
+    )
+    assert detect_meta([{"role": "user", "content": text}]) == MetaMatch("openwebui.title", "title")
+
+
+def test_admin_template_without_history_tags_detected() -> None:
+    # Admin dropped the <chat_history> tags; the heading and inlined transcript remain.
+    text = (
+        "### Task:\nSuggest 3 tags for this chat.\n### Output:\n"
+        'JSON format: { "tags": ["tag1", "tag2"] }\n### Chat History:\n'
+        "USER: How do I descale an espresso machine?\n"
+        "ASSISTANT: Use a citric acid solution and run it through the group head."
+    )
+    assert detect_meta([{"role": "user", "content": text}]) == MetaMatch("openwebui.tags", "tags")
+
+
+def test_admin_reworded_template_in_other_language_detected() -> None:
+    text = (
+        "### Aufgabe:\nErstelle einen kurzen Titel für den Chatverlauf.\n"
+        '### Ausgabe:\nJSON-Format: { "title": "dein Titel" }\n' + _HISTORY
+    )
+    assert detect_meta([{"role": "user", "content": text}]) == MetaMatch("openwebui.title", "title")
+
+
+def test_contract_inside_history_does_not_decide_the_task() -> None:
+    # A tags task over a chat that discussed {"title": ...} JSON stays a tags task.
+    history = (
+        "<chat_history>\n"
+        'USER: Why does {"title": "x"} fail schema validation?\n'
+        'ASSISTANT: The schema requires a "tags" array too.\n'
+        "</chat_history>"
+    )
+    text = '### Task:\nGenerate tags.\n### Output:\nJSON format: { "tags": ["tag1"] }\n' + history
+    assert detect_meta([{"role": "user", "content": text}]) == MetaMatch("openwebui.tags", "tags")
+
+
+def test_history_with_json_but_no_contract_in_instructions_is_not_meta() -> None:
+    text = (
+        "<chat_history>\n"
+        'USER: return { "title": "x" } please\n'
+        "ASSISTANT: ok\n"
+        "</chat_history>\n"
+        "What went wrong in this exchange"
+    )
+    assert detect_meta([{"role": "user", "content": text}]) is None
+
+
+def test_history_quoting_an_unrendered_template_still_detected() -> None:
+    # A chat about Open WebUI templates gets a title: the history quotes "{{MESSAGES...}}"
+    # but the task's own history slot is rendered.
+    base = _user_text(_load("openwebui_title.json"))
+    quoted = (
+        "USER: my template has <chat_history>\n{{MESSAGES:END:2}}\n</chat_history> in it, is that right?\n"
+    )
+    text = base.replace("<chat_history>\n", "<chat_history>\n" + quoted, 1)
+    assert detect_meta([{"role": "user", "content": text}]) == MetaMatch("openwebui.title", "title")
+
+
+# --------------------------------------------------------------------------
+# Message-list handling
+# --------------------------------------------------------------------------
+
+
+def test_workspace_system_prompt_prepended_does_not_break_detection() -> None:
+    for name in ("openwebui_title_empty_answer.json", "openwebui_follow_ups.json", "openwebui_queries.json"):
+        data = _load(name)
+        messages = [
+            {"role": "system", "content": "You are Acme Corp's internal assistant. Answer briefly."},
+            *data["messages"],
+        ]
+        match = detect_meta(messages)
+        assert match is not None and match.task == data["task"], name
+
+
+def test_list_of_parts_content_works() -> None:
+    data = _load("openwebui_title_empty_answer.json")
+    text = _user_text(data)
+    # Parts are joined with "\n"; split at a line break so the joined text is unchanged.
+    cut = text.index("\n### Output:")
+    parts = [{"type": "text", "text": text[:cut]}, {"type": "text", "text": text[cut + 1 :]}]
+    assert detect_meta([{"role": "user", "content": parts}]) == MetaMatch("openwebui.title", "title")
+
+
+def test_non_text_parts_are_ignored() -> None:
+    text = _user_text(_load("openwebui_tags.json"))
+    parts = [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+        {"type": "text", "text": text},
+        {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
+    ]
+    assert detect_meta([{"role": "user", "content": parts}]) == MetaMatch("openwebui.tags", "tags")
+
+
+def test_last_message_not_user_is_none() -> None:
+    title = _load("openwebui_title.json")["messages"][0]
+    tool_call = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+    }
+    assert detect_meta([title, tool_call, {"role": "tool", "tool_call_id": "c1", "content": "ok"}]) is None
+    assert detect_meta([title, {"role": "assistant", "content": '{"title": "Sourdough"}'}]) is None
+
+
+def test_degenerate_inputs_are_none() -> None:
+    assert detect_meta([]) is None
+    assert detect_meta([{"role": "user", "content": ""}]) is None
+    assert detect_meta([{"role": "user", "content": None}]) is None
+    assert detect_meta([{"role": "user"}]) is None
+    assert (
+        detect_meta([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]) is None
+    )
+    assert detect_meta([{"role": "user", "content": 42}]) is None
+
+
+def test_detect_meta_does_not_mutate_messages() -> None:
+    data = _load("lobechat_topic_title.json")
+    before = copy.deepcopy(data["messages"])
+    detect_meta(data["messages"])
+    assert data["messages"] == before
+
+
+def test_plain_conversations_are_none() -> None:
+    messages = [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "Hi! Can you help me plan a birthday party?"},
+        {"role": "assistant", "content": "Of course! How many guests?"},
+        {"role": "user", "content": "About 20, mostly kids around 8 years old."},
+    ]
+    assert detect_meta(messages) is None
+
+
+def test_nextchat_topic_needs_history() -> None:
+    # The same instruction as the only message: nothing to title, treat as a person.
+    data = _load("nextchat_topic_en.json")
+    assert detect_meta(data["messages"][-1:]) is None
+
+
+def test_lobechat_plain_title_needs_transcript() -> None:
+    # The LobeChat title system prompt over a normal question is not the title chain.
+    system = _load("lobechat_topic_title_plain.json")["messages"][0]
+    assert detect_meta([system, {"role": "user", "content": "What is a closure in JavaScript?"}]) is None
+
+
+# --------------------------------------------------------------------------
+# Bounded work (no timing assertions)
+# --------------------------------------------------------------------------
+
+
+def test_only_head_and_tail_are_read() -> None:
+    # A contract buried in the middle of a huge message is outside the window.
+    filler = "lorem ipsum dolor sit amet " * 2000
+    buried = (
+        "### Task:\nplease read\n"
+        + filler
+        + '\nJSON format: { "title": "x" }\n<chat_history>\nUSER: hi\nASSISTANT: \n</chat_history>\n'
+        + filler
+    )
+    assert len(buried) > 10 * (meta_detect.HEAD_CHARS + meta_detect.TAIL_CHARS)
+    assert detect_meta([{"role": "user", "content": buried}]) is None
+
+    window = meta_detect._window(buried, meta_detect.HEAD_CHARS, meta_detect.TAIL_CHARS)
+    assert len(window) == meta_detect.HEAD_CHARS + meta_detect.TAIL_CHARS + 1
+
+
+def test_huge_history_still_detected() -> None:
+    # A title task over a pasted 200 KB document: instructions in the head, closing tag in the tail.
+    doc = "Quarterly revenue grew in every region. " * 5000
+    text = _user_text(_load("openwebui_title_empty_answer.json"))
+    text = text.replace("USER: ", "USER: " + doc, 1)
+    assert len(text) > 200_000
+    assert detect_meta([{"role": "user", "content": text}]) == MetaMatch("openwebui.title", "title")
+
+
+def test_autocomplete_with_long_history_detected() -> None:
+    # <text> comes after the history; it must still be found via the tail.
+    text = _user_text(_load("openwebui_autocomplete_general.json"))
+    text = text.replace("USER: ", "USER: " + ("x" * 30_000) + " ", 1)
+    assert detect_meta([{"role": "user", "content": text}]) == MetaMatch(
+        "openwebui.autocomplete", "autocomplete"
+    )
+
+
+def test_regexes_are_precompiled() -> None:
+    # Guard against per-call re.compile creeping into the hot path.
+    patterns = [v for v in vars(meta_detect).values() if isinstance(v, re.Pattern)]
+    assert len(patterns) >= 5
+    for _task, _needle, pattern in meta_detect._CONTRACTS:
+        assert isinstance(pattern, re.Pattern)
