@@ -8,10 +8,15 @@ does; the routing itself lives in `graph/` and `nodes/`.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import os
 import time
-import uuid
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 from typing import Any
 
 import orjson
@@ -21,16 +26,26 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from langserve import add_routes
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ai_router.backends import BackendError, Backends, build_backends, elapsed_ms, set_backends
+from ai_router.backends import Backend, BackendError, Backends, build_backends, elapsed_ms, set_backends
 from ai_router.errors import OpenAIError, error_body
 from ai_router.redact import redact, register_secret
 from ai_router.runs import GraphRun
-from ai_router.schemas import ChatCompletionRequest, CompletionRequest, RouteRequest, read_json, validate
+from ai_router.schemas import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    FeedbackRequest,
+    RouteRequest,
+    read_json,
+    validate,
+)
+from ai_router.sessions.recorder import RequestSession
+from ai_router.sessions.store import SessionStore
 from ai_router.settings import Settings, get_settings
 from ai_router.stats import Stats
 from graph.build import graph
 from graph.context import RouterContext
 from graph.routes import ROUTES
+from prompts import prompts_digest
 
 log = logging.getLogger("ai_router")
 
@@ -42,6 +57,7 @@ _NOT_PARAMS = frozenset({"messages", "model", "stream", "route", "dry_run"})
 async def lifespan(app: FastAPI):
     """Build settings and backend clients once; close the clients on shutdown."""
     settings = get_settings()
+    _guard_tracing()
     for secret in (settings.xai_api_key, settings.primary_api_key, settings.classifier_api_key):
         register_secret(secret.get_secret_value() if secret else None)
     backends = build_backends(settings)
@@ -49,6 +65,11 @@ async def lifespan(app: FastAPI):
     app.state.settings = settings
     app.state.backends = backends
     app.state.stats = Stats()
+    app.state.sessions = _session_store(settings)
+    # Names the prompts and route table behind every decision, so evals see what changed.
+    app.state.prompt_version = hashlib.sha256(
+        (prompts_digest() + repr(sorted(ROUTES.items()))).encode()
+    ).hexdigest()[:16]
     log.info(
         "ai-router ready: primary=%s classifier=%s xai=%s",
         settings.primary_base_url, settings.classifier_base_url,
@@ -57,8 +78,35 @@ async def lifespan(app: FastAPI):
     try:
         yield
     finally:
+        if app.state.sessions is not None:
+            app.state.sessions.close()  # in-flight records reach the disk before exit
         await backends.aclose()
         set_backends(None)
+
+
+def _guard_tracing() -> None:
+    """Turn LangSmith tracing off when it is on without a key: it would stall every run."""
+    enabled = os.environ.get("LANGSMITH_TRACING", os.environ.get("LANGCHAIN_TRACING_V2", "")).lower() == "true"
+    has_key = os.environ.get("LANGSMITH_API_KEY") or os.environ.get("LANGCHAIN_API_KEY")
+    if enabled and not has_key:
+        log.warning("LANGSMITH_TRACING=true but no LANGSMITH_API_KEY: LangSmith tracing disabled, "
+                    "local traces still written")
+        os.environ["LANGSMITH_TRACING"] = "false"
+        os.environ["LANGCHAIN_TRACING_V2"] = "false"
+
+
+def _session_store(settings: Settings) -> SessionStore | None:
+    if not settings.session_logs:
+        return None
+    return SessionStore(
+        Path(settings.session_log_dir),
+        Path(settings.trace_log_dir) if settings.traces == "local" else None,
+        tz=settings.tz,
+        content_mode=settings.session_log_content,
+        truncate_chars=settings.session_log_truncate_chars,
+        max_age_days=settings.session_log_max_age_days,
+        max_files=settings.session_log_max_files,
+    )
 
 
 app = FastAPI(title="ai-router", version="0.1.0", lifespan=lifespan)
@@ -67,8 +115,12 @@ app = FastAPI(title="ai-router", version="0.1.0", lifespan=lifespan)
 # --- errors: one shape everywhere -----------------------------------------------------
 
 @app.exception_handler(OpenAIError)
-async def _openai_error(_: Request, exc: OpenAIError) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
+async def _openai_error(request: Request, exc: OpenAIError) -> JSONResponse:
+    headers = dict(exc.headers)
+    session_id = getattr(request.state, "session_id", None)
+    if session_id:
+        headers["X-Session-Id"] = session_id
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
 
 
 @app.exception_handler(RequestValidationError)
@@ -129,7 +181,7 @@ def _decision_headers(session_id: str, state: dict[str, Any], overhead_ms: float
 
 def _overhead_ms(state: dict[str, Any], total_ms: float) -> float:
     """Time the router spent outside backend calls."""
-    return round(total_ms - sum(step.get("duration_ms") or 0 for step in state["steps"]), 2)
+    return round(total_ms - sum(step.get("duration_ms") or 0 for step in state.get("steps") or []), 2)
 
 
 def _params(body: dict[str, Any]) -> dict[str, Any]:
@@ -141,23 +193,42 @@ def _error_from_state(state: dict[str, Any]) -> OpenAIError:
     return OpenAIError(error.get("status_code") or 502, error.get("message") or "backend failed", code=error.get("kind"))
 
 
-def _finish(request: Request, state: dict[str, Any], started: float, *, streamed: bool, error: bool) -> None:
-    """Count a finished request in `/stats`."""
-    total = elapsed_ms(started)
-    stats: Stats = request.app.state.stats
-    label = state.get("route") or "UNROUTED"
-    stats.record(
-        label, total_ms=total, error=error, streamed=streamed,
-        classification_ms=state.get("classification_ms"), overhead_ms=_overhead_ms(state, total),
+def open_session(request: Request, endpoint: str) -> RequestSession:
+    """Start the session of a request that just arrived."""
+    app_state = request.app.state
+    session = RequestSession(
+        app_state.sessions, app_state.stats, endpoint, request.headers.get("user-agent"), app_state.prompt_version
     )
-    if state.get("failed_backends") and not error:
-        stats.fallbacks += 1
+    request.state.session_id = session.id
+    return session
+
+
+async def recorded(session: RequestSession, request: Request, handler: Awaitable[Response],
+                   state: dict[str, Any] | None = None) -> Response:
+    """Await `handler`; if it fails, finish the session with the error, then re-raise.
+
+    Successful paths finish the session themselves (a stream only when it ends), and
+    `finish` writes once, so every request leaves exactly one record, whatever happens.
+    The record holds the graph run's state when the failure came after the run began.
+    """
+    try:
+        return await handler
+    except BaseException as exc:
+        run_state = getattr(request.state, "run_state", None) or state or {}
+        if isinstance(exc, OpenAIError):
+            session.finish(run_state, status_code=exc.status_code, error=exc.message)
+        elif isinstance(exc, asyncio.CancelledError):
+            session.finish(run_state, status_code=499, error="client disconnected")
+        else:
+            session.finish(run_state, status_code=500, error=f"internal error: {type(exc).__name__}")
+        raise
 
 
 # --- the chat path ---------------------------------------------------------------------
 
 async def run_chat(
     request: Request,
+    session: RequestSession,
     body: dict[str, Any],
     *,
     stream: bool,
@@ -165,37 +236,29 @@ async def run_chat(
     dry_run: bool = False,
 ) -> Response:
     """Route and answer one chat request (the heart of every chat endpoint)."""
-    started = time.perf_counter()
     settings = _settings(request)
-    session_id = f"chatcmpl-{uuid.uuid4().hex}"
+    session.stream, session.dry_run = stream and not dry_run, dry_run
     if forced_route is not None and forced_route not in ROUTES:
         raise OpenAIError(400, f"Unknown route {forced_route!r}. Expected one of: {list(ROUTES)}", param="route")
-    context = RouterContext(forced_route=forced_route, dry_run=dry_run, stream=stream and not dry_run)
-    run = GraphRun(graph, {"messages": body["messages"], "params": _params(body)}, context)
+    context = RouterContext(forced_route=forced_route, dry_run=dry_run, stream=session.stream)
+    run = GraphRun(graph, {"messages": body["messages"], "params": _params(body)}, context, session.node_times)
+    request.state.run_state = run.state
 
     if not context.stream:
-        try:
-            state = await run.run_to_end()
-        except BaseException:
-            _finish(request, run.state, started, streamed=False, error=True)
-            raise
+        state = await run.run_to_end()
+        state["route_path"] = route_path(state, dry_run)
         if dry_run:
-            _finish(request, state, started, streamed=False, error=False)
-            return JSONResponse(_dry_run_body(session_id, state, elapsed_ms(started)),
-                                headers=_decision_headers(session_id, state, None))
+            session.finish(state, status_code=200, error=None)
+            return JSONResponse(_dry_run_body(session.id, state, elapsed_ms(session.started)),
+                                headers=_decision_headers(session.id, state, None))
         if state.get("error"):
-            _finish(request, state, started, streamed=False, error=True)
             raise _error_from_state(state)
         response = dict(state["response"])
-        response["id"] = session_id
+        response["id"] = session.id
         response["model"] = settings.virtual_model
-        total = elapsed_ms(started)
-        _finish(request, state, started, streamed=False, error=False)
-        return Response(
-            orjson.dumps(response),
-            media_type="application/json",
-            headers=_decision_headers(session_id, state, _overhead_ms(state, total)),
-        )
+        headers = _decision_headers(session.id, state, _overhead_ms(state, elapsed_ms(session.started)))
+        session.finish(state, status_code=200, error=None)
+        return Response(orjson.dumps(response), media_type="application/json", headers=headers)
 
     # Streaming: run until the first chunk, so that a failure before any byte (and every
     # fallback) can still become a proper HTTP error, and the headers can name the route.
@@ -203,62 +266,60 @@ async def run_chat(
         first = await run.next_chunk()
     except BaseException:
         await run.aclose()
-        _finish(request, run.state, started, streamed=True, error=True)
         raise
-    if first is None:
-        if run.state.get("error"):
-            _finish(request, run.state, started, streamed=True, error=True)
-            raise _error_from_state(run.state)
+    run.state["route_path"] = route_path(run.state, False)
+    if first is None and run.state.get("error"):
+        raise _error_from_state(run.state)
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-    headers = _decision_headers(session_id, run.state, None)
+    headers = _decision_headers(session.id, run.state, None)
     return StreamingResponse(
-        _sse(request, run, first, session_id, settings.virtual_model, include_usage, started),
+        _sse(run, first, session, settings.virtual_model, include_usage),
         media_type="text/event-stream",
         headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
 async def _sse(
-    request: Request,
     run: GraphRun,
     first: dict[str, Any] | None,
-    session_id: str,
+    session: RequestSession,
     virtual_model: str,
     include_usage: bool,
-    started: float,
-):
-    """Yield the stream as SSE, exactly as vLLM frames it (`data: {json}\\n\\n`, then `[DONE]`).
+) -> AsyncIterator[bytes]:
+    """Yield the stream as SSE, exactly as vLLM frames it (`data: {json}` + blank line, then `[DONE]`).
 
     Chunks keep every field the backend sent; only `id` (the session id) and `model` (the
     virtual model) are rewritten. A failure after the first byte ends the stream with an
-    in-band OpenAI error event, never a silent truncation.
+    in-band OpenAI error event, never a silent truncation. Framing by hand rather than with
+    sse-starlette keeps the bytes identical to vLLM's (no `\r\n`, no ping comments).
     """
-    error = False
+    error: str | None = None
+    status = 200
     try:
         chunk = first
         while chunk is not None:
             if include_usage or chunk.get("choices") or not chunk.get("usage"):
-                chunk["id"] = session_id
+                chunk["id"] = session.id
                 chunk["model"] = virtual_model
                 yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+                session.mark_first_byte()
             chunk = await run.next_chunk()
         if run.state.get("error"):
-            error = True
             failure = _error_from_state(run.state)
+            error, status = f"stream truncated: {failure.message}", failure.status_code
             yield b"data: " + orjson.dumps(failure.body()) + b"\n\n"
         yield b"data: [DONE]\n\n"
     except (asyncio.CancelledError, GeneratorExit):
-        error = True
-        run.state["error"] = {"message": "client disconnected", "kind": "client_disconnect"}
+        error, status = "client disconnected mid-stream", 499
         raise
     except Exception as exc:  # a bug in a node: tell the client in-band, keep the record
-        error = True
+        error, status = f"internal error during the stream: {type(exc).__name__}", 500
         log.error("stream failed: %s", redact(repr(exc)))
         yield b"data: " + orjson.dumps(error_body(500, "Internal router error during the stream.")) + b"\n\n"
         yield b"data: [DONE]\n\n"
     finally:
         await run.aclose()
-        _finish(request, run.state, started, streamed=True, error=error)
+        session.finish(run.state, status_code=status, error=error)
 
 
 def _dry_run_body(session_id: str, state: dict[str, Any], total_ms: float) -> dict[str, Any]:
@@ -280,20 +341,32 @@ def _dry_run_body(session_id: str, state: dict[str, Any], total_ms: float) -> di
 @app.post("/v1/chat/completions")
 async def chat_completions(request: Request) -> Response:
     """OpenAI chat completions, streaming or not, routed per request."""
-    body = await read_json(request, _settings(request).max_request_bytes)
-    chat = validate(ChatCompletionRequest, body)
-    _check_size(request, chat)
-    return await run_chat(request, body, stream=chat.stream)
+    session = open_session(request, "chat.completions")
+
+    async def handle() -> Response:
+        body = await read_json(request, _settings(request).max_request_bytes)
+        session.body = body
+        chat = validate(ChatCompletionRequest, body)
+        _check_size(request, chat)
+        return await run_chat(request, session, body, stream=chat.stream)
+
+    return await recorded(session, request, handle())
 
 
 @app.post("/api/route")
 async def route(request: Request) -> Response:
     """Force a route (`"route": "COMPLEX"`) or ask for the decision only (`"dry_run": true`)."""
-    body = await read_json(request, _settings(request).max_request_bytes)
-    chat = validate(RouteRequest, body)
-    _check_size(request, chat)
-    forced = chat.route.upper() if chat.route else None
-    return await run_chat(request, body, stream=chat.stream, forced_route=forced, dry_run=chat.dry_run)
+    session = open_session(request, "api.route")
+
+    async def handle() -> Response:
+        body = await read_json(request, _settings(request).max_request_bytes)
+        session.body = body
+        chat = validate(RouteRequest, body)
+        _check_size(request, chat)
+        forced = chat.route.upper() if chat.route else None
+        return await run_chat(request, session, body, stream=chat.stream, forced_route=forced, dry_run=chat.dry_run)
+
+    return await recorded(session, request, handle())
 
 
 def _check_size(request: Request, chat: ChatCompletionRequest) -> None:
@@ -312,36 +385,79 @@ async def completions(request: Request) -> Response:
     which only make sense on the raw completion endpoint of the local model.
     """
     settings = _settings(request)
-    body = await read_json(request, settings.max_request_bytes)
-    legacy = validate(CompletionRequest, body)
-    backends: Backends = request.app.state.backends
-    primary = backends["primary"]
-    started = time.perf_counter()
-    payload = {**body, "model": primary.model}
-    state: dict[str, Any] = {"route": "LEGACY", "steps": [], "route_reason": "legacy completions: primary", "backend": "primary"}
-    if legacy.stream:
-        async def relay():
-            error = False
-            try:
-                async for chunk in primary.stream_json("/completions", payload):
-                    chunk["model"] = settings.virtual_model
-                    yield b"data: " + orjson.dumps(chunk) + b"\n\n"
-                yield b"data: [DONE]\n\n"
-            except BackendError as exc:
-                error = True
-                yield b"data: " + orjson.dumps(error_body(exc.status_code, exc.message)) + b"\n\n"
-            finally:
-                _finish(request, state, started, streamed=True, error=error)
+    session = open_session(request, "completions")
+    state: dict[str, Any] = {
+        "route": "LEGACY", "route_path": "primary", "steps": [], "backend": "primary",
+        "route_reason": "legacy completions: primary, unclassified",
+    }
 
-        return StreamingResponse(relay(), media_type="text/event-stream", headers={"X-AI-Router-Route": "LEGACY"})
+    async def handle() -> Response:
+        body = await read_json(request, settings.max_request_bytes)
+        session.body = body
+        legacy = validate(CompletionRequest, body)
+        primary = request.app.state.backends["primary"]
+        payload = {**body, "model": primary.model}
+        session.stream = legacy.stream
+        headers = {"X-AI-Router-Route": "LEGACY", "X-Session-Id": session.id}
+        if legacy.stream:
+            return StreamingResponse(_relay_completions(primary, payload, session, state, settings.virtual_model),
+                                     media_type="text/event-stream", headers=headers)
+        try:
+            answer = await primary.post_json("/completions", payload)
+        except BackendError as exc:
+            raise OpenAIError(exc.status_code, exc.message, code=exc.kind) from None
+        state["served_model"] = answer.get("model")
+        answer["model"] = settings.virtual_model
+        session.finish(state, status_code=200, error=None)
+        return JSONResponse(answer, headers=headers)
+
+    return await recorded(session, request, handle(), state)
+
+
+async def _relay_completions(primary: Backend, payload: dict[str, Any], session: RequestSession,
+                             state: dict[str, Any], virtual_model: str) -> AsyncIterator[bytes]:
+    """Relay a streamed legacy completion, ending with an in-band error if it breaks."""
+    error: str | None = None
+    status = 200
     try:
-        answer = await primary.post_json("/completions", payload)
+        async for chunk in primary.stream_json("/completions", payload):
+            chunk["model"] = virtual_model
+            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+            session.mark_first_byte()
+        yield b"data: [DONE]\n\n"
     except BackendError as exc:
-        _finish(request, state, started, streamed=False, error=True)
-        raise OpenAIError(exc.status_code, exc.message, code=exc.kind) from None
-    answer["model"] = settings.virtual_model
-    _finish(request, state, started, streamed=False, error=False)
-    return JSONResponse(answer, headers={"X-AI-Router-Route": "LEGACY"})
+        error, status = exc.message, exc.status_code
+        yield b"data: " + orjson.dumps(error_body(exc.status_code, exc.message)) + b"\n\n"
+        yield b"data: [DONE]\n\n"
+    except (asyncio.CancelledError, GeneratorExit):
+        error, status = "client disconnected mid-stream", 499
+        raise
+    finally:
+        session.finish(state, status_code=status, error=error)
+
+
+# --- feedback ------------------------------------------------------------------------------
+
+@app.post("/v1/feedback")
+async def feedback(request: Request) -> JSONResponse:
+    """Attach a person's rating to the session record of one answer (its `chatcmpl-…` id)."""
+    settings = _settings(request)
+    rating = validate(FeedbackRequest, await read_json(request, settings.max_request_bytes))
+    store: SessionStore | None = request.app.state.sessions
+    if store is None:
+        raise OpenAIError(400, "Session logs are off (SESSION_LOGS=false): there is no record to rate.")
+    if rating.expected_route is not None and rating.expected_route.upper() not in ROUTES:
+        raise OpenAIError(400, f"Unknown route {rating.expected_route!r}. Expected one of: {list(ROUTES)}",
+                          param="expected_route")
+    entry = {
+        "score": rating.score,
+        "comment": rating.comment,
+        "expected_route": rating.expected_route.upper() if rating.expected_route else None,
+        "received_at": datetime.now(ZoneInfo(settings.tz)).isoformat(timespec="seconds"),
+    }
+    if not store.add_feedback(rating.response_id, entry):
+        raise OpenAIError(404, f"No session {rating.response_id!r} is known to this router.", param="response_id")
+    return JSONResponse({"object": "feedback", "response_id": rating.response_id, "status": "recorded"})
 
 
 # --- models, health, stats --------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,18 +21,31 @@ class GraphRun:
     custom events are the backend's stream chunks, handed on as they arrive.
     """
 
-    def __init__(self, graph: CompiledStateGraph, graph_input: dict[str, Any], context: RouterContext) -> None:
-        """Start nothing yet; the run begins on the first read."""
+    def __init__(
+        self,
+        graph: CompiledStateGraph,
+        graph_input: dict[str, Any],
+        context: RouterContext,
+        node_times: list[tuple[str, float, dict[str, Any]]] | None = None,
+    ) -> None:
+        """Start nothing yet; the run begins on the first read.
+
+        `node_times` receives (node, epoch seconds, update) as each node finishes; the
+        session's trace is built from it after the request.
+        """
         self.state: dict[str, Any] = {"steps": [], "failed_backends": []}
+        self.node_times = node_times if node_times is not None else []
         self._events: AsyncIterator[Any] = graph.astream(
             graph_input, context=context, stream_mode=["updates", "custom"]
         )
         self.finished = False
 
     def _merge(self, update: dict[str, Any]) -> None:
-        for values in update.values():
+        now = time.time()
+        for node, values in update.items():
+            self.node_times.append((node, now, values if isinstance(values, dict) else {}))
             if not isinstance(values, dict):
-                continue
+                continue  # a node that changed nothing (meta_check with no rule firing)
             for key, value in values.items():
                 if key in _ACCUMULATED:
                     self.state[key].extend(value or [])

@@ -43,6 +43,17 @@ class RouteRequest(ChatCompletionRequest):
     dry_run: bool = Field(False, description="Return the routing decision without generating.")
 
 
+class FeedbackRequest(BaseModel):
+    """`POST /v1/feedback`: a person's rating of one answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    response_id: str = Field(..., pattern=r"^chatcmpl-[0-9a-f]{32}$", description="The answer's `id`.")
+    score: float = Field(..., ge=-1, le=10, description="-1/1 for thumbs, or a 0-10 rating.")
+    comment: str | None = Field(None, max_length=4000)
+    expected_route: str | None = Field(None, description="The route the person thinks was right.")
+
+
 class CompletionRequest(BaseModel):
     """`POST /v1/completions` (legacy text completions)."""
 

@@ -8,6 +8,7 @@ route, a dry run) are not settings: they travel in `graph.context.RouterContext`
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,6 +68,22 @@ class Settings(BaseSettings):
     xai_timeout_s: float = Field(600.0, description="Total time allowed for an xAI call.")
 
     connect_timeout_s: float = Field(5.0, description="TCP connect timeout for every backend.")
+
+    # --- session logs and traces -------------------------------------------------------
+    session_logs: bool = Field(True, description="Write one session record per request.")
+    session_log_dir: str = Field("logs/sessions", description="Folder of session records.")
+    session_log_content: Literal["full", "truncated", "none"] = Field(
+        "full", description="Message text kept in records and traces: full, truncated, or none."
+    )
+    session_log_truncate_chars: int = Field(
+        2000, description="With SESSION_LOG_CONTENT=truncated, characters kept per text."
+    )
+    session_log_max_age_days: float = Field(7, description="Records and traces older than this are removed.")
+    session_log_max_files: int = Field(5000, description="Most records (and traces) kept; oldest go first.")
+    traces: Literal["local", "off"] = Field(
+        "local", description="Write a LangSmith-format run tree per request under TRACE_LOG_DIR."
+    )
+    trace_log_dir: str = Field("logs/traces", description="Folder of local traces (JSONL, one per session).")
 
     @property
     def xai_configured(self) -> bool:

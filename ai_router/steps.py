@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ai_router.backends import Backend, BackendError, elapsed_ms
@@ -22,8 +23,10 @@ def step_record(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Describe one call: who was asked what, what came back, how long it took."""
+    duration_ms = elapsed_ms(started)
     record: dict[str, Any] = {
         "node": node,
+        "started_at": round(time.time() - duration_ms / 1000, 6),
         "provider": backend.name,
         "url": backend.url(path),
         "model": backend.model,
@@ -32,7 +35,7 @@ def step_record(
         "response_content": content,
         "reasoning_content": reasoning,
         "usage": usage,
-        "duration_ms": elapsed_ms(started),
+        "duration_ms": duration_ms,
         "status": "error" if error else "ok",
         "error": error.message if error else None,
     }

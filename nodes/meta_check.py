@@ -24,5 +24,5 @@ async def meta_check(state: RouterState, runtime: Runtime[RouterContext]) -> Dec
         return decide(context.forced_route, "forced", settings)  # type: ignore[return-value]
     match = detect_meta(state["messages"])
     if match is not None:
-        return decide("META", f"meta rule {match.rule}", settings)  # type: ignore[return-value]
+        return {**decide("META", f"meta rule {match.rule}", settings), "meta_task": match.task}  # type: ignore[typeddict-item]
     return {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import jsonschema
 import openai
 import pytest
 
@@ -37,6 +39,17 @@ class Router:
     url: str
     process: subprocess.Popen
     log_path: Path
+    tmp: Path
+
+    @property
+    def session_dir(self) -> Path:
+        """Where this router writes session records."""
+        return self.tmp / "sessions"
+
+    @property
+    def trace_dir(self) -> Path:
+        """Where this router writes local traces."""
+        return self.tmp / "traces"
 
     @property
     def v1(self) -> str:
@@ -60,7 +73,13 @@ def start_router(env: dict[str, str], tmp: Path, cwd: Path = ROOT) -> Router:
         k: v for k, v in os.environ.items()
         if not k.startswith(("PRIMARY_", "CLASSIFIER_", "XAI_", "LANGSMITH_", "LANGCHAIN_", "SESSION_"))
     }
-    full_env.update({"PYTHONUNBUFFERED": "1", "LANGSMITH_TRACING": "false"})
+    full_env.update({
+        "PYTHONUNBUFFERED": "1",
+        "LANGSMITH_TRACING": "false",
+        # Records and traces of every test router land in the test's temporary folder.
+        "SESSION_LOG_DIR": str(tmp / "sessions"),
+        "TRACE_LOG_DIR": str(tmp / "traces"),
+    })
     full_env.update(env)
     log_file = log_path.open("w")
     process = subprocess.Popen(
@@ -68,9 +87,9 @@ def start_router(env: dict[str, str], tmp: Path, cwd: Path = ROOT) -> Router:
          "--log-level", "info"],
         cwd=cwd, env=full_env, stdout=log_file, stderr=subprocess.STDOUT,
     )
-    router = Router(f"http://127.0.0.1:{port}", process, log_path)
+    router = Router(f"http://127.0.0.1:{port}", process, log_path, tmp)
     deadline = time.monotonic() + 60
-    while True:
+    while True:  # poll the readiness condition; each failed try returns at once
         if process.poll() is not None:
             raise RuntimeError(f"router exited with {process.returncode}:\n{router.log()}")
         try:
@@ -125,7 +144,7 @@ def sim_reset(sim: SimServer) -> SimServer:
 def router(sim: SimServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Router]:
     """The router on the simulator, with an xAI key: every route available."""
     tmp = tmp_path_factory.mktemp("router")
-    server = start_router(sim_env(sim, SESSION_LOG_DIR=str(tmp / "sessions")), tmp)
+    server = start_router(sim_env(sim), tmp)
     yield server
     stop_router(server)
 
@@ -133,3 +152,24 @@ def router(sim: SimServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 def sim_calls(sim: SimServer) -> list[dict]:
     """The requests the simulator received since its last reset."""
     return httpx.get(f"{sim.url}/sim/calls").json()
+
+
+SESSION_SCHEMA = json.loads((ROOT / "ai_router" / "sessions" / "session.schema.json").read_text())
+
+
+def wait_for_record(router: Router, session_id: str, timeout: float = 10.0) -> dict:
+    """The session record of `session_id`, once the writer thread has put it on disk.
+
+    Records are written off the request path, so a test waits for the file to appear
+    (bounded poll on that condition), then validates it against the shipped JSON Schema.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        matches = list(router.session_dir.glob(f"*_{session_id}.json"))
+        if matches:
+            record = json.loads(matches[0].read_text())
+            jsonschema.validate(record, SESSION_SCHEMA)
+            return record
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no session record for {session_id} in {router.session_dir}")
+        time.sleep(0.02)

@@ -39,7 +39,7 @@ def test_adding_a_route_is_one_entry_one_prompt_one_line(sim, tmp_path):
     _copy_project(project)
     _apply_edit(project)
     httpx.post(f"{sim.url}/sim/reset").raise_for_status()
-    server = start_router(sim_env(sim, SESSION_LOG_DIR=str(tmp_path / "sessions")), tmp_path, cwd=project)
+    server = start_router(sim_env(sim), tmp_path, cwd=project)
     try:
         raw = server.client().chat.completions.with_raw_response.create(
             model="ai-router",

@@ -14,7 +14,7 @@ XAI_MODEL = "grok-4-1-fast-reasoning"
 def router_without_xai(sim, tmp_path_factory):
     """A router with no xAI key: COMPLEX and ENRICH must degrade to the primary model."""
     tmp = tmp_path_factory.mktemp("no-xai")
-    env = sim_env(sim, SESSION_LOG_DIR=str(tmp / "sessions"))
+    env = sim_env(sim)
     env["XAI_API_KEY"] = ""
     server = start_router(env, tmp)
     yield server
