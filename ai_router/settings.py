@@ -68,6 +68,36 @@ class Settings(BaseSettings):
     xai_timeout_s: float = Field(600.0, description="Total time allowed for an xAI call.")
 
     connect_timeout_s: float = Field(5.0, description="TCP connect timeout for every backend.")
+    primary_first_token_timeout_s: float = Field(
+        120.0, description="Streams: time the primary may take to its first token (cold models are slow)."
+    )
+    xai_first_token_timeout_s: float = Field(60.0, description="Streams: time xAI may take to its first token.")
+    primary_fallback: Literal["", "classifier"] = Field(
+        "", description="Backend that answers when the primary fails before its first byte (e.g. classifier)."
+    )
+
+    # --- failure handling -----------------------------------------------------------------
+    retry_attempts: int = Field(2, description="Retries of a failed call (connect error, 5xx, 429), before any byte.")
+    retry_backoff_s: float = Field(0.25, description="First retry backoff; doubles each retry, with jitter.")
+    retry_backoff_max_s: float = Field(4.0, description="Longest backoff between retries.")
+    retry_after_max_s: float = Field(10.0, description="A backend Retry-After longer than this is not waited for.")
+    breaker_failures: int = Field(5, description="Consecutive failures that open a backend's circuit breaker.")
+    breaker_cooldown_s: float = Field(30.0, description="How long an open breaker skips its backend.")
+    primary_max_concurrency: int = Field(128, description="Calls in flight to the primary at most.")
+    classifier_max_concurrency: int = Field(64, description="Calls in flight to the classifier at most.")
+    xai_max_concurrency: int = Field(32, description="Calls in flight to xAI at most.")
+    queue_timeout_s: float = Field(30.0, description="Wait for a free slot at most this long, then 503.")
+    graceful_shutdown_s: float = Field(30.0, description="In-flight requests get this long to finish on shutdown.")
+
+    # --- access ------------------------------------------------------------------------------
+    router_api_keys: SecretStr | None = Field(
+        None, description="Comma-separated client keys for /v1/* (Bearer); unset = no key needed."
+    )
+    admin_api_key: SecretStr | None = Field(
+        None, description="Key for /api/route, /stats, /graph/*; unset = client keys (if any) work there."
+    )
+    rate_limit_per_minute: float = Field(0, description="Requests per minute per key or client address; 0 = off.")
+    rate_limit_burst: int = Field(20, description="Requests a client may send at once before the rate applies.")
 
     # --- session logs and traces -------------------------------------------------------
     session_logs: bool = Field(True, description="Write one session record per request.")
@@ -89,6 +119,13 @@ class Settings(BaseSettings):
     def xai_configured(self) -> bool:
         """Whether a cloud key is present, i.e. COMPLEX and ENRICH can use xAI."""
         return self.xai_api_key is not None and bool(self.xai_api_key.get_secret_value())
+
+    @property
+    def client_keys(self) -> list[str]:
+        """The configured client keys."""
+        if self.router_api_keys is None:
+            return []
+        return [k.strip() for k in self.router_api_keys.get_secret_value().split(",") if k.strip()]
 
     @property
     def search_tools(self) -> list[str]:

@@ -121,6 +121,10 @@ def sim_env(sim: SimServer, **extra: str) -> dict[str, str]:
         "CLASSIFIER_MODEL": CLASSIFIER_MODEL,
         "XAI_BASE_URL": f"{sim.url}/v1",
         "XAI_API_KEY": TEST_XAI_KEY,
+        # Fast retries, and breakers that only the breaker tests open: test routers are shared.
+        "RETRY_BACKOFF_S": "0.01",
+        "RETRY_BACKOFF_MAX_S": "0.05",
+        "BREAKER_FAILURES": "1000",
     }
     env.update(extra)
     return env

@@ -76,7 +76,7 @@ def test_messy_classifier_answers_are_understood(router, sim_reset, answer, labe
 
 
 def test_classifier_error_falls_back_to_moderate_and_still_answers(router, sim_reset):
-    _fault(sim_reset, fault="500", model=CLASSIFIER_MODEL)
+    _fault(sim_reset, fault="500", model=CLASSIFIER_MODEL, count=-1)
     raw = router.client().chat.completions.with_raw_response.create(
         model="ai-router", messages=[{"role": "user", "content": "hello"}]
     )
@@ -103,7 +103,7 @@ def test_classifier_timeout_falls_back_to_moderate(sim, tmp_path):
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_xai_failure_falls_back_to_primary(router, sim_reset, stream):
-    _fault(sim_reset, fault="500", model=XAI_MODEL)
+    _fault(sim_reset, fault="500", model=XAI_MODEL, count=-1)
     question = [{"role": "user", "content": "Prove the Riemann hypothesis"}]
     client = router.client()
     if stream:
@@ -122,7 +122,7 @@ def test_xai_failure_falls_back_to_primary(router, sim_reset, stream):
 
 
 def test_failed_search_answers_without_context(router, sim_reset):
-    _fault(sim_reset, fault="500", path="/v1/responses")
+    _fault(sim_reset, fault="500", path="/v1/responses", count=-1)
     raw = router.client().chat.completions.with_raw_response.create(
         model="ai-router", messages=[{"role": "user", "content": "latest bitcoin price"}]
     )
@@ -133,7 +133,7 @@ def test_failed_search_answers_without_context(router, sim_reset):
 
 
 def test_primary_failure_without_fallback_is_an_openai_error(router, sim_reset):
-    _fault(sim_reset, fault="500", model=PRIMARY_MODEL)
+    _fault(sim_reset, fault="500", model=PRIMARY_MODEL, count=-1)
     response = httpx.post(
         f"{router.v1}/chat/completions", json={"messages": [{"role": "user", "content": "hello"}]}
     )

@@ -100,7 +100,7 @@ def test_dry_run_is_marked(router, sim_reset):
 
 
 def test_upstream_500_writes_a_record(router, sim_reset):
-    httpx.post(f"{sim_reset.url}/sim/faults", json={"fault": "500", "model": "sim-primary"}).raise_for_status()
+    httpx.post(f"{sim_reset.url}/sim/faults", json={"fault": "500", "model": "sim-primary", "count": -1}).raise_for_status()
     response = httpx.post(f"{router.v1}/chat/completions", json={"messages": [{"role": "user", "content": "hello"}]})
     assert response.status_code == 502
     record = wait_for_record(router, response.headers["x-session-id"])
