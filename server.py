@@ -8,6 +8,7 @@ does; the routing itself lives in `graph/` and `nodes/`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -19,15 +20,18 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 from typing import Any
 
+import anyio
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from langserve import add_routes
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ai_router.access import AccessMiddleware, is_loopback
 from ai_router.backends import Backend, BackendError, Backends, build_backends, elapsed_ms, set_backends
 from ai_router.errors import OpenAIError, error_body
+from ai_router.log_setup import configure_logging
 from ai_router.redact import redact, register_secret
 from ai_router.runs import GraphRun
 from ai_router.schemas import (
@@ -39,6 +43,7 @@ from ai_router.schemas import (
     validate,
 )
 from ai_router.sessions.recorder import RequestSession
+from ai_router.sse import DisconnectAwareStreamingResponse
 from ai_router.sessions.store import SessionStore
 from ai_router.settings import Settings, get_settings
 from ai_router.stats import Stats
@@ -57,9 +62,13 @@ _NOT_PARAMS = frozenset({"messages", "model", "stream", "route", "dry_run"})
 async def lifespan(app: FastAPI):
     """Build settings and backend clients once; close the clients on shutdown."""
     settings = get_settings()
+    configure_logging(settings.log_level)
     _guard_tracing()
-    for secret in (settings.xai_api_key, settings.primary_api_key, settings.classifier_api_key):
+    for secret in (settings.xai_api_key, settings.primary_api_key, settings.classifier_api_key,
+                   settings.admin_api_key):
         register_secret(secret.get_secret_value() if secret else None)
+    for key in settings.client_keys:
+        register_secret(key)
     backends = build_backends(settings)
     set_backends(backends)
     app.state.settings = settings
@@ -70,6 +79,12 @@ async def lifespan(app: FastAPI):
     app.state.prompt_version = hashlib.sha256(
         (prompts_digest() + repr(sorted(ROUTES.items()))).encode()
     ).hexdigest()[:16]
+    if not (settings.client_keys or settings.admin_api_key):
+        if is_loopback(settings.host):
+            log.warning("No ROUTER_API_KEYS or ADMIN_API_KEY set: serve on loopback (%s) only.", settings.host)
+        else:
+            log.warning("No ROUTER_API_KEYS set but HOST=%s: anyone who reaches this address can use "
+                        "the router and its xAI key. Set ROUTER_API_KEYS and ADMIN_API_KEY.", settings.host)
     log.info(
         "ai-router ready: primary=%s classifier=%s xai=%s",
         settings.primary_base_url, settings.classifier_base_url,
@@ -110,6 +125,7 @@ def _session_store(settings: Settings) -> SessionStore | None:
 
 
 app = FastAPI(title="ai-router", version="0.1.0", lifespan=lifespan)
+app.add_middleware(AccessMiddleware)
 
 
 # --- errors: one shape everywhere -----------------------------------------------------
@@ -190,7 +206,10 @@ def _params(body: dict[str, Any]) -> dict[str, Any]:
 
 def _error_from_state(state: dict[str, Any]) -> OpenAIError:
     error = state["error"]
-    return OpenAIError(error.get("status_code") or 502, error.get("message") or "backend failed", code=error.get("kind"))
+    retry_after = error.get("retry_after")
+    headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else None
+    return OpenAIError(error.get("status_code") or 502, error.get("message") or "backend failed",
+                       code=error.get("kind"), headers=headers)
 
 
 def open_session(request: Request, endpoint: str) -> RequestSession:
@@ -213,6 +232,10 @@ async def recorded(session: RequestSession, request: Request, handler: Awaitable
     """
     try:
         return await handler
+    except ClientDisconnected:
+        session.finish(getattr(request.state, "run_state", None) or state or {}, status_code=499,
+                       error="client disconnected before the answer")
+        return Response(status_code=499)
     except BaseException as exc:
         run_state = getattr(request.state, "run_state", None) or state or {}
         if isinstance(exc, OpenAIError):
@@ -222,6 +245,40 @@ async def recorded(session: RequestSession, request: Request, handler: Awaitable
         else:
             session.finish(run_state, status_code=500, error=f"internal error: {type(exc).__name__}")
         raise
+
+
+class ClientDisconnected(Exception):
+    """The client hung up before a non-streaming answer was ready."""
+
+
+async def until_disconnect(request: Request, run: GraphRun) -> dict[str, Any]:
+    """Run the graph to the end, unless the client hangs up first: then cancel the run.
+
+    Starlette does not cancel a non-streaming handler when its client goes away, so without
+    this a closed connection would leave the generation running on the GPU.
+    """
+    work = asyncio.ensure_future(run.run_to_end())
+    watcher = asyncio.ensure_future(_client_gone(request))
+    try:
+        done, _ = await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        work.cancel()
+        raise
+    finally:
+        watcher.cancel()
+    if work in done:
+        return work.result()
+    work.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await work
+    await run.aclose()
+    raise ClientDisconnected
+
+
+async def _client_gone(request: Request) -> None:
+    """Return once the client has disconnected (the body was already read)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 # --- the chat path ---------------------------------------------------------------------
@@ -245,7 +302,7 @@ async def run_chat(
     request.state.run_state = run.state
 
     if not context.stream:
-        state = await run.run_to_end()
+        state = await until_disconnect(request, run)
         state["route_path"] = route_path(state, dry_run)
         if dry_run:
             session.finish(state, status_code=200, error=None)
@@ -272,7 +329,7 @@ async def run_chat(
         raise _error_from_state(run.state)
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     headers = _decision_headers(session.id, run.state, None)
-    return StreamingResponse(
+    return DisconnectAwareStreamingResponse(
         _sse(run, first, session, settings.virtual_model, include_usage),
         media_type="text/event-stream",
         headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
@@ -318,7 +375,10 @@ async def _sse(
         yield b"data: " + orjson.dumps(error_body(500, "Internal router error during the stream.")) + b"\n\n"
         yield b"data: [DONE]\n\n"
     finally:
-        await run.aclose()
+        # Starlette cancels this generator when the client leaves, and its cancel scope
+        # would cancel the clean-up too: shield it, so the upstream call really stops.
+        with anyio.CancelScope(shield=True):
+            await run.aclose()
         session.finish(run.state, status_code=status, error=error)
 
 
@@ -400,7 +460,7 @@ async def completions(request: Request) -> Response:
         session.stream = legacy.stream
         headers = {"X-AI-Router-Route": "LEGACY", "X-Session-Id": session.id}
         if legacy.stream:
-            return StreamingResponse(_relay_completions(primary, payload, session, state, settings.virtual_model),
+            return DisconnectAwareStreamingResponse(_relay_completions(primary, payload, session, state, settings.virtual_model),
                                      media_type="text/event-stream", headers=headers)
         try:
             answer = await primary.post_json("/completions", payload)
@@ -488,7 +548,7 @@ async def health(request: Request) -> JSONResponse:
             ok, detail = False, type(exc).__name__
         return name, {
             "ok": ok, "url": backend.base_url, "model": backend.model,
-            "latency_ms": elapsed_ms(started), "error": detail,
+            "latency_ms": elapsed_ms(started), "error": detail, **backend.status(),
         }
 
     results = dict(await asyncio.gather(*(probe(name) for name in backends.by_name)))
@@ -501,8 +561,12 @@ async def health(request: Request) -> JSONResponse:
 
 @app.get("/stats")
 async def stats(request: Request) -> dict[str, Any]:
-    """Counts and latencies per route since start."""
-    return request.app.state.stats.snapshot()
+    """Counts and latencies per route since start, and each backend's breaker and load."""
+    backends: Backends = request.app.state.backends
+    return {
+        **request.app.state.stats.snapshot(),
+        "backends": {name: backend.status() for name, backend in backends.by_name.items()},
+    }
 
 
 # The same compiled graph, for LangServe clients and the playground at /graph/playground.
@@ -513,4 +577,5 @@ if __name__ == "__main__":
     import uvicorn
 
     settings = get_settings()
-    uvicorn.run("server:app", host=settings.host, port=settings.port)
+    uvicorn.run("server:app", host=settings.host, port=settings.port,
+                timeout_graceful_shutdown=int(settings.graceful_shutdown_s))

@@ -72,7 +72,8 @@ def main() -> None:
     settings = Settings()
     print(f"ai-router: listening on http://{settings.host}:{settings.port}/v1 (model {settings.virtual_model!r})",
           flush=True)
-    uvicorn.run("server:app", host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run("server:app", host=settings.host, port=settings.port, log_level="info",
+                timeout_graceful_shutdown=int(settings.graceful_shutdown_s))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,6 +13,8 @@ from langgraph.graph.state import CompiledStateGraph
 from graph.context import RouterContext
 
 _ACCUMULATED = ("steps", "failed_backends")  # state keys with an `operator.add` reducer
+_END = object()
+_QUEUE_CHUNKS = 256  # chunks buffered ahead of a slow client before the graph waits
 
 
 class GraphRun:
@@ -19,6 +23,11 @@ class GraphRun:
     The run is consumed through `astream(["updates", "custom"])`: node updates build up
     `state` (so a session record has every step even when a later node fails) and
     custom events are the backend's stream chunks, handed on as they arrive.
+
+    Streaming runs are pumped by a plain asyncio task into a bounded queue. The reader
+    (an SSE response) lives inside Starlette's anyio cancel scope; cancelling LangGraph's
+    `astream` from inside such a scope leaves the running node (and its backend call)
+    going, while a plain `Task.cancel()` of the pump stops it at once.
     """
 
     def __init__(
@@ -38,6 +47,9 @@ class GraphRun:
         self._events: AsyncIterator[Any] = graph.astream(
             graph_input, context=context, stream_mode=["updates", "custom"]
         )
+        self._queue: asyncio.Queue[Any] | None = None
+        self._pump: asyncio.Future[None] | None = None
+        self._failure: BaseException | None = None
         self.finished = False
 
     def _merge(self, update: dict[str, Any]) -> None:
@@ -52,25 +64,57 @@ class GraphRun:
                 else:
                     self.state[key] = value
 
+    async def run_to_end(self) -> dict[str, Any]:
+        """Run to the end, ignoring streamed chunks (non-streaming), and return the state."""
+        async for mode, payload in self._events:
+            if mode == "updates":
+                self._merge(payload)
+        self.finished = True
+        return self.state
+
+    async def _pump_events(self) -> None:
+        assert self._queue is not None
+        try:
+            async for mode, payload in self._events:
+                if mode == "custom":
+                    await self._queue.put(payload)
+                else:
+                    self._merge(payload)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug in a node: handed to the reader, raised there
+            self._failure = exc
+        finally:
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue.put_nowait(_END)
+
     async def next_chunk(self) -> dict[str, Any] | None:
-        """Run until the next streamed chunk and return it; None once the run has ended."""
+        """Wait for the next streamed chunk and return it; None once the run has ended.
+
+        Raises:
+            Exception: whatever a node raised (a bug), once the chunks before it are read.
+        """
         if self.finished:
             return None
-        async for mode, payload in self._events:
-            if mode == "custom":
-                return payload
-            self._merge(payload)
-        self.finished = True
-        return None
-
-    async def run_to_end(self) -> dict[str, Any]:
-        """Run to the end (non-streaming) and return the state."""
-        while await self.next_chunk() is not None:
-            pass
-        return self.state
+        if self._pump is None:
+            self._queue = asyncio.Queue(_QUEUE_CHUNKS)
+            self._pump = asyncio.ensure_future(self._pump_events())
+        assert self._queue is not None
+        item = await self._queue.get()
+        if item is _END:
+            self.finished = True
+            if self._failure is not None:
+                raise self._failure
+            return None
+        return item
 
     async def aclose(self) -> None:
         """Stop the run (client gone): cancels the node in progress and its backend call."""
-        close = getattr(self._events, "aclose", None)
-        if close is not None:
-            await close()
+        if self._pump is not None and not self._pump.done():
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+        elif self._pump is None:
+            close = getattr(self._events, "aclose", None)
+            if close is not None:
+                await close()

@@ -6,11 +6,16 @@ from typing import Any, Literal, TypeVar
 
 import orjson
 from fastapi import Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ai_router.errors import OpenAIError
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
+
+
+# Content parts some backend of the router can take. Audio, files and other parts are
+# refused up front: no configured backend accepts them, and vLLM would fail obscurely.
+SUPPORTED_PARTS = frozenset({"text", "input_text", "image_url"})
 
 
 class ChatMessage(BaseModel):
@@ -20,6 +25,25 @@ class ChatMessage(BaseModel):
 
     role: Role
     content: str | list[dict[str, Any]] | None = None
+
+    @field_validator("content")
+    @classmethod
+    def _known_parts(cls, content: Any) -> Any:
+        if isinstance(content, list):
+            for part in content:
+                kind = part.get("type")
+                if kind not in SUPPORTED_PARTS:
+                    raise ValueError(
+                        f"content part type {kind!r} is not supported by the router's backends "
+                        f"(supported: {sorted(SUPPORTED_PARTS)})"
+                    )
+                if kind in ("text", "input_text") and not isinstance(part.get("text"), str):
+                    raise ValueError("a text content part needs a string 'text'")
+                image = part.get("image_url")
+                url = image.get("url") if isinstance(image, dict) else image
+                if kind == "image_url" and not isinstance(url, str):
+                    raise ValueError("an image_url content part needs image_url.url")
+        return content
 
 
 class ChatCompletionRequest(BaseModel):

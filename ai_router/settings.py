@@ -30,6 +30,7 @@ class Settings(BaseSettings):
         20 * 1024 * 1024, description="Largest request body accepted (413 above)."
     )
     max_messages: int = Field(2000, description="Most messages one request may carry.")
+    log_level: str = Field("INFO", description="Level of the router's own log (DEBUG, INFO, WARNING).")
 
     # --- primary (local vLLM) ---------------------------------------------
     primary_base_url: str = Field(

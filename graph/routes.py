@@ -114,13 +114,24 @@ def decide(label: str, reason: str, settings: Settings) -> dict[str, object]:
 def fallback_backend(state: dict) -> BackendName | None:
     """The backend to try after a failed generation, or None when there is none left.
 
-    Only a failure before the first byte reached the client may fall back: once a stream
-    has started, switching models would splice two answers together.
+    The chain is the route's own (`COMPLEX`: xAI, then the primary), then, for the
+    primary, `PRIMARY_FALLBACK` when set. Only a failure before the first byte reached the
+    client may fall back: once a stream has started, switching models would splice two
+    answers together.
     """
+    from ai_router.settings import get_settings
+
     error = state.get("error")
     if not error or error.get("after_first_byte"):
         return None
-    fallback = ROUTES[state["route"]].fallback
-    if fallback and fallback not in (state.get("failed_backends") or []):
-        return fallback
+    spec = ROUTES[state["route"]]
+    current = state.get("backend")
+    failed = state.get("failed_backends") or []
+    chain: list[str | None] = []
+    if current == spec.backend:
+        chain.append(spec.fallback)
+    chain.append(get_settings().primary_fallback or None)
+    for candidate in chain:
+        if candidate and candidate != current and candidate not in failed:
+            return candidate  # type: ignore[return-value]
     return None

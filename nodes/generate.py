@@ -112,6 +112,7 @@ def _failure(
             "status_code": error.status_code,
             "backend": backend.name,
             "kind": error.kind,
+            "retry_after": error.retry_after,
             "after_first_byte": after_first_byte,
         },
         "failed_backends": [backend.name],
