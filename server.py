@@ -24,6 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from langserve import add_routes
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ai_router.backends import Backend, BackendError, Backends, build_backends, elapsed_ms, set_backends
@@ -509,8 +510,13 @@ async def stats(request: Request) -> dict[str, Any]:
 add_routes(app, graph, path="/graph")
 
 
-if __name__ == "__main__":
-    import uvicorn
+@app.get("/metrics")
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics (request counts, latency and overhead histograms), across workers."""
+    return Response(request.app.state.stats.prometheus_text(), media_type=CONTENT_TYPE_LATEST)
 
-    settings = get_settings()
-    uvicorn.run("server:app", host=settings.host, port=settings.port)
+
+if __name__ == "__main__":
+    from ai_router.launch import serve
+
+    serve(get_settings())

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
         20 * 1024 * 1024, description="Largest request body accepted (413 above)."
     )
     max_messages: int = Field(2000, description="Most messages one request may carry.")
+    workers: int = Field(
+        1, ge=1, description="Worker processes (`python server.py` / `make run`); /stats adds them up."
+    )
 
     # --- primary (local vLLM) ---------------------------------------------
     primary_base_url: str = Field(

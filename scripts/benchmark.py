@@ -9,8 +9,9 @@ It starts the backend simulator and the router as separate processes (the router
 `python server.py`, the production launcher), then runs the same workload directly
 against the simulator (A) and through the router (B), alternating segments A B B A in
 one run so every figure is a ratio taken on the same machine at the same time. The load
-generator is this process; it uses the same httpx client code for both sides, so its own
-cost cancels out of the differences.
+generator is this process (aiohttp on uvloop: httpx's client costs several times more CPU
+per request at concurrency 64 and became the bottleneck); it runs the same client code
+for both sides, so its own cost cancels out of the differences.
 
 Results go to `benchmarks/results/` (or `--out`): `results.json`, `results.md` and, in a
 full run, `profile.svg` (py-spy flame graph of the router on the instant non-streaming
@@ -37,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +46,8 @@ CLASSIFIER_MODEL = "sim-classifier"
 PRIMARY_MODEL = "sim-primary"
 PROMPT = "Explain how a hash map handles collisions."
 TICKS = os.sysconf("SC_CLK_TCK")
+CHILDREN: list[subprocess.Popen] = []  # stopped on exit, however the run ends
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 # --- processes ----------------------------------------------------------------------------
@@ -89,6 +93,7 @@ def start_simulator(log_dir: Path) -> tuple[subprocess.Popen, str]:
          "--classifier-model", CLASSIFIER_MODEL, "--classifier-answer", "MODERATE"],
         cwd=ROOT, stdout=(log_dir / "simulator.log").open("w"), stderr=subprocess.STDOUT,
     )
+    CHILDREN.append(process)
     url = f"http://127.0.0.1:{port}"
     wait_ready(f"{url}/health", process, "simulator")
     return process, url
@@ -110,6 +115,7 @@ def start_router(sim_url: str, log_dir: Path, workers: int = 1) -> tuple[subproc
         [sys.executable, "server.py"], cwd=ROOT, env=env,
         stdout=(log_dir / f"router-{workers}w.log").open("w"), stderr=subprocess.STDOUT,
     )
+    CHILDREN.append(process)
     url = f"http://127.0.0.1:{port}"
     wait_ready(f"{url}/v1/models", process, "router")
     if workers > 1:  # every worker must be up before we measure, not just the first
@@ -177,42 +183,40 @@ class Segment:
     requests: int = 0
 
 
-async def one_request(client: httpx.AsyncClient, url: str, body: bytes, stream: bool, seg: Segment) -> None:
+async def one_request(session: aiohttp.ClientSession, url: str, body: bytes, stream: bool, seg: Segment) -> None:
     """Send one request and record its latency (and, streaming, TTFT and chunk spacing)."""
     started = time.perf_counter()
     try:
-        if not stream:
-            response = await client.post(url, content=body, headers={"Content-Type": "application/json"})
-            if response.status_code != 200 or b'"choices"' not in response.content:
-                raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
-        else:
-            arrivals: list[float] = []
-            done = False
-            async with client.stream("POST", url, content=body,
-                                     headers={"Content-Type": "application/json"}) as response:
-                if response.status_code != 200:
-                    raise RuntimeError(f"HTTP {response.status_code}: {(await response.aread())[:200]!r}")
-                async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
+        async with session.post(url, data=body, headers=JSON_HEADERS) as response:
+            if response.status != 200:
+                raise RuntimeError(f"HTTP {response.status}: {(await response.read())[:200]!r}")
+            if not stream:
+                if b'"choices"' not in await response.read():
+                    raise RuntimeError("answer without choices")
+            else:
+                arrivals: list[float] = []
+                done = False
+                async for line in response.content:  # one SSE line at a time, as it arrives
+                    if not line.startswith(b"data:"):
                         continue
-                    if line.endswith("[DONE]"):
+                    if line.rstrip().endswith(b"[DONE]"):
                         done = True
                         break
                     arrivals.append(time.perf_counter())
-            if not done or not arrivals:
-                raise RuntimeError("stream ended without [DONE] or without chunks")
-            seg.ttfts.append((arrivals[0] - started) * 1000)
-            seg.chunks.append(len(arrivals))
-            if len(arrivals) > 2:
-                seg.gaps.append((arrivals[-1] - arrivals[0]) * 1000 / (len(arrivals) - 1))
+                if not done or not arrivals:
+                    raise RuntimeError("stream ended without [DONE] or without chunks")
+                seg.ttfts.append((arrivals[0] - started) * 1000)
+                seg.chunks.append(len(arrivals))
+                if len(arrivals) > 2:
+                    seg.gaps.append((arrivals[-1] - arrivals[0]) * 1000 / (len(arrivals) - 1))
         seg.latencies.append((time.perf_counter() - started) * 1000)
-    except (httpx.HTTPError, RuntimeError) as exc:
+    except (aiohttp.ClientError, asyncio.TimeoutError, RuntimeError) as exc:
         seg.errors += 1
         if len(seg.error_samples) < 3:
             seg.error_samples.append(f"{type(exc).__name__}: {exc}"[:300])
 
 
-async def run_segment(client: httpx.AsyncClient, url: str, body: bytes, stream: bool,
+async def run_segment(session: aiohttp.ClientSession, url: str, body: bytes, stream: bool,
                       requests: int, concurrency: int) -> Segment:
     """Run `requests` requests with `concurrency` in flight; time the whole segment."""
     seg = Segment(requests=requests)
@@ -220,12 +224,20 @@ async def run_segment(client: httpx.AsyncClient, url: str, body: bytes, stream: 
 
     async def worker() -> None:
         for _ in remaining:
-            await one_request(client, url, body, stream, seg)
+            await one_request(session, url, body, stream, seg)
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     seg.wall_s = time.perf_counter() - started
     return seg
+
+
+def new_session() -> aiohttp.ClientSession:
+    """A pooled client session; each side gets its own, configured identically."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=256, limit_per_host=256),
+        timeout=aiohttp.ClientTimeout(total=120),
+    )
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -341,9 +353,7 @@ async def run_scenario(
     direct_body, router_body = bodies(scenario, int(cfg["tokens"]))
     direct_url = f"{sim_url}/v1/chat/completions"
     routed_url = f"{router_url}/api/route" if scenario.path == "forced" else f"{router_url}/v1/chat/completions"
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as direct_client, \
-            httpx.AsyncClient(timeout=60, limits=limits) as router_client:
+    async with new_session() as direct_client, new_session() as router_client:
         await asyncio.to_thread(httpx.post, f"{sim_url}/sim/config", json=cfg)
         # Warm both sides' connection pools up to the concurrency, so neither pays connects.
         warm = max(scenario.concurrency, 4)
@@ -389,6 +399,12 @@ def matrix() -> list[Scenario]:
     ]
 
 
+async def stats_requests(session: aiohttp.ClientSession, url: str) -> int:
+    """The request count `/stats` reports (whichever worker answers)."""
+    async with session.get(f"{url}/stats") as response:
+        return (await response.json())["requests"]
+
+
 async def measure_scaling(profile: Profile, sim_url: str, log_dir: Path, workers: int) -> dict[str, Any]:
     """Instant backend, forced route, non-streaming, c=64: router req/s with 1 and `workers` workers."""
     scenario = Scenario("instant", "forced", False, 64)
@@ -398,12 +414,12 @@ async def measure_scaling(profile: Profile, sim_url: str, log_dir: Path, workers
     for n in (1, workers):
         process, url = await asyncio.to_thread(start_router, sim_url, log_dir, n)
         try:
-            async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=256)) as client:
+            async with new_session() as client:
                 await run_segment(client, f"{url}/api/route", router_body, False, 256, 64)
-                before = (await client.get(f"{url}/stats")).json()["requests"]
+                before = await stats_requests(client, url)
                 seg = await run_segment(client, f"{url}/api/route", router_body, False,
                                         profile.scaling_requests, 64)
-                after = (await client.get(f"{url}/stats")).json()["requests"]
+                after = await stats_requests(client, url)
         finally:
             await asyncio.to_thread(stop, process)
         out[f"workers_{n}"] = {
@@ -430,7 +446,7 @@ async def record_profile(profile: Profile, sim_url: str, router_url: str, router
          "--format", "flamegraph", "--output", str(out / "profile.svg"), "--nonblocking"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
-    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=64)) as client:
+    async with new_session() as client:
         deadline = time.monotonic() + 7
         while time.monotonic() < deadline and spy.poll() is None:
             await run_segment(client, f"{router_url}/api/route", router_body, False, 200, 16)
@@ -582,11 +598,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="workers for the scaling measurement")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
     args = parser.parse_args()
+    # SIGTERM (a CI timeout, a kill) ends the run like Ctrl-C, so the children are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         import uvloop  # the router runs on uvloop too; the load generator should not be the bottleneck
     except ImportError:
         uvloop = None
-    results = uvloop.run(main_async(args)) if uvloop else asyncio.run(main_async(args))
+    try:
+        results = uvloop.run(main_async(args)) if uvloop else asyncio.run(main_async(args))
+    finally:
+        for child in CHILDREN:
+            stop(child)
     out = Path(args.out)
     name = "quick" if args.quick else "results"
     (out / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
