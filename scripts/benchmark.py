@@ -560,7 +560,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     router, router_url = await asyncio.to_thread(start_router, sim_url, log_dir)
     try:
         idle = memory_mb(router.pid)
-        scenarios = matrix()
+        scenarios = [sc for sc in matrix() if not args.only or args.only in sc.key]
         results["scenarios"] = {}
         for i, scenario in enumerate(scenarios, 1):
             began = time.perf_counter()
@@ -571,22 +571,23 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                   f"cpu {cell['router_cpu_ms_per_request']} ms/req  err {cell['errors']}  "
                   f"({time.perf_counter() - began:.1f} s)", file=sys.stderr, flush=True)
         results["router_memory"] = {"idle_mb": idle["rss_mb"], **{k: v for k, v in memory_mb(router.pid).items()}}
-        if args.quick or args.no_profile:
-            results["profile"] = "skipped (--quick / --no-profile)"
+        if args.quick or args.no_profile or args.only:
+            results["profile"] = "skipped (--quick / --no-profile / --only)"
         else:
             print("profiling the router (instant, forced, non-streaming) with py-spy ...", file=sys.stderr, flush=True)
             results["profile"] = await record_profile(profile, sim_url, router_url, router.pid, out)
     finally:
         await asyncio.to_thread(stop, router)
     try:
-        if args.quick:
-            results["scaling"] = "skipped (--quick)"
+        if args.quick or args.only:
+            results["scaling"] = "skipped (--quick / --only)"
         else:
             print(f"scaling: 1 vs {args.workers} workers ...", file=sys.stderr, flush=True)
             results["scaling"] = await measure_scaling(profile, sim_url, log_dir, args.workers)
     finally:
         await asyncio.to_thread(stop, sim)
-    results["targets"] = targets(results)
+    # A partial run (--only) lacks the cells the targets are defined on.
+    results["targets"] = [] if args.only else targets(results)
     return results
 
 
@@ -597,6 +598,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="where results go")
     parser.add_argument("--workers", type=int, default=2, help="workers for the scaling measurement")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
+    parser.add_argument("--only", default="", help="run only scenarios whose key contains this (e.g. instant/forced)")
     args = parser.parse_args()
     # SIGTERM (a CI timeout, a kill) ends the run like Ctrl-C, so the children are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -610,7 +612,7 @@ def main() -> None:
         for child in CHILDREN:
             stop(child)
     out = Path(args.out)
-    name = "quick" if args.quick else "results"
+    name = "quick" if args.quick else ("partial" if args.only else "results")
     (out / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / f"{name}.md").write_text(markdown(results))
     print(f"\nwrote {out / (name + '.json')} and {out / (name + '.md')}")
