@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test
+.PHONY: help venv run test benchmark
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -23,3 +23,6 @@ run: venv ## Run the router (embedded simulator when no backend is configured)
 
 test: venv ## Run the test suite
 	$(PY) -m pytest
+
+benchmark: venv ## Measure the router against direct backend calls (writes benchmarks/results/)
+	$(PY) scripts/benchmark.py

@@ -26,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from langserve import add_routes
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ai_router.access import AccessMiddleware, is_loopback
@@ -573,9 +574,13 @@ async def stats(request: Request) -> dict[str, Any]:
 add_routes(app, graph, path="/graph")
 
 
-if __name__ == "__main__":
-    import uvicorn
+@app.get("/metrics")
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics (request counts, latency and overhead histograms), across workers."""
+    return Response(request.app.state.stats.prometheus_text(), media_type=CONTENT_TYPE_LATEST)
 
-    settings = get_settings()
-    uvicorn.run("server:app", host=settings.host, port=settings.port,
-                timeout_graceful_shutdown=int(settings.graceful_shutdown_s))
+
+if __name__ == "__main__":
+    from ai_router.launch import serve
+
+    serve(get_settings())

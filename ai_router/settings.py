@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     )
     max_messages: int = Field(2000, description="Most messages one request may carry.")
     log_level: str = Field("INFO", description="Level of the router's own log (DEBUG, INFO, WARNING).")
+    workers: int = Field(
+        1, ge=1, description="Worker processes (`python server.py` / `make run`); /stats adds them up."
+    )
 
     # --- primary (local vLLM) ---------------------------------------------
     primary_base_url: str = Field(

@@ -25,7 +25,15 @@ from nodes.generate import generate
 from nodes.meta_check import meta_check
 
 
-def next_after_decision(state: RouterState, runtime: Runtime[RouterContext]) -> Literal["enrich", "generate", "__end__"]:
+# The route functions are `async def` although they only read the state: LangGraph runs a
+# plain function given to `add_conditional_edges` in a thread pool under `astream`/`ainvoke`
+# (`run_in_executor`), two thread hops per request that cost more than the rest of the graph
+# (see benchmarks/results/README.md). As coroutines they run inline on the event loop.
+
+
+async def next_after_decision(
+    state: RouterState, runtime: Runtime[RouterContext]
+) -> Literal["enrich", "generate", "__end__"]:
     """Where a decided route goes: nowhere on a dry run, else its node from the route table."""
     if runtime.context is not None and runtime.context.dry_run:
         return END
@@ -34,16 +42,16 @@ def next_after_decision(state: RouterState, runtime: Runtime[RouterContext]) -> 
     return "generate"
 
 
-def route_after_meta_check(
+async def route_after_meta_check(
     state: RouterState, runtime: Runtime[RouterContext]
 ) -> Literal["classify", "enrich", "generate", "__end__"]:
     """Classify unless a rule already decided the route."""
     if not state.get("route"):
         return "classify"
-    return next_after_decision(state, runtime)
+    return await next_after_decision(state, runtime)
 
 
-def route_after_generate(state: RouterState) -> Literal["fall_back", "__end__"]:
+async def route_after_generate(state: RouterState) -> Literal["fall_back", "__end__"]:
     """Fall back when generation failed before any byte reached the client."""
     return "fall_back" if fallback_backend(state) else END
 

@@ -1,0 +1,71 @@
+"""`WORKERS=2`: both workers serve, and `/stats` and `/metrics` count every request."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from prometheus_client.mmap_dict import MmapedDict
+
+from tests.conftest import ROOT, free_port, sim_env
+
+
+def _served_by_pid(metrics_dir: Path) -> dict[str, float]:
+    """Requests each worker counted in its own metric file (`counter_<pid>.db`)."""
+    served: dict[str, float] = {}
+    for path in metrics_dir.glob("counter_*.db"):
+        values = MmapedDict.read_all_values_from_file(str(path))
+        served[path.stem] = sum(v for key, v, *_ in values if '"ai_router_requests_total"' in key)
+    return served
+
+
+def test_stats_add_up_across_two_workers(sim_reset, tmp_path: Path) -> None:
+    """Requests spread over two worker processes all show up in `/stats`, whoever answers."""
+    port = free_port()
+    metrics_dir = tmp_path / "metrics"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRIMARY_", "CLASSIFIER_", "XAI_"))}
+    env.update(sim_env(sim_reset), HOST="127.0.0.1", PORT=str(port), WORKERS="2",
+               PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), LANGSMITH_TRACING="false")
+    log = (tmp_path / "router.log").open("w")
+    process = subprocess.Popen([sys.executable, "server.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    body = {"model": "ai-router", "route": "SIMPLE", "messages": [{"role": "user", "content": "hi"}]}
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # bounded poll until the router answers
+            assert process.poll() is None, (tmp_path / "router.log").read_text()
+            try:
+                if httpx.get(f"{url}/v1/models", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "router did not start"
+            time.sleep(0.05)
+        sent = 0
+        # Fresh connections until both workers have served some
+        # (the kernel spreads accepts; bounded so a lopsided run fails instead of hanging).
+        for _round in range(30):
+            with httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0)) as client:
+                for _i in range(8):
+                    assert client.post(f"{url}/api/route", json=body).status_code == 200
+                    sent += 1
+            served = _served_by_pid(metrics_dir)
+            if sum(1 for n in served.values() if n > 0) >= 2:
+                break
+        served = _served_by_pid(metrics_dir)
+        assert sum(1 for n in served.values() if n > 0) == 2, served
+        assert sum(served.values()) == sent
+        for _ in range(6):  # several reads, fresh connections: whichever worker answers agrees
+            stats = httpx.get(f"{url}/stats", headers={"Connection": "close"}).json()
+            assert stats["requests"] == sent and stats["routes"]["SIMPLE"]["count"] == sent
+            assert stats["errors"] == 0 and stats["workers_shared"] is True
+            assert stats["routes"]["SIMPLE"]["latency_ms"]["n"] == sent
+        metrics = httpx.get(f"{url}/metrics").text
+        assert f'ai_router_requests_total{{error="false",route="SIMPLE",streamed="false"}} {float(sent)}' in metrics
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
