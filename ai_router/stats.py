@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
+
+log = logging.getLogger("ai_router")
 
 _WINDOW = 2048  # latest latencies kept per route: enough for stable p95s, bounded memory
 
@@ -60,6 +63,19 @@ class Stats:
             stats.classification_ms.append(classification_ms)
         if overhead_ms is not None:
             stats.overhead_ms.append(overhead_ms)
+
+    def count_model_mismatches(self, steps: list[dict[str, Any]]) -> None:
+        """Count (and log) each call whose backend answered under another model name.
+
+        A provider may answer a retired model name with another, dearer model; the
+        configured `model` and the `served_model` the backend returned tell.
+        """
+        for step in steps:
+            served = step.get("served_model")
+            if served and served != step.get("model"):
+                self.model_mismatches += 1
+                log.warning("model mismatch: %s is configured as %r but answered as %r",
+                            step.get("provider"), step.get("model"), served)
 
     def snapshot(self) -> dict[str, Any]:
         """The JSON served at `/stats`."""
