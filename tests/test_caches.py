@@ -8,7 +8,15 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import CLASSIFIER_MODEL, PRIMARY_MODEL, sim_calls, sim_env, start_router, stop_router
+from tests.conftest import (
+    CLASSIFIER_MODEL,
+    PRIMARY_MODEL,
+    sim_calls,
+    sim_env,
+    start_router,
+    stop_router,
+    wait_for_record,
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +56,9 @@ def test_embeddings_are_forwarded(router_cached, sim_reset):
     calls = [c for c in sim_calls(sim_reset) if c["path"] == "/v1/embeddings"]
     assert calls[0]["body"] == {"model": "sim-embed", "input": ["first text", "second text"], "encoding_format": "base64"}
     assert "sim-embed" in [m.id for m in client.models.list()]
+    record = wait_for_record(router_cached, raw.headers["x-session-id"])
+    assert record["endpoint"] == "embeddings" and record["served_model"] == "sim-embed"
+    assert record["steps"][0]["usage"]["prompt_tokens"] == 4
 
 
 def test_embeddings_bad_input_is_400(router_cached, sim_reset):
@@ -122,6 +133,8 @@ def test_response_cache_serves_a_deterministic_repeat(router_cached, sim_reset):
     assert second.headers["x-ai-router-model"] == PRIMARY_MODEL
     assert second.headers["x-ai-router-reason"].startswith("response cache hit")
     assert len(_generations(sim_reset)) == 1
+    record = wait_for_record(router_cached, two.id)
+    assert record["route_reason"].startswith("response cache hit") and record["steps"] == []
 
     # Streamed from the cache as chunks, with usage when asked for.
     with client.chat.completions.with_streaming_response.create(

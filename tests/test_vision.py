@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import httpx
 import openai
@@ -118,3 +119,20 @@ def test_session_steps_never_carry_image_bytes():
                        [_image_message(DATA_URL)], 0.0)
     assert PNG[:40] not in str(step["messages_sent"])
     assert "10248 bytes" in str(step["messages_sent"])
+
+
+def test_session_record_and_trace_keep_no_image_bytes(router, sim_reset):
+    import time
+
+    from tests.conftest import wait_for_record
+
+    completion = router.client().chat.completions.create(model="ai-router", messages=[_image_message(DATA_URL)])
+    record = wait_for_record(router, completion.id)  # validated against the session schema
+    assert record["route_label"] == "VISION" and record["route"] == "vision"
+    assert record["served_model"] == XAI_MODEL and record["user_query"] == "What is in this picture?"
+    deadline = time.monotonic() + 10
+    while not (traces := list(router.trace_dir.glob(f"*_{completion.id}.jsonl"))):
+        assert time.monotonic() < deadline, "no trace written"
+        time.sleep(0.02)  # bounded poll: the writer thread writes the trace after the record
+    blob = json.dumps(record) + traces[0].read_text()
+    assert PNG[:40] not in blob and PNG[-40:] not in blob
