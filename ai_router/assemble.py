@@ -94,7 +94,8 @@ def completion_chunks(response: dict[str, Any], *, include_usage: bool) -> list[
         chunks.extend(
             {**base, "choices": [{"index": index, "delta": delta, "finish_reason": None}]} for delta in deltas
         )
-        chunks.append({**base, "choices": [{"index": index, "delta": {}, "finish_reason": choice.get("finish_reason")}]})
+        finish = {"index": index, "delta": {}, "finish_reason": choice.get("finish_reason")}
+        chunks.append({**base, "choices": [finish]})
     if include_usage and response.get("usage"):
         chunks.append({**base, "choices": [], "usage": response["usage"]})
     return chunks

@@ -162,8 +162,12 @@ class ResponseCache:
     def snapshot(self) -> dict[str, Any]:
         """Counters for `/stats`."""
         return {
-            "enabled": True, "hits": self.hits, "misses": self.misses, "stores": self.stores,
-            "size": len(self._cache), "bytes": self._cache.currsize,
+            "enabled": True,
+            "hits": self.hits,
+            "misses": self.misses,
+            "stores": self.stores,
+            "size": len(self._cache),
+            "bytes": self._cache.currsize,
         }
 
 
@@ -191,8 +195,12 @@ def build_caches(settings: Settings) -> Caches:
         decisions=DecisionCache(settings.route_cache_size, settings.route_cache_ttl_s),
         tool_routes=ToolLoopRoutes(settings.tool_loop_cache_size, settings.route_cache_ttl_s),
         responses=ResponseCache(
-            settings.response_cache_max_entries, settings.response_cache_max_bytes, settings.response_cache_ttl_s
-        ) if settings.response_cache else None,
+            settings.response_cache_max_entries,
+            settings.response_cache_max_bytes,
+            settings.response_cache_ttl_s,
+        )
+        if settings.response_cache
+        else None,
     )
 
 

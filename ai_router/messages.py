@@ -144,7 +144,8 @@ def redact_images(messages: list[Message]) -> list[Message]:
         content = message.get("content")
         if isinstance(content, list) and any(_is_image_part(part) for part in content):
             parts = [
-                {"type": "image_url", "image_url": {"url": describe_image(part)}} if _is_image_part(part) else part
+                {"type": "image_url", "image_url": {"url": describe_image(part)}}
+                if _is_image_part(part) else part
                 for part in content
             ]
             message = {**message, "content": parts}

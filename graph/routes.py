@@ -108,7 +108,8 @@ def _tool_capable(label: str, serving: BackendName, settings: Settings) -> tuple
     for candidate in (spec.backend, spec.fallback):
         if (candidate and candidate != serving and backend_configured(candidate, settings)
                 and backend_takes_tools(candidate, settings)):
-            return candidate, f"{serving} takes no tools ({serving.upper()}_SUPPORTS_TOOLS=false): served by {candidate}"
+            setting = f"{serving.upper()}_SUPPORTS_TOOLS=false"
+            return candidate, f"{serving} takes no tools ({setting}): served by {candidate}"
     return None, f"{serving} takes no tools ({serving.upper()}_SUPPORTS_TOOLS=false)"
 
 

@@ -50,7 +50,8 @@ async def classify(state: RouterState) -> dict:
         raw = (answer.get("choices") or [{}])[0].get("message", {}).get("content") or ""
     except BackendError as error:
         step = step_record("classify", backend, "/chat/completions", messages, started, error=error)
-        update = decide(DEFAULT_ROUTE, f"fallback: classifier failed ({error.message})", settings, tools=tools)
+        reason = f"fallback: classifier failed ({error.message})"
+        update = decide(DEFAULT_ROUTE, reason, settings, tools=tools)
         return {**update, "classification_raw": None, "classification_ms": step["duration_ms"], "steps": [step]}
     except (AttributeError, IndexError, TypeError):
         raw, answer = "", {}

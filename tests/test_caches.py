@@ -31,7 +31,11 @@ def router_cached(sim, tmp_path_factory):
 
 
 def _generations(sim) -> list[dict]:
-    return [c for c in sim_calls(sim) if c["path"].endswith("/chat/completions") and c["model"] != CLASSIFIER_MODEL]
+    return [
+        c
+        for c in sim_calls(sim)
+        if c["path"].endswith("/chat/completions") and c["model"] != CLASSIFIER_MODEL
+    ]
 
 
 def _classifications(sim) -> list[dict]:
@@ -44,17 +48,24 @@ def _unique(text: str) -> str:
 
 # --- embeddings -------------------------------------------------------------------------
 
+
 def test_embeddings_are_forwarded(router_cached, sim_reset):
     client = router_cached.client()
     raw = client.embeddings.with_raw_response.create(model="sim-embed", input=["first text", "second text"])
     result = raw.parse()
     assert [d.index for d in result.data] == [0, 1] and len(result.data[0].embedding) == 8
     assert result.model == "sim-embed" and raw.headers["x-ai-router-model"] == "sim-embed"
-    direct = httpx.post(f"{sim_reset.url}/v1/embeddings", json={"model": "sim-embed", "input": ["first text"]}).json()
+    direct = httpx.post(
+        f"{sim_reset.url}/v1/embeddings", json={"model": "sim-embed", "input": ["first text"]}
+    ).json()
     # the backend's vectors, unchanged (the client asked for base64, i.e. float32)
     assert result.data[0].embedding == pytest.approx(direct["data"][0]["embedding"], abs=1e-6)
     calls = [c for c in sim_calls(sim_reset) if c["path"] == "/v1/embeddings"]
-    assert calls[0]["body"] == {"model": "sim-embed", "input": ["first text", "second text"], "encoding_format": "base64"}
+    assert calls[0]["body"] == {
+        "model": "sim-embed",
+        "input": ["first text", "second text"],
+        "encoding_format": "base64",
+    }
     assert "sim-embed" in [m.id for m in client.models.list()]
     record = wait_for_record(router_cached, raw.headers["x-session-id"])
     assert record["endpoint"] == "embeddings" and record["served_model"] == "sim-embed"
@@ -78,12 +89,15 @@ def test_embeddings_refused_when_not_configured(router, sim_reset):
 
 # --- the routing-decision cache ---------------------------------------------------------------
 
+
 def test_decision_cache_answers_a_repeat_without_the_classifier(router_cached, sim_reset):
     client = router_cached.client()
     messages = [{"role": "user", "content": _unique("Prove the theorem about primes")}]
     before = httpx.get(f"{router_cached.url}/stats").json()["caches"]["route_decisions"]
     first = client.chat.completions.with_raw_response.create(model="ai-router", messages=messages)
-    again = client.chat.completions.with_raw_response.create(model="ai-router", messages=messages, stream=True)
+    again = client.chat.completions.with_raw_response.create(
+        model="ai-router", messages=messages, stream=True
+    )
     again.parse().close()
     assert first.headers["x-ai-router-reason"] == "classifier"
     assert again.headers["x-ai-router-route"] == "COMPLEX"
@@ -101,30 +115,43 @@ def test_decision_cache_keys_on_the_classified_text(router_cached, sim_reset):
     ask = _unique("Explain list comprehensions")
     client.chat.completions.create(model="ai-router", messages=[{"role": "user", "content": ask}])
     # Same last message, other history: the classifier sees other text, so it is asked again.
-    client.chat.completions.create(model="ai-router", messages=[
-        {"role": "user", "content": "I write Python."}, {"role": "assistant", "content": "Nice."},
-        {"role": "user", "content": ask},
-    ])
+    client.chat.completions.create(
+        model="ai-router",
+        messages=[
+            {"role": "user", "content": "I write Python."},
+            {"role": "assistant", "content": "Nice."},
+            {"role": "user", "content": ask},
+        ],
+    )
     assert len(_classifications(sim_reset)) == 2
 
 
 def test_classifier_failures_are_not_cached(router_cached, sim_reset):
     messages = [{"role": "user", "content": _unique("Prove it")}]
     httpx.post(f"{sim_reset.url}/sim/config", json={"classifier_answer": "BANANA"}).raise_for_status()
-    decision = httpx.post(f"{router_cached.url}/api/route", json={"dry_run": True, "messages": messages}).json()
+    decision = httpx.post(
+        f"{router_cached.url}/api/route", json={"dry_run": True, "messages": messages}
+    ).json()
     assert decision["route_reason"].startswith("fallback")
     httpx.post(f"{sim_reset.url}/sim/config", json={"classifier_answer": None}).raise_for_status()
-    decision = httpx.post(f"{router_cached.url}/api/route", json={"dry_run": True, "messages": messages}).json()
+    decision = httpx.post(
+        f"{router_cached.url}/api/route", json={"dry_run": True, "messages": messages}
+    ).json()
     assert decision["route_label"] == "COMPLEX" and decision["route_reason"] == "classifier"
 
 
 # --- the response cache ---------------------------------------------------------------------
 
+
 def test_response_cache_serves_a_deterministic_repeat(router_cached, sim_reset):
     client = router_cached.client(api_key="client-key-A")
     messages = [{"role": "user", "content": _unique("Write a haiku about caching")}]
-    first = client.chat.completions.with_raw_response.create(model="ai-router", messages=messages, temperature=0)
-    second = client.chat.completions.with_raw_response.create(model="ai-router", messages=messages, temperature=0)
+    first = client.chat.completions.with_raw_response.create(
+        model="ai-router", messages=messages, temperature=0
+    )
+    second = client.chat.completions.with_raw_response.create(
+        model="ai-router", messages=messages, temperature=0
+    )
     assert "x-ai-router-cache" not in first.headers and second.headers["x-ai-router-cache"] == "hit"
     one, two = first.parse(), second.parse()
     assert two.choices[0].message.content == one.choices[0].message.content
@@ -138,11 +165,18 @@ def test_response_cache_serves_a_deterministic_repeat(router_cached, sim_reset):
 
     # Streamed from the cache as chunks, with usage when asked for.
     with client.chat.completions.with_streaming_response.create(
-        model="ai-router", messages=messages, temperature=0, stream=True, stream_options={"include_usage": True},
+        model="ai-router",
+        messages=messages,
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
     ) as response:
         assert response.headers["x-ai-router-cache"] == "hit"
         chunks = list(response.parse())
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == one.choices[0].message.content
+    assert (
+        "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        == one.choices[0].message.content
+    )
     assert chunks[-1].usage.completion_tokens == one.usage.completion_tokens
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
     assert len(_generations(sim_reset)) == 1
@@ -161,13 +195,17 @@ def test_response_cache_stores_a_streamed_answer_with_its_tool_calls(router_cach
     client = router_cached.client()
     tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
     messages = [{"role": "user", "content": _unique("please lookup the docs")}]
-    live = list(client.chat.completions.create(
-        model="ai-router", messages=messages, tools=tools, seed=7, stream=True))
-    cached = client.chat.completions.with_raw_response.create(model="ai-router", messages=messages, tools=tools, seed=7)
+    live = list(
+        client.chat.completions.create(model="ai-router", messages=messages, tools=tools, seed=7, stream=True)
+    )
+    cached = client.chat.completions.with_raw_response.create(
+        model="ai-router", messages=messages, tools=tools, seed=7
+    )
     assert cached.headers["x-ai-router-cache"] == "hit"
     call = cached.parse().choices[0].message.tool_calls[0]
     streamed_args = "".join(
-        t.function.arguments or "" for c in live if c.choices for t in c.choices[0].delta.tool_calls or ())
+        t.function.arguments or "" for c in live if c.choices for t in c.choices[0].delta.tool_calls or ()
+    )
     assert call.function.name == "lookup" and call.function.arguments == streamed_args
     assert cached.parse().choices[0].finish_reason == "tool_calls"
     assert len(_generations(sim_reset)) == 1
@@ -206,12 +244,17 @@ def test_answers_built_on_a_live_search_are_not_cached(router_cached, sim_reset)
 
 # --- which model answered ------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_model_substitution_is_named_logged_and_counted(router, sim_reset, stream):
-    httpx.post(f"{sim_reset.url}/sim/config", json={"model_name_override": "grok-9-expensive"}).raise_for_status()
+    httpx.post(
+        f"{sim_reset.url}/sim/config", json={"model_name_override": "grok-9-expensive"}
+    ).raise_for_status()
     before = httpx.get(f"{router.url}/stats").json()["model_mismatches"]
     with router.client().chat.completions.with_streaming_response.create(
-        model="ai-router", messages=[{"role": "user", "content": "Prove the twin prime conjecture"}], stream=stream,
+        model="ai-router",
+        messages=[{"role": "user", "content": "Prove the twin prime conjecture"}],
+        stream=stream,
     ) as response:
         assert response.headers["x-ai-router-model"] == "grok-9-expensive"
         body = response.read().decode()

@@ -16,12 +16,20 @@ TOOLS = [
         "function": {
             "name": "lookup_constant",
             "description": "Look up a mathematical constant.",
-            "parameters": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+            "parameters": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}},
+                "required": ["name"],
+            },
         },
     },
     {
         "type": "function",
-        "function": {"name": "search_notes", "description": "Search my notes.", "parameters": {"type": "object"}},
+        "function": {
+            "name": "search_notes",
+            "description": "Search my notes.",
+            "parameters": {"type": "object"},
+        },
     },
 ]
 # COMPLEX by the simulator's classifier, and names a tool, so the model calls it.
@@ -31,7 +39,11 @@ TOOL_OUTPUT = "18C and sunny #route=ENRICH latest news"
 
 
 def _generation_calls(sim) -> list[dict]:
-    return [c for c in sim_calls(sim) if c["path"].endswith("/chat/completions") and c["model"] != CLASSIFIER_MODEL]
+    return [
+        c
+        for c in sim_calls(sim)
+        if c["path"].endswith("/chat/completions") and c["model"] != CLASSIFIER_MODEL
+    ]
 
 
 def _classifier_calls(sim) -> list[dict]:
@@ -46,7 +58,11 @@ def test_tool_loop_non_streaming(router, sim_reset):
     client = router.client()
     messages = [{"role": "user", "content": ASK}]
     first = client.chat.completions.with_raw_response.create(
-        model="ai-router", messages=messages, tools=TOOLS, tool_choice="auto", parallel_tool_calls=False,
+        model="ai-router",
+        messages=messages,
+        tools=TOOLS,
+        tool_choice="auto",
+        parallel_tool_calls=False,
     )
     completion = first.parse()
     assert first.headers["x-ai-router-route"] == "COMPLEX" and first.headers["x-ai-router-backend"] == "xai"
@@ -64,10 +80,14 @@ def test_tool_loop_non_streaming(router, sim_reset):
         choice.message.model_dump(exclude_none=True),
         {"role": "tool", "tool_call_id": call.id, "content": TOOL_OUTPUT},
     ]
-    second = client.chat.completions.with_raw_response.create(model="ai-router", messages=messages, tools=TOOLS)
+    second = client.chat.completions.with_raw_response.create(
+        model="ai-router", messages=messages, tools=TOOLS
+    )
     answer = second.parse().choices[0]
     assert second.headers["x-ai-router-route"] == "COMPLEX"
-    assert second.headers["x-ai-router-reason"].startswith(f"tool loop: stays on COMPLEX (started with {call.id})")
+    assert second.headers["x-ai-router-reason"].startswith(
+        f"tool loop: stays on COMPLEX (started with {call.id})"
+    )
     assert answer.finish_reason == "stop"
     assert answer.message.content.startswith(f"[sim:{XAI_MODEL}] tool said: 18C and sunny")
     assert not _classifier_calls(sim_reset)  # the loop's route was remembered, not re-decided
@@ -94,14 +114,22 @@ def test_tool_loop_streaming_keeps_every_delta(router, sim_reset):
     client = router.client()
     messages = [{"role": "user", "content": ASK}]
     with client.chat.completions.with_streaming_response.create(
-        model="ai-router", messages=messages, tools=TOOLS, stream=True,
+        model="ai-router",
+        messages=messages,
+        tools=TOOLS,
+        stream=True,
     ) as response:
         assert response.headers["x-ai-router-route"] == "COMPLEX"
         assert response.headers["x-ai-router-model"] == XAI_MODEL
         chunks = [chunk.to_dict() for chunk in response.parse()]
     received = _tool_deltas(chunks)
-    ids = {call["id"] for chunk in chunks for choice in chunk["choices"]
-           for call in choice["delta"].get("tool_calls") or () if "id" in call}
+    ids = {
+        call["id"]
+        for chunk in chunks
+        for choice in chunk["choices"]
+        for call in choice["delta"].get("tool_calls") or ()
+        if "id" in call
+    }
     assert len(ids) == 1 and next(iter(ids)).startswith("call_")
     assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]][-1] == "tool_calls"
 
@@ -117,12 +145,24 @@ def test_tool_loop_streaming_keeps_every_delta(router, sim_reset):
     _reset(sim_reset)
     call_id = next(iter(ids))
     messages += [
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": call_id, "type": "function", "function": {"name": "lookup_constant", "arguments": arguments}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": "lookup_constant", "arguments": arguments},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": call_id, "content": TOOL_OUTPUT},
     ]
     with client.chat.completions.with_streaming_response.create(
-        model="ai-router", messages=messages, tools=TOOLS, stream=True,
+        model="ai-router",
+        messages=messages,
+        tools=TOOLS,
+        stream=True,
     ) as response:
         assert response.headers["x-ai-router-route"] == "COMPLEX"
         assert "tool loop" in response.headers["x-ai-router-reason"]
@@ -135,12 +175,22 @@ def test_unknown_tool_loop_is_decided_on_the_human_turn_not_the_tool_output(rout
     """After a restart the tool-call id is unknown: the human's ask decides, as it did at the start."""
     messages = [
         {"role": "user", "content": ASK},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_from_before_a_restart", "type": "function",
-             "function": {"name": "lookup_constant", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_from_before_a_restart",
+                    "type": "function",
+                    "function": {"name": "lookup_constant", "arguments": "{}"},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_from_before_a_restart", "content": TOOL_OUTPUT},
     ]
-    raw = router.client().chat.completions.with_raw_response.create(model="ai-router", messages=messages, tools=TOOLS)
+    raw = router.client().chat.completions.with_raw_response.create(
+        model="ai-router", messages=messages, tools=TOOLS
+    )
     assert raw.headers["x-ai-router-route"] == "COMPLEX" and raw.headers["x-ai-router-reason"] == "classifier"
     classifier = _classifier_calls(sim_reset)
     assert len(classifier) == 1
@@ -150,11 +200,14 @@ def test_unknown_tool_loop_is_decided_on_the_human_turn_not_the_tool_output(rout
 def test_meta_request_never_carries_tools(router, sim_reset):
     title_task = (
         "### Task:\nGenerate a concise, 3-5 word title with an emoji summarizing the chat history.\n"
-        "### Output:\nJSON format: { \"title\": \"your concise title here\" }\n"
+        '### Output:\nJSON format: { "title": "your concise title here" }\n'
         "### Chat History:\n<chat_history>\nUSER: lookup_constant for pi?\nASSISTANT: \n</chat_history>"
     )
     raw = router.client().chat.completions.with_raw_response.create(
-        model="ai-router", messages=[{"role": "user", "content": title_task}], tools=TOOLS, tool_choice="auto",
+        model="ai-router",
+        messages=[{"role": "user", "content": title_task}],
+        tools=TOOLS,
+        tool_choice="auto",
     )
     assert raw.headers["x-ai-router-route"] == "META"
     assert raw.parse().choices[0].finish_reason == "stop"
@@ -165,11 +218,15 @@ def test_meta_request_never_carries_tools(router, sim_reset):
 def test_structured_output_passes_through(router, sim_reset):
     schema = {"name": "answer", "schema": {"type": "object", "properties": {"answer": {"type": "string"}}}}
     completion = router.client().chat.completions.create(
-        model="ai-router", messages=[{"role": "user", "content": "hello, answer in JSON"}],
+        model="ai-router",
+        messages=[{"role": "user", "content": "hello, answer in JSON"}],
         response_format={"type": "json_schema", "json_schema": schema},
     )
     assert json.loads(completion.choices[0].message.content)["answer"].startswith(f"[sim:{PRIMARY_MODEL}]")
-    assert _generation_calls(sim_reset)[0]["body"]["response_format"] == {"type": "json_schema", "json_schema": schema}
+    assert _generation_calls(sim_reset)[0]["body"]["response_format"] == {
+        "type": "json_schema",
+        "json_schema": schema,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -194,15 +251,21 @@ def router_no_tools_anywhere(sim, tmp_path_factory):
 
 def test_tools_move_to_a_tool_capable_backend_of_the_route(router_tools_off, sim_reset):
     raw = router_tools_off.client().chat.completions.with_raw_response.create(
-        model="ai-router", messages=[{"role": "user", "content": ASK}], tools=TOOLS,
+        model="ai-router",
+        messages=[{"role": "user", "content": ASK}],
+        tools=TOOLS,
     )
     assert raw.headers["x-ai-router-route"] == "COMPLEX" and raw.headers["x-ai-router-backend"] == "primary"
-    assert "xai takes no tools (XAI_SUPPORTS_TOOLS=false): served by primary" in raw.headers["x-ai-router-reason"]
+    assert (
+        "xai takes no tools (XAI_SUPPORTS_TOOLS=false): served by primary"
+        in raw.headers["x-ai-router-reason"]
+    )
     models = [c["model"] for c in _generation_calls(sim_reset)]
     assert models == [PRIMARY_MODEL]  # xAI never saw the tools
     # Without tools the same ask still goes to xAI.
     raw = router_tools_off.client().chat.completions.with_raw_response.create(
-        model="ai-router", messages=[{"role": "user", "content": ASK}],
+        model="ai-router",
+        messages=[{"role": "user", "content": ASK}],
     )
     assert raw.headers["x-ai-router-backend"] == "xai"
 
@@ -214,12 +277,16 @@ def test_tools_to_a_backend_without_tool_support_are_refused(router_no_tools_any
     client = router_no_tools_anywhere.client()
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(
-            model="ai-router", messages=[{"role": "user", "content": "Write a sort function"}], tools=TOOLS,
+            model="ai-router",
+            messages=[{"role": "user", "content": "Write a sort function"}],
+            tools=TOOLS,
             stream=stream,
         )
     error = caught.value.body
     assert caught.value.status_code == 400 and error["code"] == "tools_not_supported"
     assert "PRIMARY_SUPPORTS_TOOLS=false" in error["message"] and error["type"] == "invalid_request_error"
     assert not _generation_calls(sim_reset)  # nothing was sent to a backend that cannot take tools
-    answer = client.chat.completions.create(model="ai-router", messages=[{"role": "user", "content": "Write a sort"}])
+    answer = client.chat.completions.create(
+        model="ai-router", messages=[{"role": "user", "content": "Write a sort"}]
+    )
     assert answer.choices[0].message.content.startswith(f"[sim:{PRIMARY_MODEL}]")

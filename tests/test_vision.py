@@ -20,14 +20,19 @@ HTTP_URL = "https://images.example.com/cat.png?signature=SECRET-TOKEN"
 
 
 def _image_message(url: str, text: str = "What is in this picture?") -> dict:
-    return {"role": "user", "content": [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": url}}]}
+    return {
+        "role": "user",
+        "content": [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": url}}],
+    }
 
 
 @pytest.fixture(scope="module")
 def router_own_vision(sim, tmp_path_factory):
     """A router with its own vision backend, which takes no tools."""
     tmp = tmp_path_factory.mktemp("vision")
-    env = sim_env(sim, VISION_BASE_URL=f"{sim.url}/v1", VISION_MODEL="sim-vision", VISION_SUPPORTS_TOOLS="false")
+    env = sim_env(
+        sim, VISION_BASE_URL=f"{sim.url}/v1", VISION_MODEL="sim-vision", VISION_SUPPORTS_TOOLS="false"
+    )
     server = start_router(env, tmp)
     yield server
     stop_router(server)
@@ -47,9 +52,15 @@ def router_no_vision(sim, tmp_path_factory):
 @pytest.mark.parametrize("url", [DATA_URL, HTTP_URL], ids=["data-url", "http-url"])
 @pytest.mark.parametrize("stream", [False, True])
 def test_image_goes_to_xai_by_default(router, sim_reset, url, stream):
-    messages = [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "Hi!"}, _image_message(url)]
+    messages = [
+        {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": "Hi!"},
+        _image_message(url),
+    ]
     with router.client().chat.completions.with_streaming_response.create(
-        model="ai-router", messages=messages, stream=stream,
+        model="ai-router",
+        messages=messages,
+        stream=stream,
     ) as response:
         assert response.headers["x-ai-router-route"] == "VISION"
         assert response.headers["x-ai-router-backend"] == "vision"
@@ -99,7 +110,11 @@ def test_image_without_vision_backend_is_a_clear_400(router_no_vision, sim_reset
 
 
 def test_images_are_recorded_by_type_and_size_only():
-    messages = [_image_message(DATA_URL), _image_message(HTTP_URL, "and this one?"), {"role": "user", "content": "x"}]
+    messages = [
+        _image_message(DATA_URL),
+        _image_message(HTTP_URL, "and this one?"),
+        {"role": "user", "content": "x"},
+    ]
     redacted = redact_images(messages)
     text = str(redacted)
     assert PNG[:40] not in text and "SECRET-TOKEN" not in text
@@ -115,8 +130,9 @@ def test_images_are_recorded_by_type_and_size_only():
 def test_session_steps_never_carry_image_bytes():
     from ai_router.backends import Backend
 
-    step = step_record("generate", Backend("xai", "http://x/v1", "m"), "/chat/completions",
-                       [_image_message(DATA_URL)], 0.0)
+    step = step_record(
+        "generate", Backend("xai", "http://x/v1", "m"), "/chat/completions", [_image_message(DATA_URL)], 0.0
+    )
     assert PNG[:40] not in str(step["messages_sent"])
     assert "10248 bytes" in str(step["messages_sent"])
 
@@ -126,7 +142,9 @@ def test_session_record_and_trace_keep_no_image_bytes(router, sim_reset):
 
     from tests.conftest import wait_for_record
 
-    completion = router.client().chat.completions.create(model="ai-router", messages=[_image_message(DATA_URL)])
+    completion = router.client().chat.completions.create(
+        model="ai-router", messages=[_image_message(DATA_URL)]
+    )
     record = wait_for_record(router, completion.id)  # validated against the session schema
     assert record["route_label"] == "VISION" and record["route"] == "vision"
     assert record["served_model"] == XAI_MODEL and record["user_query"] == "What is in this picture?"
