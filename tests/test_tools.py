@@ -290,3 +290,29 @@ def test_tools_to_a_backend_without_tool_support_are_refused(router_no_tools_any
         model="ai-router", messages=[{"role": "user", "content": "Write a sort"}]
     )
     assert answer.choices[0].message.content.startswith(f"[sim:{PRIMARY_MODEL}]")
+
+
+def test_decide_keeps_tools_off_backends_that_do_not_take_them():
+    from ai_router.settings import Settings
+    from graph.routes import decide
+
+    no_xai_tools = Settings(xai_api_key="k", xai_supports_tools=False)
+    assert decide("COMPLEX", "classifier", no_xai_tools)["backend"] == "xai"  # no tools: unchanged
+    moved = decide("COMPLEX", "classifier", no_xai_tools, tools=True)
+    assert moved["backend"] == "primary" and "error" not in moved
+    simple = decide(
+        "SIMPLE",
+        "classifier",
+        Settings(simple_to_classifier=True, classifier_supports_tools=False),
+        tools=True,
+    )
+    assert simple["backend"] == "primary"  # the route's own backend takes them
+    refused = decide("MODERATE", "classifier", Settings(primary_supports_tools=False), tools=True)
+    assert refused["error"]["status_code"] == 400 and refused["error"]["kind"] == "tools_not_supported"
+    meta = decide("META", "meta rule", Settings(primary_supports_tools=False), tools=True)
+    assert "error" not in meta  # META strips tools instead of sending them
+    vision = decide("VISION", "images", Settings(xai_api_key=None))
+    assert (
+        vision["error"]["kind"] == "backend_not_configured"
+        and "VISION_BASE_URL" in vision["error"]["message"]
+    )
