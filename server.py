@@ -13,7 +13,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +30,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ai_router.access import AccessMiddleware, is_loopback
+from ai_router.assemble import completion_chunks
 from ai_router.backends import Backend, BackendError, Backends, build_backends, elapsed_ms, set_backends
+from ai_router.caches import CachedResponse, ResponseCache, build_caches, set_caches
 from ai_router.errors import OpenAIError, error_body
 from ai_router.log_setup import configure_logging
 from ai_router.redact import redact, register_secret
@@ -38,6 +40,7 @@ from ai_router.runs import GraphRun
 from ai_router.schemas import (
     ChatCompletionRequest,
     CompletionRequest,
+    EmbeddingsRequest,
     FeedbackRequest,
     RouteRequest,
     read_json,
@@ -48,6 +51,7 @@ from ai_router.sse import DisconnectAwareStreamingResponse
 from ai_router.sessions.store import SessionStore
 from ai_router.settings import Settings, get_settings
 from ai_router.stats import Stats
+from ai_router.steps import step_record
 from graph.build import graph
 from graph.context import RouterContext
 from graph.routes import ROUTES
@@ -66,12 +70,14 @@ async def lifespan(app: FastAPI):
     configure_logging(settings.log_level)
     _guard_tracing()
     for secret in (settings.xai_api_key, settings.primary_api_key, settings.classifier_api_key,
-                   settings.admin_api_key):
+                   settings.admin_api_key, settings.vision_api_key, settings.embeddings_api_key):
         register_secret(secret.get_secret_value() if secret else None)
     for key in settings.client_keys:
         register_secret(key)
     backends = build_backends(settings)
     set_backends(backends)
+    app.state.caches = build_caches(settings)
+    set_caches(app.state.caches)
     app.state.settings = settings
     app.state.backends = backends
     app.state.stats = Stats()
@@ -98,6 +104,7 @@ async def lifespan(app: FastAPI):
             app.state.sessions.close()  # in-flight records reach the disk before exit
         await backends.aclose()
         set_backends(None)
+        set_caches(None)
 
 
 def _guard_tracing() -> None:
@@ -299,6 +306,14 @@ async def run_chat(
     if forced_route is not None and forced_route not in ROUTES:
         raise OpenAIError(400, f"Unknown route {forced_route!r}. Expected one of: {list(ROUTES)}", param="route")
     context = RouterContext(forced_route=forced_route, dry_run=dry_run, stream=session.stream)
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    responses: ResponseCache | None = request.app.state.caches.responses
+    cache_key = None
+    if responses is not None and not dry_run and ResponseCache.cacheable(body):
+        cache_key = ResponseCache.key(body, request.headers.get("authorization"), forced_route)
+        hit = responses.get(cache_key)
+        if hit is not None:
+            return _from_cache(request, session, hit, stream=stream, include_usage=include_usage)
     run = GraphRun(graph, {"messages": body["messages"], "params": _params(body)}, context, session.node_times)
     request.state.run_state = run.state
 
@@ -314,6 +329,8 @@ async def run_chat(
         response = dict(state["response"])
         response["id"] = session.id
         response["model"] = settings.virtual_model
+        if cache_key is not None:
+            _store(responses, cache_key, state)
         headers = _decision_headers(session.id, state, _overhead_ms(state, elapsed_ms(session.started)))
         session.finish(state, status_code=200, error=None)
         return Response(orjson.dumps(response), media_type="application/json", headers=headers)
@@ -328,10 +345,12 @@ async def run_chat(
     run.state["route_path"] = route_path(run.state, False)
     if first is None and run.state.get("error"):
         raise _error_from_state(run.state)
-    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     headers = _decision_headers(session.id, run.state, None)
+    if first and first.get("model"):
+        headers["X-AI-Router-Model"] = _header_safe(str(first["model"]))  # the state has it only at the end
+    store = (lambda state: _store(responses, cache_key, state)) if cache_key is not None else None
     return DisconnectAwareStreamingResponse(
-        _sse(run, first, session, settings.virtual_model, include_usage),
+        _sse(run, first, session, settings.virtual_model, include_usage, store),
         media_type="text/event-stream",
         headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -343,6 +362,7 @@ async def _sse(
     session: RequestSession,
     virtual_model: str,
     include_usage: bool,
+    store: Callable[[dict[str, Any]], None] | None = None,
 ) -> AsyncIterator[bytes]:
     """Yield the stream as SSE, exactly as vLLM frames it (`data: {json}` + blank line, then `[DONE]`).
 
@@ -366,6 +386,8 @@ async def _sse(
             failure = _error_from_state(run.state)
             error, status = f"stream truncated: {failure.message}", failure.status_code
             yield b"data: " + orjson.dumps(failure.body()) + b"\n\n"
+        elif store is not None:
+            store(run.state)
         yield b"data: [DONE]\n\n"
     except (asyncio.CancelledError, GeneratorExit):
         error, status = "client disconnected mid-stream", 499
@@ -397,6 +419,40 @@ def _dry_run_body(session_id: str, state: dict[str, Any], total_ms: float) -> di
         "classification_ms": state.get("classification_ms"),
         "total_ms": total_ms,
     }
+
+
+# --- the response cache (RESPONSE_CACHE=on) ------------------------------------------------
+
+def _store(cache: ResponseCache | None, key: str | None, state: dict[str, Any]) -> None:
+    """Keep a finished answer, unless it was built on a live search (it would go stale)."""
+    if cache is None or key is None or not state.get("response") or state.get("error"):
+        return
+    if route_path(state, False) == "enrich":
+        return
+    decision = {k: state.get(k) for k in ("route", "route_reason", "backend", "served_model")}
+    cache.put(key, state["response"], decision)
+
+
+def _from_cache(
+    request: Request, session: RequestSession, hit: CachedResponse, *, stream: bool, include_usage: bool
+) -> Response:
+    """Answer from the response cache, as JSON or as a stream of chunks."""
+    settings = _settings(request)
+    response = orjson.loads(hit.body)
+    response["id"] = session.id
+    response["model"] = settings.virtual_model
+    state = {
+        **hit.decision, "response": response, "steps": [],
+        "route_reason": f"response cache hit (first answered: {hit.decision['route_reason']})",
+    }
+    state["route_path"] = route_path(state, False)
+    headers = {**_decision_headers(session.id, state, None), "X-AI-Router-Cache": "hit"}
+    session.finish(state, status_code=200, error=None)
+    if not stream:
+        return Response(orjson.dumps(response), media_type="application/json", headers=headers)
+    chunks = completion_chunks(response, include_usage=include_usage)
+    frames = b"".join(b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks) + b"data: [DONE]\n\n"
+    return Response(frames, media_type="text/event-stream", headers={**headers, "Cache-Control": "no-cache"})
 
 
 @app.post("/v1/chat/completions")
@@ -521,16 +577,55 @@ async def feedback(request: Request) -> JSONResponse:
     return JSONResponse({"object": "feedback", "response_id": rating.response_id, "status": "recorded"})
 
 
+# --- embeddings ----------------------------------------------------------------------------
+
+@app.post("/v1/embeddings")
+async def embeddings(request: Request) -> Response:
+    """OpenAI embeddings, forwarded to EMBEDDINGS_BASE_URL (for RAG front-ends on the same URL)."""
+    settings = _settings(request)
+    session = open_session(request, "embeddings")
+    state: dict[str, Any] = {"route": "EMBEDDINGS", "route_path": "embeddings", "backend": "embeddings", "steps": []}
+
+    async def handle() -> Response:
+        body = await read_json(request, settings.max_request_bytes)
+        validate(EmbeddingsRequest, body)
+        backends: Backends = request.app.state.backends
+        if "embeddings" not in backends:
+            raise OpenAIError(
+                404, "No embeddings backend is configured on this router: set EMBEDDINGS_BASE_URL and "
+                "EMBEDDINGS_MODEL.", code="embeddings_not_configured", param="model",
+            )
+        backend = backends["embeddings"]
+        started = time.perf_counter()
+        try:
+            answer = await backend.post_json("/embeddings", {**body, "model": backend.model})
+        except BackendError as exc:
+            state["steps"].append(step_record("embed", backend, "/embeddings", None, started, error=exc))
+            raise OpenAIError(exc.status_code, exc.message, code=exc.kind) from None
+        served = answer.get("model")
+        state["served_model"] = served
+        state["steps"].append(step_record("embed", backend, "/embeddings", None, started,
+                                          usage=answer.get("usage"), model=served))
+        answer["model"] = backend.model  # the name /v1/models lists; the header says who answered
+        session.finish(state, status_code=200, error=None)
+        headers = {"X-AI-Router-Route": "EMBEDDINGS", "X-AI-Router-Backend": "embeddings", "X-Session-Id": session.id}
+        if served:
+            headers["X-AI-Router-Model"] = _header_safe(str(served))
+        return Response(orjson.dumps(answer), media_type="application/json", headers=headers)
+
+    return await recorded(session, request, handle(), state)
+
+
 # --- models, health, stats --------------------------------------------------------------------
 
 @app.get("/v1/models")
 async def models(request: Request) -> dict[str, Any]:
-    """The one virtual model clients choose."""
+    """The one virtual chat model clients choose, and the embedding model when there is one."""
     settings = _settings(request)
-    return {
-        "object": "list",
-        "data": [{"id": settings.virtual_model, "object": "model", "created": 0, "owned_by": "ai-router"}],
-    }
+    data = [{"id": settings.virtual_model, "object": "model", "created": 0, "owned_by": "ai-router"}]
+    if settings.embeddings_configured:
+        data.append({"id": settings.embeddings_model, "object": "model", "created": 0, "owned_by": "ai-router"})
+    return {"object": "list", "data": data}
 
 
 @app.get("/health")
@@ -552,7 +647,9 @@ async def health(request: Request) -> JSONResponse:
             "latency_ms": elapsed_ms(started), "error": detail, **backend.status(),
         }
 
-    results = dict(await asyncio.gather(*(probe(name) for name in backends.by_name)))
+    # An alias (vision served by the xAI backend) is probed once, under its own name.
+    names = [name for name, backend in backends.by_name.items() if backend.name == name]
+    results = dict(await asyncio.gather(*(probe(name) for name in names)))
     healthy = all(r["ok"] for r in results.values())
     status = "ok" if healthy else ("degraded" if results["primary"]["ok"] else "down")
     return JSONResponse(
@@ -562,11 +659,12 @@ async def health(request: Request) -> JSONResponse:
 
 @app.get("/stats")
 async def stats(request: Request) -> dict[str, Any]:
-    """Counts and latencies per route since start, and each backend's breaker and load."""
+    """Counts and latencies per route since start, each backend's breaker and load, the caches."""
     backends: Backends = request.app.state.backends
     return {
         **request.app.state.stats.snapshot(),
-        "backends": {name: backend.status() for name, backend in backends.by_name.items()},
+        "backends": {name: backend.status() for name, backend in backends.by_name.items() if backend.name == name},
+        "caches": request.app.state.caches.snapshot(),
     }
 
 

@@ -69,3 +69,33 @@ class StreamAssembler:
             "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}],
             "usage": self.usage,
         }
+
+
+def completion_chunks(response: dict[str, Any], *, include_usage: bool) -> list[dict[str, Any]]:
+    """The stream chunks that add up to `response` (a non-streaming chat completion).
+
+    Used to stream an answer from the response cache: a role delta, the reasoning, the
+    content, each tool call whole (index, id, name, arguments), the finish reason, and
+    the usage chunk when the client asked for it.
+    """
+    base = {key: response.get(key) for key in ("id", "created", "model")}
+    base["object"] = "chat.completion.chunk"
+    chunks: list[dict[str, Any]] = []
+    for choice in response.get("choices") or ():
+        index = choice.get("index", 0)
+        message = choice.get("message") or {}
+        deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
+        if message.get("reasoning_content"):
+            deltas.append({"reasoning_content": message["reasoning_content"]})
+        if message.get("content"):
+            deltas.append({"content": message["content"]})
+        for position, call in enumerate(message.get("tool_calls") or ()):
+            deltas.append({"tool_calls": [{"index": position, **call}]})
+        chunks.extend(
+            {**base, "choices": [{"index": index, "delta": delta, "finish_reason": None}]} for delta in deltas
+        )
+        finish = {"index": index, "delta": {}, "finish_reason": choice.get("finish_reason")}
+        chunks.append({**base, "choices": [finish]})
+    if include_usage and response.get("usage"):
+        chunks.append({**base, "choices": [], "usage": response["usage"]})
+    return chunks

@@ -77,6 +77,8 @@ class Backend:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     concurrency: ConcurrencyLimit = field(default_factory=ConcurrencyLimit)
+    takes_tools: bool = True
+    """Whether the model accepts `tools` (`<NAME>_SUPPORTS_TOOLS`)."""
     _clients: dict[int, httpx.AsyncClient] = field(default_factory=dict, repr=False)
 
     @property
@@ -342,7 +344,11 @@ def _error_from_response(backend: str, response: httpx.Response) -> BackendError
 
 @dataclass
 class Backends:
-    """Every backend the router may call, keyed by name (`primary`, `classifier`, `xai`)."""
+    """Every backend the router may call, keyed by name (`primary`, `classifier`, `xai`, …).
+
+    `vision` is the xAI backend itself when no VISION_BASE_URL is set (Grok takes images);
+    `embeddings` exists only when EMBEDDINGS_BASE_URL is set.
+    """
 
     by_name: dict[str, Backend]
 
@@ -358,13 +364,13 @@ class Backends:
         return name in self.by_name
 
     async def aclose(self) -> None:
-        """Close every backend's pooled clients."""
-        for backend in self.by_name.values():
+        """Close every backend's pooled clients (an alias is closed once)."""
+        for backend in {id(b): b for b in self.by_name.values()}.values():
             await backend.aclose()
 
 
 def build_backends(settings: Settings) -> Backends:
-    """Build the backends described by `settings` (xAI only when a key is set)."""
+    """Build the backends described by `settings` (xAI only when a key is set, and so on)."""
 
     def secret(value: Any) -> str | None:
         return value.get_secret_value() if value is not None else None
@@ -386,18 +392,34 @@ def build_backends(settings: Settings) -> Backends:
         "primary": Backend(
             "primary", settings.primary_base_url, settings.primary_model, secret(settings.primary_api_key),
             settings.primary_timeout_s, first_token_timeout_s=settings.primary_first_token_timeout_s,
-            **guards(settings.primary_max_concurrency),
+            takes_tools=settings.primary_supports_tools, **guards(settings.primary_max_concurrency),
         ),
         "classifier": Backend(
             "classifier", settings.classifier_base_url, settings.classifier_model,
             secret(settings.classifier_api_key), settings.classifier_timeout_s,
-            first_token_timeout_s=settings.classifier_timeout_s, **guards(settings.classifier_max_concurrency),
+            first_token_timeout_s=settings.classifier_timeout_s, takes_tools=settings.classifier_supports_tools,
+            **guards(settings.classifier_max_concurrency),
         ),
     }
     if settings.xai_configured:
         by_name["xai"] = Backend(
             "xai", settings.xai_base_url, settings.xai_model, secret(settings.xai_api_key), settings.xai_timeout_s,
-            first_token_timeout_s=settings.xai_first_token_timeout_s, **guards(settings.xai_max_concurrency),
+            first_token_timeout_s=settings.xai_first_token_timeout_s, takes_tools=settings.xai_supports_tools,
+            **guards(settings.xai_max_concurrency),
+        )
+    if settings.vision_base_url and settings.vision_model:
+        by_name["vision"] = Backend(
+            "vision", settings.vision_base_url, settings.vision_model, secret(settings.vision_api_key),
+            settings.vision_timeout_s, takes_tools=settings.vision_supports_tools,
+            **guards(settings.vision_max_concurrency),
+        )
+    elif "xai" in by_name:
+        by_name["vision"] = by_name["xai"]  # the same client and guards: Grok accepts images
+    if settings.embeddings_base_url and settings.embeddings_model:
+        by_name["embeddings"] = Backend(
+            "embeddings", settings.embeddings_base_url, settings.embeddings_model,
+            secret(settings.embeddings_api_key), settings.embeddings_timeout_s,
+            **guards(settings.embeddings_max_concurrency),
         )
     return Backends(by_name)
 

@@ -73,3 +73,102 @@ def routing_view(messages: list[Message], budget: int) -> tuple[str, str]:
         lines.append(line)
         remaining -= len(line) + 1
     return query, "\n".join(reversed(lines))
+
+
+# --- images: detected by shape, recorded by type and size only ----------------------------
+
+_IMAGE_PARTS = frozenset({"image_url", "input_image", "image"})
+
+
+def _is_image_part(part: Any) -> bool:
+    return isinstance(part, dict) and part.get("type") in _IMAGE_PARTS
+
+
+def has_images(messages: list[Message]) -> bool:
+    """Whether any message carries an image part (`image_url` as a data: or http URL).
+
+    The whole conversation counts, not only the last turn: an image pasted earlier is
+    still in the history the backend receives, and a text-only model cannot read it.
+    """
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list) and any(_is_image_part(part) for part in content):
+            return True
+    return False
+
+
+def _image_url(part: dict[str, Any]) -> str:
+    url = part.get("image_url", part.get("url"))  # chat: {"url": ...}; Responses API: the URL itself
+    if isinstance(url, dict):
+        url = url.get("url")
+    return url if isinstance(url, str) else ""
+
+
+def describe_image(part: dict[str, Any]) -> str:
+    """Say what an image part is without its bytes: `<image: data:image/png, 12345 bytes>`.
+
+    A data: URL gives its media type and decoded size; an http URL gives its scheme and host
+    only, since the path or query of a signed URL can be a credential.
+    """
+    url = _image_url(part)
+    if url.startswith("data:"):
+        head, _, data = url.partition(",")
+        media = head[5:].split(";")[0] or "application/octet-stream"
+        size = len(data) * 3 // 4 - data[-2:].count("=") if ";base64" in head else len(data)
+        return f"<image: data:{media}, {size} bytes>"
+    scheme, sep, rest = url.partition("://")
+    host = rest.split("/")[0].split("?")[0].rsplit("@", 1)[-1]
+    return f"<image: {scheme}://{host}/…>" if sep else "<image: unknown source>"
+
+
+def describe_images(messages: list[Message]) -> list[dict[str, Any]]:
+    """List every image of a conversation as `{"message": index, "description": ...}`."""
+    return [
+        {"message": index, "description": describe_image(part)}
+        for index, message in enumerate(messages)
+        if isinstance(message.get("content"), list)
+        for part in message["content"]
+        if _is_image_part(part)
+    ]
+
+
+def redact_images(messages: list[Message]) -> list[Message]:
+    """The conversation with each image part replaced by its description (for logs, traces).
+
+    Returns `messages` itself when it has no image, so the common case copies nothing.
+    """
+    if not has_images(messages):
+        return messages
+    out: list[Message] = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list) and any(_is_image_part(part) for part in content):
+            parts = [
+                {"type": "image_url", "image_url": {"url": describe_image(part)}}
+                if _is_image_part(part) else part
+                for part in content
+            ]
+            message = {**message, "content": parts}
+        out.append(message)
+    return out
+
+
+# --- tool loops ------------------------------------------------------------------------------
+
+def pending_tool_call_ids(messages: list[Message]) -> list[str]:
+    """Ids of the tool calls the model made since the human's last message, newest first.
+
+    Non-empty means the request continues a tool loop: after the human's ask the model
+    called tools, and the client now sends their results back.
+    """
+    start = last_user_index(messages)
+    ids: list[str] = []
+    for message in reversed(messages[(start or 0) + (start is not None):]):
+        if message.get("role") == "tool" and isinstance(message.get("tool_call_id"), str):
+            ids.append(message["tool_call_id"])
+        if message.get("role") == "assistant":
+            ids.extend(
+                call["id"] for call in message.get("tool_calls") or ()
+                if isinstance(call, dict) and isinstance(call.get("id"), str)
+            )
+    return ids

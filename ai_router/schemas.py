@@ -78,6 +78,15 @@ class FeedbackRequest(BaseModel):
     expected_route: str | None = Field(None, description="The route the person thinks was right.")
 
 
+class EmbeddingsRequest(BaseModel):
+    """`POST /v1/embeddings`. Other fields (`encoding_format`, `dimensions`, …) pass through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = Field(None, description="Any value; the configured EMBEDDINGS_MODEL answers.")
+    input: str | list[str] | list[int] | list[list[int]] = Field(..., min_length=1)
+
+
 class CompletionRequest(BaseModel):
     """`POST /v1/completions` (legacy text completions)."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -119,6 +119,63 @@ class Settings(BaseSettings):
     )
     trace_log_dir: str = Field("logs/traces", description="Folder of local traces (JSONL, one per session).")
 
+    # --- tool calling: which backends take `tools` -------------------------
+    primary_supports_tools: bool = Field(
+        True, description="The primary takes `tools` (vLLM needs --enable-auto-tool-choice)."
+    )
+    classifier_supports_tools: bool = Field(
+        True, description="The classifier model takes `tools` (matters with SIMPLE_TO_CLASSIFIER)."
+    )
+    xai_supports_tools: bool = Field(True, description="The xAI model takes `tools`.")
+
+    # --- vision (requests with images) -------------------------------------
+    vision_base_url: str | None = Field(
+        None, description="OpenAI-compatible URL of a vision model; unset = xAI when a key is set."
+    )
+    vision_model: str | None = Field(None, description="Vision model (required with VISION_BASE_URL).")
+    vision_api_key: SecretStr | None = Field(None, description="Key for the vision backend, if any.")
+    vision_timeout_s: float = Field(600.0, description="Total time allowed for a vision call.")
+    vision_supports_tools: bool = Field(
+        True, description="The vision backend at VISION_BASE_URL takes `tools`."
+    )
+    vision_max_concurrency: int = Field(32, description="Calls in flight to the vision backend at most.")
+
+    # --- embeddings ---------------------------------------------------------
+    embeddings_base_url: str | None = Field(
+        None, description="OpenAI-compatible URL that serves /embeddings; unset = no /v1/embeddings."
+    )
+    embeddings_model: str | None = Field(None, description="Embedding model (listed in /v1/models).")
+    embeddings_api_key: SecretStr | None = Field(None, description="Key for the embeddings backend.")
+    embeddings_timeout_s: float = Field(60.0, description="Total time allowed for an embeddings call.")
+    embeddings_max_concurrency: int = Field(64, description="Calls in flight to the embeddings backend at most.")
+
+    # --- caches -------------------------------------------------------------
+    route_cache_size: int = Field(
+        4096, ge=0, description="Routing decisions remembered (LRU); 0 turns the decision cache off."
+    )
+    route_cache_ttl_s: float = Field(
+        3600.0, gt=0, description="Seconds a routing decision (and a tool loop's route) is remembered."
+    )
+    tool_loop_cache_size: int = Field(
+        4096, ge=1, description="Tool-call ids remembered with their route, so a tool loop keeps its route."
+    )
+    response_cache: bool = Field(
+        False, description="Serve repeated deterministic requests (temperature 0 or a seed) from memory."
+    )
+    response_cache_max_entries: int = Field(512, ge=1, description="Responses the response cache holds.")
+    response_cache_max_bytes: int = Field(
+        32 * 1024 * 1024, ge=1, description="Bytes of responses the response cache holds."
+    )
+    response_cache_ttl_s: float = Field(600.0, gt=0, description="Seconds a cached response is served.")
+
+    @model_validator(mode="after")
+    def _models_named(self) -> Settings:
+        """A vision or embeddings URL without its model name is a configuration mistake."""
+        for kind in ("vision", "embeddings"):
+            if getattr(self, f"{kind}_base_url") and not getattr(self, f"{kind}_model"):
+                raise ValueError(f"{kind.upper()}_BASE_URL is set but {kind.upper()}_MODEL is not; set both.")
+        return self
+
     @property
     def xai_configured(self) -> bool:
         """Whether a cloud key is present, i.e. COMPLEX and ENRICH can use xAI."""
@@ -130,6 +187,16 @@ class Settings(BaseSettings):
         if self.router_api_keys is None:
             return []
         return [k.strip() for k in self.router_api_keys.get_secret_value().split(",") if k.strip()]
+
+    @property
+    def vision_configured(self) -> bool:
+        """Whether image requests have a backend: VISION_BASE_URL, else xAI when a key is set."""
+        return bool(self.vision_base_url) or self.xai_configured
+
+    @property
+    def embeddings_configured(self) -> bool:
+        """Whether `/v1/embeddings` has a backend to forward to."""
+        return bool(self.embeddings_base_url)
 
     @property
     def search_tools(self) -> list[str]:

@@ -9,6 +9,7 @@ requests. Counts are then exact; latency percentiles are read from histogram buc
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -18,6 +19,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+
+log = logging.getLogger("ai_router")
 
 _WINDOW = 2048  # latest latencies kept per route: enough for stable p95s, bounded memory
 # Histogram bounds in ms: fine below 10 ms where router overhead lives, coarse up to 10 min.
@@ -138,6 +141,19 @@ class Stats:
     def prometheus_text(self) -> bytes:
         """The Prometheus exposition served at `/metrics`."""
         return generate_latest(self._collector_registry())
+
+    def count_model_mismatches(self, steps: list[dict[str, Any]]) -> None:
+        """Count (and log) each call whose backend answered under another model name.
+
+        A provider may answer a retired model name with another, dearer model; the
+        configured `model` and the `served_model` the backend returned tell.
+        """
+        for step in steps:
+            served = step.get("served_model")
+            if served and served != step.get("model"):
+                self.model_mismatches += 1
+                log.warning("model mismatch: %s is configured as %r but answered as %r",
+                            step.get("provider"), step.get("model"), served)
 
     def snapshot(self) -> dict[str, Any]:
         """The JSON served at `/stats` (added up across workers when they share metrics)."""

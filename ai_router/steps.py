@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from ai_router.backends import Backend, BackendError, elapsed_ms
+from ai_router.messages import redact_images
 
 
 def step_record(
@@ -22,7 +23,10 @@ def step_record(
     error: BackendError | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Describe one call: who was asked what, what came back, how long it took."""
+    """Describe one call: who was asked what, what came back, how long it took.
+
+    Images in `sent` are recorded by type and size only (`redact_images`), never their bytes.
+    """
     duration_ms = elapsed_ms(started)
     record: dict[str, Any] = {
         "node": node,
@@ -31,7 +35,7 @@ def step_record(
         "url": backend.url(path),
         "model": backend.model,
         "served_model": model,
-        "messages_sent": sent,
+        "messages_sent": redact_images(sent) if isinstance(sent, list) else sent,
         "response_content": content,
         "reasoning_content": reasoning,
         "usage": usage,

@@ -34,8 +34,8 @@ from nodes.meta_check import meta_check
 async def next_after_decision(
     state: RouterState, runtime: Runtime[RouterContext]
 ) -> Literal["enrich", "generate", "__end__"]:
-    """Where a decided route goes: nowhere on a dry run, else its node from the route table."""
-    if runtime.context is not None and runtime.context.dry_run:
+    """Where a decided route goes: nowhere on a dry run or a refusal, else its table node."""
+    if (runtime.context is not None and runtime.context.dry_run) or state.get("error"):
         return END
     if ROUTES[state["route"]].node == "enrich" and not state.get("degraded"):
         return "enrich"

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ai_router.settings import Settings
+from ai_router.settings import Settings, get_settings
 
-BackendName = Literal["primary", "classifier", "xai"]
+BackendName = Literal["primary", "classifier", "xai", "vision"]
 """Backends the router can call; each is configured by `<NAME>_BASE_URL` and `<NAME>_MODEL`."""
 
 TargetNode = Literal["generate", "enrich"]
@@ -36,7 +36,13 @@ class RouteSpec:
     fallback: BackendName | None = None
     """Backend used when `backend` is not configured or fails before the first byte."""
     takes_tools: bool = True
-    """Whether requests on this route may carry `tools` to the backend."""
+    """Whether requests on this route may carry `tools` to the backend (False: they are stripped).
+
+    Whether the backend itself takes tools is a setting (`<BACKEND>_SUPPORTS_TOOLS`); a
+    request with tools is never sent to a backend that does not take them (see `decide`).
+    """
+    degrades: bool = True
+    """Whether an unconfigured `backend` degrades to the fallback; False refuses the request (400)."""
     min_max_tokens_setting: str | None = None
     """Name of a setting that floors `max_tokens` on this route (reasoning models need room)."""
 
@@ -57,6 +63,11 @@ ROUTES: dict[str, RouteSpec] = {
     "ENRICH": RouteSpec(
         backend="primary", prompt="primary/system", node="enrich", path="enrich"
     ),
+    # Decided by rule (images in the conversation), never by the classifier; a text-only
+    # model cannot read images, so with no vision backend the request is refused.
+    "VISION": RouteSpec(
+        backend="vision", prompt="vision/system", classifiable=False, path="vision", degrades=False
+    ),
 }
 
 DEFAULT_ROUTE = "MODERATE"
@@ -72,7 +83,34 @@ def backend_configured(backend: BackendName, settings: Settings) -> bool:
     """Whether `backend` can be called with the current settings (xAI needs a key)."""
     if backend == "xai":
         return settings.xai_configured
+    if backend == "vision":
+        return settings.vision_configured
     return True
+
+
+def backend_takes_tools(backend: BackendName, settings: Settings) -> bool:
+    """Whether `backend` accepts `tools` (`<BACKEND>_SUPPORTS_TOOLS`; vision on xAI follows xAI)."""
+    if backend == "vision" and not settings.vision_base_url:
+        backend = "xai"
+    return bool(getattr(settings, f"{backend}_supports_tools"))
+
+
+def _tool_capable(label: str, serving: BackendName, settings: Settings) -> tuple[BackendName | None, str]:
+    """For a request with tools: the backend that may serve `label`, and a note saying why.
+
+    The serving backend is kept when it takes tools. Otherwise the route's own backend
+    (when SIMPLE_TO_CLASSIFIER moved it away) or its fallback is used, when configured and
+    tool-capable; None means no backend of this route takes tools.
+    """
+    if backend_takes_tools(serving, settings):
+        return serving, ""
+    spec = ROUTES[label]
+    for candidate in (spec.backend, spec.fallback):
+        if (candidate and candidate != serving and backend_configured(candidate, settings)
+                and backend_takes_tools(candidate, settings)):
+            setting = f"{serving.upper()}_SUPPORTS_TOOLS=false"
+            return candidate, f"{serving} takes no tools ({setting}): served by {candidate}"
+    return None, f"{serving} takes no tools ({serving.upper()}_SUPPORTS_TOOLS=false)"
 
 
 def serving_backend(label: str, settings: Settings) -> tuple[BackendName, str | None]:
@@ -87,28 +125,55 @@ def serving_backend(label: str, settings: Settings) -> tuple[BackendName, str | 
         return "classifier", "SIMPLE_TO_CLASSIFIER is on"
     if spec.node == "enrich" and not settings.xai_configured:
         return spec.backend, "no xAI key configured: answered by the primary model without search"
-    if not backend_configured(spec.backend, settings):
+    if not backend_configured(spec.backend, settings) and spec.degrades:
         fallback = spec.fallback or "primary"
         return fallback, f"no {spec.backend} key configured: degraded to {fallback}"
     return spec.backend, None
 
 
-def decide(label: str, reason: str, settings: Settings) -> dict[str, object]:
+def decide(label: str, reason: str, settings: Settings, *, tools: bool = False) -> dict[str, object]:
     """The state update that records a decision for `label`, degraded where it must be.
+
+    `tools` says the request carries `tools`. On a route that takes them, they must reach
+    a backend that does: the decision moves to a tool-capable backend of the route, or,
+    when there is none, carries a 400 `error` and the graph ends without generating.
+    A route whose backend is missing and may not degrade (VISION) is refused the same way.
 
     Raises:
         ValueError: `label` is not in the route table (the message lists the valid ones).
     """
     if label not in ROUTES:
         raise ValueError(f"Unknown route {label!r}. Expected one of: {list(ROUTES)}")
+    spec = ROUTES[label]
+    update: dict[str, object] = {"route": label}
+    if not backend_configured(spec.backend, settings) and not spec.degrades:
+        update.update(route_reason=reason, backend=spec.backend, degraded=None)
+        return {**update, "error": _refusal(
+            f"Route {label} needs a {spec.backend} backend and none is configured"
+            + (": set VISION_BASE_URL and VISION_MODEL (or XAI_API_KEY; Grok accepts images)."
+               if spec.backend == "vision" else "."),
+            "backend_not_configured",
+        )}
     backend, note = serving_backend(label, settings)
     degraded = note if note and note.startswith("no ") else None
-    return {
-        "route": label,
-        "route_reason": f"{reason}; {note}" if note else reason,
-        "backend": backend,
-        "degraded": degraded,
-    }
+    if tools and spec.takes_tools:
+        capable, tools_note = _tool_capable(label, backend, settings)
+        if capable is None:
+            update.update(route_reason=f"{reason}; {tools_note}", backend=backend, degraded=degraded)
+            return {**update, "error": _refusal(
+                f"This request carries tools, and route {label} is served by a backend that does not "
+                f"take them ({tools_note}). Send it without tools, or enable tools on that backend.",
+                "tools_not_supported",
+            )}
+        if tools_note:
+            backend, note = capable, f"{note}; {tools_note}" if note else tools_note
+    update.update(route_reason=f"{reason}; {note}" if note else reason, backend=backend, degraded=degraded)
+    return update
+
+
+def _refusal(message: str, kind: str) -> dict[str, object]:
+    """The `error` of a decision the router refuses to serve (the client gets a 400)."""
+    return {"message": message, "status_code": 400, "kind": kind, "backend": None, "after_first_byte": False}
 
 
 def fallback_backend(state: dict) -> BackendName | None:
@@ -133,5 +198,13 @@ def fallback_backend(state: dict) -> BackendName | None:
     chain.append(get_settings().primary_fallback or None)
     for candidate in chain:
         if candidate and candidate != current and candidate not in failed:
+            if carries_tools(state.get("params")) and spec.takes_tools:
+                if not backend_takes_tools(candidate, get_settings()):
+                    continue  # tools never go to a backend that does not take them
             return candidate  # type: ignore[return-value]
     return None
+
+
+def carries_tools(params: dict | None) -> bool:
+    """Whether a request's parameters offer the model tools (or legacy functions)."""
+    return bool(params and (params.get("tools") or params.get("functions")))

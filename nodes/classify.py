@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 
 from ai_router.backends import BackendError, elapsed_ms, get_backends
+from ai_router.caches import get_caches
 from ai_router.classification import parse_route
 from ai_router.messages import routing_view
 from ai_router.settings import get_settings
 from ai_router.steps import step_record
-from graph.routes import DEFAULT_ROUTE, classifiable_labels, decide
+from graph.routes import DEFAULT_ROUTE, carries_tools, classifiable_labels, decide
 from graph.state import RouterState
 from prompts import render_prompt
 
@@ -18,12 +19,21 @@ async def classify(state: RouterState) -> dict:
     """Classify the request; fall back to MODERATE, with the reason, if that fails.
 
     The classifier sees the last user message and at most `CLASSIFY_CONTEXT_BUDGET`
-    characters of conversation (tool output and system prompts left out).
+    characters of conversation (tool output and system prompts left out). The same text
+    seen again (a regeneration, a retry, the next step of a tool loop) is answered from
+    the decision cache without a second classifier call.
     """
     settings = get_settings()
+    tools = carries_tools(state.get("params"))
+    query, history = routing_view(state["messages"], settings.classify_context_budget)
+    cache = get_caches().decisions
+    cached = cache.get(query, history)
+    if cached is not None:
+        label, raw = cached
+        update = decide(label, "classifier (cached)", settings, tools=tools)
+        return {**update, "classification_raw": raw, "classification_ms": 0.0}
     backend = get_backends()["classifier"]
     labels = classifiable_labels()
-    query, history = routing_view(state["messages"], settings.classify_context_budget)
     messages = [
         {"role": "system", "content": render_prompt("routing/system")},
         {
@@ -40,7 +50,8 @@ async def classify(state: RouterState) -> dict:
         raw = (answer.get("choices") or [{}])[0].get("message", {}).get("content") or ""
     except BackendError as error:
         step = step_record("classify", backend, "/chat/completions", messages, started, error=error)
-        update = decide(DEFAULT_ROUTE, f"fallback: classifier failed ({error.message})", settings)
+        reason = f"fallback: classifier failed ({error.message})"
+        update = decide(DEFAULT_ROUTE, reason, settings, tools=tools)
         return {**update, "classification_raw": None, "classification_ms": step["duration_ms"], "steps": [step]}
     except (AttributeError, IndexError, TypeError):
         raw, answer = "", {}
@@ -51,7 +62,10 @@ async def classify(state: RouterState) -> dict:
     )
     label = parse_route(raw, labels)
     if label is None:
-        update = decide(DEFAULT_ROUTE, f"fallback: classifier answer not a route ({raw[:80]!r})", settings)
+        update = decide(
+            DEFAULT_ROUTE, f"fallback: classifier answer not a route ({raw[:80]!r})", settings, tools=tools
+        )
     else:
-        update = decide(label, "classifier", settings)
+        cache.put(query, history, label, raw)
+        update = decide(label, "classifier", settings, tools=tools)
     return {**update, "classification_raw": raw, "classification_ms": duration, "steps": [step]}

@@ -10,6 +10,7 @@ from langgraph.runtime import Runtime
 
 from ai_router.assemble import StreamAssembler
 from ai_router.backends import Backend, BackendError, get_backends
+from ai_router.caches import get_caches
 from ai_router.payloads import chat_payload, system_prompt
 from ai_router.settings import get_settings
 from ai_router.steps import step_record
@@ -41,9 +42,11 @@ async def generate(state: RouterState, runtime: Runtime[RouterContext]) -> dict[
         min_max_tokens=getattr(settings, floor_setting) if floor_setting else None,
         allow_tools=spec.takes_tools,
     )
-    if context.stream:
-        return await _stream(backend, payload)
-    return await _complete(backend, payload)
+    update = await (_stream(backend, payload) if context.stream else _complete(backend, payload))
+    if spec.takes_tools and payload.get("tools") and update.get("response"):
+        # The loop's next request (the tool results) must come back to this route.
+        get_caches().tool_routes.remember(update["response"], state["route"])
+    return update
 
 
 async def _complete(backend: Backend, payload: dict[str, Any]) -> dict[str, Any]:

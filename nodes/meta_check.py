@@ -1,28 +1,45 @@
-"""Decide a route without any model call: a forced route, or a client's housekeeping task."""
+"""Decide a route without any model call: forced, a tool loop's, images, or housekeeping."""
 
 from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
+from ai_router.caches import get_caches
+from ai_router.messages import has_images, pending_tool_call_ids
 from ai_router.meta_detect import detect_meta
 from ai_router.settings import get_settings
 from graph.context import RouterContext
-from graph.routes import decide
+from graph.routes import carries_tools, decide
 from graph.state import Decision, RouterState
 
 
 async def meta_check(state: RouterState, runtime: Runtime[RouterContext]) -> Decision:
     """Settle the route by rule when one applies; otherwise leave it to `classify`.
 
-    A forced route (from `/api/route` or the Studio context) wins. Then the housekeeping
-    prompts of chat clients (titles, tags, follow-ups, search queries, autocomplete) are
-    recognised by their shape and sent to META, never classified.
+    In order: a forced route (from `/api/route` or the Studio context) wins. A request
+    that continues a tool loop keeps the route the loop's tool calls were made on, so a
+    loop never hops between models mid-task. A conversation with images goes to VISION.
+    Then the housekeeping prompts of chat clients (titles, tags, follow-ups, search
+    queries, autocomplete) are recognised by their shape and sent to META, never classified.
     """
     context = runtime.context or RouterContext()
     settings = get_settings()
+    messages = state["messages"]
+    tools = carries_tools(state.get("params"))
     if context.forced_route:
-        return decide(context.forced_route, "forced", settings)  # type: ignore[return-value]
-    match = detect_meta(state["messages"])
+        return decide(context.forced_route, "forced", settings, tools=tools)  # type: ignore[return-value]
+    call_ids = pending_tool_call_ids(messages)
+    if call_ids:
+        known = get_caches().tool_routes.route_of(call_ids)
+        if known is not None:
+            label, call_id = known
+            return decide(label, f"tool loop: stays on {label} (started with {call_id})", settings,
+                          tools=tools)  # type: ignore[return-value]
+        # Unknown ids (a restart, another replica): `classify` sees the same human turn the
+        # loop started from, so it decides the same route again, from its cache when it can.
+    if has_images(messages):
+        return decide("VISION", "images in the conversation", settings, tools=tools)  # type: ignore[return-value]
+    match = detect_meta(messages)
     if match is not None:
         return {**decide("META", f"meta rule {match.rule}", settings), "meta_task": match.task}  # type: ignore[typeddict-item]
     return {}

@@ -71,7 +71,8 @@ def start_router(env: dict[str, str], tmp: Path, cwd: Path = ROOT) -> Router:
     log_path = tmp / f"router-{port}.log"
     full_env = {
         k: v for k, v in os.environ.items()
-        if not k.startswith(("PRIMARY_", "CLASSIFIER_", "XAI_", "LANGSMITH_", "LANGCHAIN_", "SESSION_"))
+        if not k.startswith(("PRIMARY_", "CLASSIFIER_", "XAI_", "LANGSMITH_", "LANGCHAIN_", "SESSION_",
+                             "VISION_", "EMBEDDINGS_", "ROUTE_CACHE", "RESPONSE_CACHE"))
     }
     full_env.update({
         "PYTHONUNBUFFERED": "1",
@@ -125,6 +126,8 @@ def sim_env(sim: SimServer, **extra: str) -> dict[str, str]:
         "RETRY_BACKOFF_S": "0.01",
         "RETRY_BACKOFF_MAX_S": "0.05",
         "BREAKER_FAILURES": "1000",
+        # Tests count classifier calls per request; the decision cache has its own tests.
+        "ROUTE_CACHE_SIZE": "0",
     }
     env.update(extra)
     return env

@@ -60,6 +60,7 @@ class RequestSession:
         )
         if state.get("failed_backends") and error is None:
             self._stats.fallbacks += 1
+        self._stats.count_model_mismatches(steps)
         if self._store is None:
             return
         self._store.submit(SessionData(
