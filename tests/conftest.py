@@ -94,8 +94,8 @@ def start_router(env: dict[str, str], tmp: Path, cwd: Path = ROOT) -> Router:
         if process.poll() is not None:
             raise RuntimeError(f"router exited with {process.returncode}:\n{router.log()}")
         try:
-            if httpx.get(f"{router.url}/v1/models", timeout=1).status_code == 200:
-                return router
+            httpx.get(f"{router.url}/health", timeout=2)  # any answer: the app is serving
+            return router
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
