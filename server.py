@@ -636,12 +636,8 @@ async def health(request: Request) -> JSONResponse:
     async def probe(name: str) -> tuple[str, dict[str, Any]]:
         backend = backends[name]
         started = time.perf_counter()
-        try:
-            response = await backend.client.get("/models", timeout=3.0)
-            ok = response.status_code < 400
-            detail = None if ok else f"HTTP {response.status_code}"
-        except Exception as exc:  # any failure to answer is "down", whatever its type
-            ok, detail = False, type(exc).__name__
+        detail = await backend.probe()
+        ok = detail is None
         return name, {
             "ok": ok, "url": backend.base_url, "model": backend.model,
             "latency_ms": elapsed_ms(started), "error": detail, **backend.status(),

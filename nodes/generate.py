@@ -12,6 +12,7 @@ from ai_router.assemble import StreamAssembler
 from ai_router.backends import Backend, BackendError, get_backends
 from ai_router.caches import get_caches
 from ai_router.payloads import chat_payload, system_prompt
+from ai_router.runs import CHUNK_SINK
 from ai_router.settings import get_settings
 from ai_router.steps import step_record
 from graph.context import RouterContext
@@ -67,7 +68,7 @@ async def _complete(backend: Backend, payload: dict[str, Any]) -> dict[str, Any]
 
 async def _stream(backend: Backend, payload: dict[str, Any]) -> dict[str, Any]:
     """One streaming call: every chunk goes to the client as it arrives."""
-    write = get_stream_writer()
+    write = CHUNK_SINK.get() or get_stream_writer()
     assembler = StreamAssembler()
     started = time.perf_counter()
     first_chunk_ms: float | None = None

@@ -144,6 +144,8 @@ def test_primary_failure_without_fallback_is_an_openai_error(router, sim_reset):
 
 
 def test_stream_cut_midway_ends_with_inband_error(router, sim_reset):
+    # Tokens spaced out, so the chunks before the cut reach the router before the hang-up.
+    httpx.post(f"{sim_reset.url}/sim/config", json={"token_delay_ms": 20}).raise_for_status()
     _fault(sim_reset, fault="cut", model=PRIMARY_MODEL)
     with httpx.stream(
         "POST", f"{router.v1}/chat/completions",

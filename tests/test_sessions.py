@@ -283,6 +283,8 @@ def test_upload_traces_sends_rows_to_a_langsmith_endpoint(router, sim_reset, tmp
         assert result.returncode == 0, result.stderr
         assert "uploaded" in result.stdout
         bodies = b"".join(body for path, body in received if "/runs" in path)
-        assert record["trace_id"].encode() in bodies and b"upload me please" in bodies
+        seen = [(path, len(body)) for path, body in received]
+        assert record["trace_id"].encode() in bodies and b"upload me please" in bodies, (seen, result.stdout,
+                                                                                          result.stderr[-2000:])
     finally:
         server.shutdown()
