@@ -176,31 +176,34 @@ def group_problems(state: ReviewState) -> ReviewState:
             {"session_id": item.get("session_id"), "query": item.get("query"), "logged": item.get("route"),
              "expected": item.get("expected"), "reason": item.get("reason"), "classifier": item.get("classifier"),
              "from": "eval run"})
-    for row, measure, value, typical in _latency_outliers(rows):
-        add("latency", "Latency outliers", _evidence(row, measure=measure, ms=round(value, 1),
-                                                     typical_ms=round(typical, 1)))
+    for row, slow in _latency_outliers(rows):
+        add("latency", "Latency outliers (over 3x the median of their route)", _evidence(row, slow=slow))
     problems = sorted(groups.values(), key=lambda g: -g["count"])
     return {"problems": problems}
 
 
-def _latency_outliers(rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str, float, float]]:
-    """Sessions whose classification or total time is over 3× the median of their route (and 50+ ms)."""
-    found = []
+def _latency_outliers(rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+    """Sessions whose classification or total time is over 3x the median of their route and 50+ ms over it.
+
+    Returns each such session once, with a text naming every slow measure.
+    """
+    slow: dict[int, list[str]] = {}
     for measure in ("classification_ms", "total_ms"):
         by_route: dict[str, list[float]] = {}
         for row in rows:
             value = row["result"].get(measure)
             if value is not None:
                 by_route.setdefault(row["result"].get("route") or "(none)", []).append(value)
-        for row in rows:
+        for index, row in enumerate(rows):
             value = row["result"].get(measure)
             values = by_route.get(row["result"].get("route") or "(none)") or []
-            if value is None or len(values) < 3:
+            if value is None or len(values) < 3:  # no median worth the name
                 continue
             typical = statistics.median(values)
             if value > 3 * typical and value - typical > 50:
-                found.append((row, measure.removesuffix("_ms"), value, typical))
-    return found
+                slow.setdefault(index, []).append(
+                    f"{measure.removesuffix('_ms')} {value:.0f} ms (median {typical:.0f} ms)")
+    return [(rows[index], ", ".join(parts)) for index, parts in sorted(slow.items())]
 
 
 def _escape_braces(text: str) -> str:
