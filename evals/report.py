@@ -105,7 +105,9 @@ def compare(summary: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]
     before = baseline.get("routes") or {}
     moved = [{"example_id": eid, "before": before[eid], "after": route}
              for eid, route in summary["routes"].items() if eid in before and before[eid] != route]
-    return {"created_at": baseline.get("created_at"), "accuracy": base_acc,
+    differs = [key for key in ("dataset", "mode", "backends", "classifier_model")
+               if (baseline.get("config") or {}).get(key) != summary["config"].get(key)]
+    return {"created_at": baseline.get("created_at"), "accuracy": base_acc, "config_differs": differs,
             "delta": None if now_acc is None or base_acc is None else now_acc - base_acc,
             "changed": moved, "compared": sum(1 for eid in summary["routes"] if eid in before)}
 
@@ -230,6 +232,9 @@ def markdown(summary: dict[str, Any], session_dir: Path | None, out_dir: Path) -
         lines += ["", "## Against the baseline", "",
                   f"Baseline accuracy {_fmt(base['accuracy'])}, now {_fmt(m.get('route_accuracy_overall'))} "
                   f"(delta {_fmt(base['delta'])}); {len(base['changed'])} of {base['compared']} examples changed route.", ""]
+        if base.get("config_differs"):
+            lines += [f"**Careful:** the baseline ran with another {', '.join(base['config_differs'])}; "
+                      "the comparison mixes two setups.", ""]
         lines += [f"- `{c['example_id']}`: {c['before']} → {c['after']}" for c in base["changed"]]
     lines += ["", "## Latency per route (ms)", "", "| route | measure | p50 | p95 | n |", "|---|---|---|---|---|"]
     for route, metrics in summary["latency"].items():

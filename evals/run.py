@@ -45,6 +45,9 @@ def default_baseline(dataset: Path) -> Path:
     return BASELINES / f"{dataset.stem}.json"
 
 
+_simulator: dict[str, str] = {}  # the embedded simulator this process started, if any
+
+
 def ensure_backends(choice: str, router_url: str | None) -> str | None:
     """Start the embedded simulator when asked to, or when no backend is configured; return its URL."""
     if router_url is not None or choice == "off":
@@ -55,6 +58,7 @@ def ensure_backends(choice: str, router_url: str | None) -> str | None:
 
     os.environ.setdefault("SIM_TOKEN_DELAY_MS", "0")  # evals want answers, not a typing effect
     url = start_simulator(Settings().classifier_model)
+    _simulator["url"] = url
     use_environment({"PRIMARY_BASE_URL": url, "CLASSIFIER_BASE_URL": url, "XAI_BASE_URL": url,
                      "XAI_API_KEY": os.environ.get("XAI_API_KEY") or SIM_XAI_KEY})
     return url
@@ -91,6 +95,7 @@ def run_config(dataset: Path, mode: Mode, router_url: str | None) -> dict[str, A
 
     return {
         "dataset": _shown(dataset), "mode": mode, "router": router_url or "in-process",
+        "backends": "embedded simulator (keyword classifier)" if _simulator else "configured",
         "classifier_model": settings.classifier_model, "classifier_base_url": settings.classifier_base_url,
         "primary_model": settings.primary_model, "xai_model": settings.xai_model if settings.xai_configured else None,
         "prompts_dir": settings.prompts_dir or "prompts/", "prompts_digest": prompts_digest()[:16],

@@ -160,3 +160,36 @@ def test_langsmith_evaluate_runs_the_same_evaluators_offline(sim, sim_reset, mon
     assert sorted(s for s in scores["route_accuracy"]) == [0, 1, 1]
     assert summary["route_accuracy_overall"] == pytest.approx(2 / 3)
     assert summary["cloud_share"] == pytest.approx(1 / 3)  # the proof went to xAI
+
+
+def test_full_replay_generates_and_measures_cost_and_enrichment(sim, sim_reset, monkeypatch):
+    """In-process full replay: answers, xAI tokens priced, and the simulator's search left unused."""
+    import asyncio
+
+    from evals.replay import replay
+
+    for key, value in sim_env(sim).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("EVAL_XAI_INPUT_PRICE", "1000000")  # 1 USD per token: the cost equals the token count
+    monkeypatch.setenv("EVAL_XAI_OUTPUT_PRICE", "1000000")
+    use_environment({})
+    try:
+        examples = [ex("w", "ENRICH", text="What's the weather in Oslo today?"),
+                    ex("p", "COMPLEX", text="Prove that e is irrational"), ex("h", "SIMPLE", text="hello")]
+        results = asyncio.run(replay(examples, mode="full", progress=False, concurrency=3))
+        evaluation = evaluate_offline(results, examples)
+    finally:
+        monkeypatch.undo()
+        use_environment({})
+    assert [r["route"] for r in results] == ["ENRICH", "COMPLEX", "SIMPLE"]
+    assert all(r["answer"] and r["answer"].startswith("[sim:") for r in results)
+    assert [s["node"] for s in results[0]["steps"]] == ["classify", "enrich", "generate"]
+    xai_tokens = sum(  # chat completions count prompt/completion tokens, /v1/responses input/output tokens
+        s["usage"].get("prompt_tokens", s["usage"].get("input_tokens", 0))
+        + s["usage"].get("completion_tokens", s["usage"].get("output_tokens", 0))
+        for r in results for s in r["steps"] if s["provider"] == "xai" and s["usage"])
+    assert xai_tokens > 0 and evaluation.summary["xai_cost_usd"] == pytest.approx(xai_tokens)
+    assert evaluation.summary["cloud_share"] == pytest.approx(2 / 3)
+    # The simulator's primary echoes the question, not the search: the evaluator must notice.
+    assert evaluation.rows[0]["enrichment_health"]["score"] == 0
+    assert "context unused" in evaluation.rows[0]["enrichment_health"]["comment"]
