@@ -61,7 +61,9 @@ def trace_messages(trace_dir: Path | None, session_id: str) -> list[dict[str, An
             row = json.loads(line) if line.strip() else {}
             if row.get("parent_run_id") is None:
                 messages = (row.get("inputs") or {}).get("messages")
-                if isinstance(messages, list) and all(isinstance(m, dict) and "content" in m for m in messages):
+                if isinstance(messages, list) and all(
+                    isinstance(m, dict) and "content" in m for m in messages
+                ):
                     return messages
     return None
 
@@ -81,8 +83,10 @@ def _clip_messages(messages: list[dict[str, Any]], limit: int | None) -> list[di
         if isinstance(item.get("content"), str):
             item["content"] = _clip(item["content"], limit)
         elif isinstance(item.get("content"), list):
-            item["content"] = [{**p, "text": _clip(p.get("text"), limit)} if isinstance(p, dict) and "text" in p
-                               else p for p in item["content"]]
+            item["content"] = [
+                {**p, "text": _clip(p.get("text"), limit)} if isinstance(p, dict) and "text" in p else p
+                for p in item["content"]
+            ]
         clipped.append(item)
     return clipped
 
@@ -90,14 +94,21 @@ def _clip_messages(messages: list[dict[str, Any]], limit: int | None) -> list[di
 def step_summary(step: dict[str, Any]) -> dict[str, Any]:
     """What an evaluator needs of one logged backend call (no message text)."""
     return {
-        "node": step.get("node"), "provider": step.get("provider"), "model": step.get("model"),
-        "status": step.get("status"), "error": step.get("error"), "duration_ms": step.get("duration_ms"),
-        "usage": step.get("usage"), "after_first_byte": step.get("after_first_byte"),
+        "node": step.get("node"),
+        "provider": step.get("provider"),
+        "model": step.get("model"),
+        "status": step.get("status"),
+        "error": step.get("error"),
+        "duration_ms": step.get("duration_ms"),
+        "usage": step.get("usage"),
+        "after_first_byte": step.get("after_first_byte"),
         "response_chars": len(step.get("response_content") or "") or step.get("response_chars") or 0,
     }
 
 
-def expected_label(record: dict[str, Any], labels: dict[str, dict[str, Any]]) -> tuple[str | None, float | None, str]:
+def expected_label(
+    record: dict[str, Any], labels: dict[str, dict[str, Any]]
+) -> tuple[str | None, float | None, str]:
     """(expected route, rating, where they came from): the labels file wins over feedback."""
     label = labels.get(record["session_id"]) or {}
     route, rating, source = label.get("expected_route"), label.get("rating"), "labels" if label else ""
@@ -109,8 +120,12 @@ def expected_label(record: dict[str, Any], labels: dict[str, dict[str, Any]]) ->
     return (route.upper() if isinstance(route, str) else None), rating, source
 
 
-def record_to_example(record: dict[str, Any], messages: list[dict[str, Any]] | None,
-                      labels: dict[str, dict[str, Any]], limit: int | None) -> Example:
+def record_to_example(
+    record: dict[str, Any],
+    messages: list[dict[str, Any]] | None,
+    labels: dict[str, dict[str, Any]],
+    limit: int | None,
+) -> Example:
     """One session record as a dataset row."""
     history_from = "trace"
     if not messages:
@@ -146,8 +161,11 @@ def record_to_example(record: dict[str, Any], messages: list[dict[str, Any]] | N
         "rating": rating,
         "label_source": label_source or None,
     }
-    return {"inputs": {"messages": _clip_messages(messages, limit)},
-            "outputs": {"route": route} if route else {}, "metadata": metadata}
+    return {
+        "inputs": {"messages": _clip_messages(messages, limit)},
+        "outputs": {"route": route} if route else {},
+        "metadata": metadata,
+    }
 
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -190,8 +208,14 @@ def deduplicate(examples: list[Example]) -> list[Example]:
             continue
         if example["outputs"] and not current["outputs"]:  # a labelled duplicate takes the place
             meta = current["metadata"]
-            kept[key] = {**example, "metadata": {**example["metadata"], "duplicates": meta["duplicates"] + 1,
-                                                 "duplicate_ids": [*meta["duplicate_ids"], meta["example_id"]]}}
+            kept[key] = {
+                **example,
+                "metadata": {
+                    **example["metadata"],
+                    "duplicates": meta["duplicates"] + 1,
+                    "duplicate_ids": [*meta["duplicate_ids"], meta["example_id"]],
+                },
+            }
             continue
         current["metadata"]["duplicates"] += 1
         current["metadata"]["duplicate_ids"].append(example["metadata"]["example_id"])
@@ -225,8 +249,10 @@ def build_examples(
         ValueError: `content_ceiling` is `none`: a dataset without text cannot be replayed.
     """
     if content_ceiling == "none":
-        raise ValueError("SESSION_LOG_CONTENT=none: session text may not be kept, so no dataset can be built. "
-                         "Set it to truncated or full to collect replayable sessions.")
+        raise ValueError(
+            "SESSION_LOG_CONTENT=none: session text may not be kept, so no dataset can be built. "
+            "Set it to truncated or full to collect replayable sessions."
+        )
     limit = truncate_chars if content_ceiling == "truncated" else None
     args = argparse.Namespace(route=None, label=None, since=None, errors=False, client=None)
     if filters is not None:
@@ -251,7 +277,9 @@ def build_examples(
         elif meta_only and record.get("route_label") != "META":
             skip("not META")
         else:
-            example = record_to_example(record, trace_messages(trace_dir, record["session_id"]), labels, limit)
+            example = record_to_example(
+                record, trace_messages(trace_dir, record["session_id"]), labels, limit
+            )
             if labelled_only and not example["outputs"]:
                 skip("not labelled")
                 continue
@@ -283,23 +311,32 @@ def push(path: Path, name: str) -> int:
     else:
         dataset = client.create_dataset(name, description=f"ai-router eval dataset from {path.name}")
     rows = read_jsonl(path)
-    client.create_examples(dataset_id=dataset.id, examples=[
-        {"inputs": r["inputs"], "outputs": r.get("outputs") or {}, "metadata": r.get("metadata") or {}} for r in rows
-    ])
+    client.create_examples(
+        dataset_id=dataset.id,
+        examples=[
+            {"inputs": r["inputs"], "outputs": r.get("outputs") or {}, "metadata": r.get("metadata") or {}}
+            for r in rows
+        ],
+    )
     return len(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the dataset command line."""
     settings = Settings()
-    parser = argparse.ArgumentParser(prog="python -m evals.build_dataset", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m evals.build_dataset",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="session records -> JSONL dataset")
     build.add_argument("--out", type=Path, required=True)
     build.add_argument("--dir", type=Path, default=Path(settings.session_log_dir), help="SESSION_LOG_DIR")
     build.add_argument("--traces", type=Path, default=Path(settings.trace_log_dir), help="TRACE_LOG_DIR")
-    build.add_argument("--labels", type=Path, default=Path(settings.eval_labels_file), help="EVAL_LABELS_FILE")
+    build.add_argument(
+        "--labels", type=Path, default=Path(settings.eval_labels_file), help="EVAL_LABELS_FILE"
+    )
     build.add_argument("--route", help="backend path: meta, primary, xai, enrich")
     build.add_argument("--label", help="logged route label: SIMPLE, MODERATE, COMPLEX, ENRICH, META")
     build.add_argument("--since", type=parse_since, help="only sessions newer than 30m, 12h, 1d, 2w…")
@@ -307,7 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--errors", action="store_true", help="only sessions that ended in an error")
     build.add_argument("--meta-only", action="store_true", help="only sessions routed META")
     build.add_argument("--client", help="only sessions whose user agent contains this")
-    build.add_argument("--labelled-only", action="store_true", help="only labelled sessions (the regression set)")
+    build.add_argument(
+        "--labelled-only", action="store_true", help="only labelled sessions (the regression set)"
+    )
     build.add_argument("--no-dedup", action="store_true", help="keep near-identical queries")
     upload = commands.add_parser("push", help="upload a dataset file to LangSmith (needs LANGSMITH_API_KEY)")
     upload.add_argument("file", type=Path)
@@ -316,15 +355,21 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "push":
         if not (os.environ.get("LANGSMITH_API_KEY") or os.environ.get("LANGCHAIN_API_KEY")):
-            print("push needs LANGSMITH_API_KEY (and LANGSMITH_ENDPOINT for a self-hosted LangSmith).",
-                  file=sys.stderr)
+            print(
+                "push needs LANGSMITH_API_KEY (and LANGSMITH_ENDPOINT for a self-hosted LangSmith).",
+                file=sys.stderr,
+            )
             return 2
         print(f"pushed {push(args.file, args.name)} examples to LangSmith dataset {args.name!r}")  # noqa: T201
         return 0
     try:
         examples, skipped = build_examples(
-            args.dir, trace_dir=args.traces, labels=load_labels(args.labels), filters=args,
-            content_ceiling=settings.session_log_content, truncate_chars=settings.session_log_truncate_chars,
+            args.dir,
+            trace_dir=args.traces,
+            labels=load_labels(args.labels),
+            filters=args,
+            content_ceiling=settings.session_log_content,
+            truncate_chars=settings.session_log_truncate_chars,
             dedup=not args.no_dedup,
         )
     except ValueError as error:

@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - the prompts are data, one per line, so a review reads them as a list
 """Write the routing regression set, `evals/datasets/routing_regression.jsonl`.
 
     python -m evals.build_regression_set [--out evals/datasets/routing_regression.jsonl]
@@ -30,22 +31,58 @@ HAND = "hand-written (evals/build_regression_set.py)"
 
 SIMPLE = {
     "greeting": [
-        "hi", "hello!", "hey there", "good morning", "hi, how are you?", "hello, who are you?",
-        "thanks!", "thank you so much", "thanks, that helped", "ok cool", "bye for now", "good night",
-        "yo", "hey, what's up?", "nice to meet you", "you're awesome", "cheers", "lol",
+        "hi",
+        "hello!",
+        "hey there",
+        "good morning",
+        "hi, how are you?",
+        "hello, who are you?",
+        "thanks!",
+        "thank you so much",
+        "thanks, that helped",
+        "ok cool",
+        "bye for now",
+        "good night",
+        "yo",
+        "hey, what's up?",
+        "nice to meet you",
+        "you're awesome",
+        "cheers",
+        "lol",
     ],
     "trivial_fact": [
-        "What is the capital of France?", "How many days are in a leap year?", "What's 12 times 8?",
-        "What is 15% of 200?", "Who wrote Romeo and Juliet?", "What colour do you get mixing blue and yellow?",
-        "How many legs does a spider have?", "What is the boiling point of water in Fahrenheit?",
-        "Spell 'necessary' for me.", "What's the plural of 'mouse'?", "Convert 5 km to miles.",
-        "How many minutes are in 3 hours?", "What is the chemical symbol for gold?",
-        "What's the opposite of 'ancient'?", "Is a tomato a fruit?", "What is 2 + 2?",
-        "How many continents are there?", "What's the square root of 81?", "Translate 'thank you' into Spanish.",
-        "Which planet is closest to the sun?", "What does CPU stand for?", "How many sides does a hexagon have?",
+        "What is the capital of France?",
+        "How many days are in a leap year?",
+        "What's 12 times 8?",
+        "What is 15% of 200?",
+        "Who wrote Romeo and Juliet?",
+        "What colour do you get mixing blue and yellow?",
+        "How many legs does a spider have?",
+        "What is the boiling point of water in Fahrenheit?",
+        "Spell 'necessary' for me.",
+        "What's the plural of 'mouse'?",
+        "Convert 5 km to miles.",
+        "How many minutes are in 3 hours?",
+        "What is the chemical symbol for gold?",
+        "What's the opposite of 'ancient'?",
+        "Is a tomato a fruit?",
+        "What is 2 + 2?",
+        "How many continents are there?",
+        "What's the square root of 81?",
+        "Translate 'thank you' into Spanish.",
+        "Which planet is closest to the sun?",
+        "What does CPU stand for?",
+        "How many sides does a hexagon have?",
     ],
     "multilingual_greeting": [
-        "hola", "bonjour !", "hallo, wie geht's?", "ciao", "こんにちは", "你好", "obrigado!", "merci beaucoup",
+        "hola",
+        "bonjour !",
+        "hallo, wie geht's?",
+        "ciao",
+        "こんにちは",
+        "你好",
+        "obrigado!",
+        "merci beaucoup",
     ],
 }
 
@@ -58,7 +95,7 @@ MODERATE = {
         "        return 1\n    elif x == 'b':\n        return 2\n    else:\n        return 0",
         "How do I undo the last git commit but keep the changes?",
         "Write a SQL query that returns the top 5 customers by total order value.",
-        "What's wrong with this Rust code? `let s = String::from(\"hi\"); let t = s; println!(\"{}\", s);`",
+        'What\'s wrong with this Rust code? `let s = String::from("hi"); let t = s; println!("{}", s);`',
         "Write a bash one-liner that counts lines in all .py files recursively.",
         "How do I make a FastAPI endpoint accept a JSON body with optional fields?",
         "Convert this callback-style Node code to async/await.",
@@ -191,112 +228,203 @@ COMPLEX = {
 
 ENRICH = {
     "news": [
-        "What's the latest news on the EU AI Act?", "Any news about SpaceX's next Starship launch?",
-        "What happened in the stock market today?", "What are today's top headlines in Germany?",
-        "Summarise this week's news about OpenAI.", "What's going on with the railway strike this week?",
-        "Who won the election in the Netherlands yesterday?", "What's the current situation in the Red Sea shipping lanes?",
-        "Is there any breaking news about the earthquake in Japan?", "What did the Fed announce at its last meeting?",
+        "What's the latest news on the EU AI Act?",
+        "Any news about SpaceX's next Starship launch?",
+        "What happened in the stock market today?",
+        "What are today's top headlines in Germany?",
+        "Summarise this week's news about OpenAI.",
+        "What's going on with the railway strike this week?",
+        "Who won the election in the Netherlands yesterday?",
+        "What's the current situation in the Red Sea shipping lanes?",
+        "Is there any breaking news about the earthquake in Japan?",
+        "What did the Fed announce at its last meeting?",
     ],
     "prices": [
-        "What's the price of bitcoin right now?", "What is the current EUR to USD exchange rate?",
-        "How much is an ounce of gold today?", "What's Nvidia's stock price?", "Current price of Brent crude oil?",
-        "How much does a Tesla Model 3 cost in Germany now?", "What's the price of ethereum today?",
-        "What are petrol prices in the UK this week?", "How much is the RTX 5090 selling for at the moment?",
+        "What's the price of bitcoin right now?",
+        "What is the current EUR to USD exchange rate?",
+        "How much is an ounce of gold today?",
+        "What's Nvidia's stock price?",
+        "Current price of Brent crude oil?",
+        "How much does a Tesla Model 3 cost in Germany now?",
+        "What's the price of ethereum today?",
+        "What are petrol prices in the UK this week?",
+        "How much is the RTX 5090 selling for at the moment?",
         "What's the current mortgage rate in the US for a 30-year fixed loan?",
     ],
     "sports": [
-        "Who won the Champions League match last night?", "What's the score of the Lakers game?",
-        "Current Premier League table?", "Did Verstappen win the last Grand Prix?",
-        "When is the next Wimbledon final and who's playing?", "Latest transfer rumours for Barcelona?",
-        "How did India do in today's cricket match?", "What's the current NBA MVP race looking like?",
-        "Who's leading the Tour de France today?", "What was the final score of the Super Bowl this year?",
+        "Who won the Champions League match last night?",
+        "What's the score of the Lakers game?",
+        "Current Premier League table?",
+        "Did Verstappen win the last Grand Prix?",
+        "When is the next Wimbledon final and who's playing?",
+        "Latest transfer rumours for Barcelona?",
+        "How did India do in today's cricket match?",
+        "What's the current NBA MVP race looking like?",
+        "Who's leading the Tour de France today?",
+        "What was the final score of the Super Bowl this year?",
     ],
     "weather": [
-        "What's the weather in Oslo today?", "Will it rain in London tomorrow?", "Weather forecast for Tokyo this weekend?",
-        "Is there a storm warning for Florida right now?", "How hot is it in Phoenix at the moment?",
-        "Is it snowing in Denver today?", "What's the air quality in Delhi right now?",
+        "What's the weather in Oslo today?",
+        "Will it rain in London tomorrow?",
+        "Weather forecast for Tokyo this weekend?",
+        "Is there a storm warning for Florida right now?",
+        "How hot is it in Phoenix at the moment?",
+        "Is it snowing in Denver today?",
+        "What's the air quality in Delhi right now?",
         "Do I need an umbrella in Paris this afternoon?",
     ],
     "versions": [
-        "What's the latest version of Python?", "What is the latest stable release of the Linux kernel?",
-        "What's the newest version of Kubernetes and what changed?", "Latest version of Node.js LTS?",
-        "What's new in the most recent PostgreSQL release?", "What is the current version of React?",
-        "Has vLLM released a new version this month?", "What's the latest iPhone model?",
-        "Which is the newest Qwen model released?", "Is there a new version of Open WebUI out?",
+        "What's the latest version of Python?",
+        "What is the latest stable release of the Linux kernel?",
+        "What's the newest version of Kubernetes and what changed?",
+        "Latest version of Node.js LTS?",
+        "What's new in the most recent PostgreSQL release?",
+        "What is the current version of React?",
+        "Has vLLM released a new version this month?",
+        "What's the latest iPhone model?",
+        "Which is the newest Qwen model released?",
+        "Is there a new version of Open WebUI out?",
     ],
     "realtime_other": [
-        "Is Heathrow airport operating normally right now?", "What time is it in Sydney right now?",
-        "Are there any open restaurants near Times Square right now?", "What's trending on X today?",
-        "Is GitHub down at the moment?", "What movies are playing in cinemas this week?",
-        "Which flights from Berlin to Rome are delayed today?", "What's the current population of Lagos?",
-        "Who is the current prime minister of Japan?", "How many people follow MrBeast on YouTube now?",
-        "What are the opening hours of the Louvre this Sunday?", "Did the Artemis mission launch yet?",
-        "What's the wait time at Disneyland right now?", "Which countries have reported bird flu cases this month?",
+        "Is Heathrow airport operating normally right now?",
+        "What time is it in Sydney right now?",
+        "Are there any open restaurants near Times Square right now?",
+        "What's trending on X today?",
+        "Is GitHub down at the moment?",
+        "What movies are playing in cinemas this week?",
+        "Which flights from Berlin to Rome are delayed today?",
+        "What's the current population of Lagos?",
+        "Who is the current prime minister of Japan?",
+        "How many people follow MrBeast on YouTube now?",
+        "What are the opening hours of the Louvre this Sunday?",
+        "Did the Artemis mission launch yet?",
+        "What's the wait time at Disneyland right now?",
+        "Which countries have reported bird flu cases this month?",
     ],
 }
 
 # Hard cases: the need for fresh data (or the real route) is only in the history.
 FOLLOW_UPS: list[tuple[str, list[dict[str, str]], str]] = [
-    ("and_today_weather", [
-        {"role": "user", "content": "What was the weather like in Berlin yesterday?"},
-        {"role": "assistant", "content": "Yesterday Berlin was cloudy with highs around 12°C and light rain."},
-        {"role": "user", "content": "and today?"},
-    ], "ENRICH"),
-    ("and_today_price", [
-        {"role": "user", "content": "What was the bitcoin price at the start of the month?"},
-        {"role": "assistant", "content": "It opened the month at roughly 61,000 USD."},
-        {"role": "user", "content": "And now?"},
-    ], "ENRICH"),
-    ("and_in_euros", [
-        {"role": "user", "content": "How much is gold per ounce right now?"},
-        {"role": "assistant", "content": "About 2,400 USD per ounce at the last quote I found."},
-        {"role": "user", "content": "in euros?"},
-    ], "ENRICH"),
-    ("who_won_then", [
-        {"role": "user", "content": "Is Arsenal playing Chelsea tonight?"},
-        {"role": "assistant", "content": "Yes, kick-off is at 20:00 local time."},
-        {"role": "user", "content": "Who won?"},
-    ], "ENRICH"),
-    ("any_update", [
-        {"role": "user", "content": "What's the status of the wildfire near Los Angeles?"},
-        {"role": "assistant", "content": "As of this morning it was 40% contained."},
-        {"role": "user", "content": "any update?"},
-    ], "ENRICH"),
-    ("what_about_version", [
-        {"role": "user", "content": "How do I install FastAPI?"},
-        {"role": "assistant", "content": "Run `pip install fastapi uvicorn`."},
-        {"role": "user", "content": "what's the newest release of it?"},
-    ], "ENRICH"),
-    ("thanks_after_news", [
-        {"role": "user", "content": "What's the latest news about the Mars sample return mission?"},
-        {"role": "assistant", "content": "NASA announced a revised plan last week."},
-        {"role": "user", "content": "thanks!"},
-    ], "SIMPLE"),
-    ("explain_simply_after_proof", [
-        {"role": "user", "content": "Prove that the square root of 2 is irrational."},
-        {"role": "assistant", "content": "Assume sqrt(2) = p/q in lowest terms; then p^2 = 2q^2 ..."},
-        {"role": "user", "content": "Can you explain that like I'm twelve?"},
-    ], "MODERATE"),
-    ("now_generalise", [
-        {"role": "user", "content": "Prove that there is no largest prime."},
-        {"role": "assistant", "content": "Suppose p1..pn are all the primes; consider p1*...*pn + 1 ..."},
-        {"role": "user", "content": "Now prove Dirichlet's theorem on primes in arithmetic progressions in full."},
-    ], "COMPLEX"),
-    ("make_it_faster", [
-        {"role": "user", "content": "Write a Python function that checks if a number is prime."},
-        {"role": "assistant", "content": "def is_prime(n): return n > 1 and all(n % d for d in range(2, n))"},
-        {"role": "user", "content": "make it faster"},
-    ], "MODERATE"),
-    ("same_for_tomorrow", [
-        {"role": "user", "content": "Will it rain in Seattle today?"},
-        {"role": "assistant", "content": "Showers are expected this afternoon."},
-        {"role": "user", "content": "same question for tomorrow"},
-    ], "ENRICH"),
-    ("tldr", [
-        {"role": "user", "content": "Explain how HTTPS certificates are validated."},
-        {"role": "assistant", "content": "The browser checks the chain up to a trusted root, the hostname, expiry..."},
-        {"role": "user", "content": "tl;dr?"},
-    ], "MODERATE"),
+    (
+        "and_today_weather",
+        [
+            {"role": "user", "content": "What was the weather like in Berlin yesterday?"},
+            {
+                "role": "assistant",
+                "content": "Yesterday Berlin was cloudy with highs around 12°C and light rain.",
+            },
+            {"role": "user", "content": "and today?"},
+        ],
+        "ENRICH",
+    ),
+    (
+        "and_today_price",
+        [
+            {"role": "user", "content": "What was the bitcoin price at the start of the month?"},
+            {"role": "assistant", "content": "It opened the month at roughly 61,000 USD."},
+            {"role": "user", "content": "And now?"},
+        ],
+        "ENRICH",
+    ),
+    (
+        "and_in_euros",
+        [
+            {"role": "user", "content": "How much is gold per ounce right now?"},
+            {"role": "assistant", "content": "About 2,400 USD per ounce at the last quote I found."},
+            {"role": "user", "content": "in euros?"},
+        ],
+        "ENRICH",
+    ),
+    (
+        "who_won_then",
+        [
+            {"role": "user", "content": "Is Arsenal playing Chelsea tonight?"},
+            {"role": "assistant", "content": "Yes, kick-off is at 20:00 local time."},
+            {"role": "user", "content": "Who won?"},
+        ],
+        "ENRICH",
+    ),
+    (
+        "any_update",
+        [
+            {"role": "user", "content": "What's the status of the wildfire near Los Angeles?"},
+            {"role": "assistant", "content": "As of this morning it was 40% contained."},
+            {"role": "user", "content": "any update?"},
+        ],
+        "ENRICH",
+    ),
+    (
+        "what_about_version",
+        [
+            {"role": "user", "content": "How do I install FastAPI?"},
+            {"role": "assistant", "content": "Run `pip install fastapi uvicorn`."},
+            {"role": "user", "content": "what's the newest release of it?"},
+        ],
+        "ENRICH",
+    ),
+    (
+        "thanks_after_news",
+        [
+            {"role": "user", "content": "What's the latest news about the Mars sample return mission?"},
+            {"role": "assistant", "content": "NASA announced a revised plan last week."},
+            {"role": "user", "content": "thanks!"},
+        ],
+        "SIMPLE",
+    ),
+    (
+        "explain_simply_after_proof",
+        [
+            {"role": "user", "content": "Prove that the square root of 2 is irrational."},
+            {"role": "assistant", "content": "Assume sqrt(2) = p/q in lowest terms; then p^2 = 2q^2 ..."},
+            {"role": "user", "content": "Can you explain that like I'm twelve?"},
+        ],
+        "MODERATE",
+    ),
+    (
+        "now_generalise",
+        [
+            {"role": "user", "content": "Prove that there is no largest prime."},
+            {"role": "assistant", "content": "Suppose p1..pn are all the primes; consider p1*...*pn + 1 ..."},
+            {
+                "role": "user",
+                "content": "Now prove Dirichlet's theorem on primes in arithmetic progressions in full.",
+            },
+        ],
+        "COMPLEX",
+    ),
+    (
+        "make_it_faster",
+        [
+            {"role": "user", "content": "Write a Python function that checks if a number is prime."},
+            {
+                "role": "assistant",
+                "content": "def is_prime(n): return n > 1 and all(n % d for d in range(2, n))",
+            },
+            {"role": "user", "content": "make it faster"},
+        ],
+        "MODERATE",
+    ),
+    (
+        "same_for_tomorrow",
+        [
+            {"role": "user", "content": "Will it rain in Seattle today?"},
+            {"role": "assistant", "content": "Showers are expected this afternoon."},
+            {"role": "user", "content": "same question for tomorrow"},
+        ],
+        "ENRICH",
+    ),
+    (
+        "tldr",
+        [
+            {"role": "user", "content": "Explain how HTTPS certificates are validated."},
+            {
+                "role": "assistant",
+                "content": "The browser checks the chain up to a trusted root, the hostname, expiry...",
+            },
+            {"role": "user", "content": "tl;dr?"},
+        ],
+        "MODERATE",
+    ),
 ]
 
 # Labels for the look-alike requests in negatives.json (not META: a person's own ask).
@@ -307,10 +435,22 @@ NEGATIVE_ROUTES = {
 }
 
 
-def example(example_id: str, messages: list[dict[str, Any]], route: str, category: str,
-            source: str, hard: bool = False, note: str | None = None) -> dict[str, Any]:
+def example(
+    example_id: str,
+    messages: list[dict[str, Any]],
+    route: str,
+    category: str,
+    source: str,
+    hard: bool = False,
+    note: str | None = None,
+) -> dict[str, Any]:
     """One LangSmith example row."""
-    metadata: dict[str, Any] = {"example_id": example_id, "category": category, "source": source, "hard_case": hard}
+    metadata: dict[str, Any] = {
+        "example_id": example_id,
+        "category": category,
+        "source": source,
+        "hard_case": hard,
+    }
     if note:
         metadata["note"] = note
     return {"inputs": {"messages": messages}, "outputs": {"route": route}, "metadata": metadata}
@@ -319,32 +459,71 @@ def example(example_id: str, messages: list[dict[str, Any]], route: str, categor
 def build_rows() -> list[dict[str, Any]]:
     """Every row of the regression set, in a stable order."""
     rows: list[dict[str, Any]] = []
-    for route, groups in (("SIMPLE", SIMPLE), ("MODERATE", MODERATE), ("COMPLEX", COMPLEX), ("ENRICH", ENRICH)):
+    for route, groups in (
+        ("SIMPLE", SIMPLE),
+        ("MODERATE", MODERATE),
+        ("COMPLEX", COMPLEX),
+        ("ENRICH", ENRICH),
+    ):
         for category, prompts in groups.items():
             for index, prompt in enumerate(prompts, 1):
-                rows.append(example(f"{route.lower()}-{category}-{index:03d}",
-                                    [{"role": "user", "content": prompt}], route, category, HAND))
+                rows.append(
+                    example(
+                        f"{route.lower()}-{category}-{index:03d}",
+                        [{"role": "user", "content": prompt}],
+                        route,
+                        category,
+                        HAND,
+                    )
+                )
     for name, messages, route in FOLLOW_UPS:
-        rows.append(example(f"followup-{name}", messages, route, "follow_up", HAND, hard=True,
-                            note="the route depends on the history, not the last message alone"))
+        rows.append(
+            example(
+                f"followup-{name}",
+                messages,
+                route,
+                "follow_up",
+                HAND,
+                hard=True,
+                note="the route depends on the history, not the last message alone",
+            )
+        )
     for path in sorted(FIXTURES.glob("*.json")):
         if path.name == "negatives.json":
             continue
         fixture = json.loads(path.read_text())
-        rows.append(example(f"meta-{path.stem}", fixture["messages"], "META", f"meta_{fixture['task']}",
-                            f"{fixture['source']} (via tests/fixtures/meta_prompts/{path.name})"))
+        rows.append(
+            example(
+                f"meta-{path.stem}",
+                fixture["messages"],
+                "META",
+                f"meta_{fixture['task']}",
+                f"{fixture['source']} (via tests/fixtures/meta_prompts/{path.name})",
+            )
+        )
     for case in json.loads((FIXTURES / "negatives.json").read_text()):
         route = NEGATIVE_ROUTES.get(case["id"], "MODERATE")
-        rows.append(example(f"lookalike-{case['id']}", case["messages"], route, "meta_lookalike",
-                            f"{HAND}; prompt from tests/fixtures/meta_prompts/negatives.json", hard=True,
-                            note=case.get("why")))
+        rows.append(
+            example(
+                f"lookalike-{case['id']}",
+                case["messages"],
+                route,
+                "meta_lookalike",
+                f"{HAND}; prompt from tests/fixtures/meta_prompts/negatives.json",
+                hard=True,
+                note=case.get("why"),
+            )
+        )
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     """Write the regression set and print how many rows each route has."""
-    parser = argparse.ArgumentParser(prog="python -m evals.build_regression_set", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m evals.build_regression_set",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     rows = build_rows()

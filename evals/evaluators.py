@@ -17,7 +17,7 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from langsmith.schemas import Example, Run
@@ -26,8 +26,10 @@ from ai_router.settings import get_settings
 
 _UNUSED_OVERLAP = 0.1  # below this share of the search's distinctive words, the answer ignored it
 _WORD = re.compile(r"[a-z][a-z0-9'-]{4,}")
-_STOP = frozenset("about after again their there these those which while would could should other where "
-                  "being because before under among between".split())
+_STOP = frozenset(
+    "about after again their there these those which while would could should other where "
+    "being because before under among between".split()
+)
 
 
 def _outputs(run: Any) -> dict[str, Any]:
@@ -48,7 +50,11 @@ def route_accuracy(run: Any, example: Any) -> dict[str, Any]:
     expected, got = _reference(example), _outputs(run).get("route")
     if expected is None:
         return {"key": "route_accuracy", "score": None, "comment": "no expected route"}
-    return {"key": "route_accuracy", "score": int(got == expected), "comment": f"expected {expected}, got {got}"}
+    return {
+        "key": "route_accuracy",
+        "score": int(got == expected),
+        "comment": f"expected {expected}, got {got}",
+    }
 
 
 def logged_agreement(run: Any, example: Any) -> dict[str, Any]:
@@ -78,7 +84,11 @@ def enrichment_health(run: Any, example: Any) -> dict[str, Any]:
     steps = source.get("steps") or []
     search = next((s for s in steps if s.get("node") == "enrich"), None)
     if search is None:
-        return {"key": "enrichment_health", "score": None, "comment": "no search step (dry run or no xAI key)"}
+        return {
+            "key": "enrichment_health",
+            "score": None,
+            "comment": "no search step (dry run or no xAI key)",
+        }
     if search.get("status") == "error":
         return {"key": "enrichment_health", "score": 0, "comment": f"search errored: {search.get('error')}"}
     context = source.get("enrichment") or ""
@@ -90,17 +100,27 @@ def enrichment_health(run: Any, example: Any) -> dict[str, Any]:
     wanted = _words(context)
     used = len(wanted & _words(answer)) / len(wanted) if wanted else 1.0
     if used < _UNUSED_OVERLAP:
-        return {"key": "enrichment_health", "score": 0,
-                "comment": f"context unused: {used:.0%} of the search's distinctive words are in the answer"}
+        return {
+            "key": "enrichment_health",
+            "score": 0,
+            "comment": f"context unused: {used:.0%} of the search's distinctive words are in the answer",
+        }
     return {"key": "enrichment_health", "score": 1, "comment": f"{used:.0%} of the search's words used"}
 
 
-ROW_EVALUATORS: list[Callable[[Any, Any], dict[str, Any]]] = [route_accuracy, logged_agreement, enrichment_health]
+ROW_EVALUATORS: list[Callable[[Any, Any], dict[str, Any]]] = [
+    route_accuracy,
+    logged_agreement,
+    enrichment_health,
+]
 
 
 def _labelled_pairs(runs: Sequence[Any], examples: Sequence[Any]) -> list[tuple[str | None, str]]:
-    return [(_outputs(r).get("route"), ref) for r, e in zip(runs, examples, strict=True)
-            if (ref := _reference(e)) is not None]
+    return [
+        (_outputs(r).get("route"), ref)
+        for r, e in zip(runs, examples, strict=True)
+        if (ref := _reference(e)) is not None
+    ]
 
 
 def meta_detection(runs: Sequence[Any], examples: Sequence[Any]) -> dict[str, Any]:
@@ -111,10 +131,12 @@ def meta_detection(runs: Sequence[Any], examples: Sequence[Any]) -> dict[str, An
     fn = sum(1 for got, ref in pairs if got != "META" and ref == "META")
     precision = tp / (tp + fp) if tp + fp else None
     recall = tp / (tp + fn) if tp + fn else None
-    return {"results": [
-        {"key": "meta_precision", "score": precision, "comment": f"{tp} true, {fp} false META"},
-        {"key": "meta_recall", "score": recall, "comment": f"{tp} found, {fn} missed"},
-    ]}
+    return {
+        "results": [
+            {"key": "meta_precision", "score": precision, "comment": f"{tp} true, {fp} false META"},
+            {"key": "meta_recall", "score": recall, "comment": f"{tp} found, {fn} missed"},
+        ]
+    }
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -142,8 +164,13 @@ def latency_table(runs: Sequence[Any]) -> dict[str, dict[str, dict[str, float | 
         for step in out.get("steps") or []:
             if step.get("duration_ms") is not None:
                 bucket.setdefault(f"step:{step.get('node')}", []).append(step["duration_ms"])
-    return {route: {name: {"p50": percentile(v, 50), "p95": percentile(v, 95), "n": len(v)}
-                    for name, v in sorted(metrics.items())} for route, metrics in sorted(samples.items())}
+    return {
+        route: {
+            name: {"p50": percentile(v, 50), "p95": percentile(v, 95), "n": len(v)}
+            for name, v in sorted(metrics.items())
+        }
+        for route, metrics in sorted(samples.items())
+    }
 
 
 def latency(runs: Sequence[Any], examples: Sequence[Any]) -> dict[str, Any]:
@@ -160,12 +187,15 @@ def latency(runs: Sequence[Any], examples: Sequence[Any]) -> dict[str, Any]:
 def _tokens(usage: Any) -> tuple[int, int]:
     if not isinstance(usage, dict):
         return 0, 0
-    return (int(usage.get("prompt_tokens", usage.get("input_tokens")) or 0),
-            int(usage.get("completion_tokens", usage.get("output_tokens")) or 0))
+    return (
+        int(usage.get("prompt_tokens", usage.get("input_tokens")) or 0),
+        int(usage.get("completion_tokens", usage.get("output_tokens")) or 0),
+    )
 
 
-def cost_table(runs: Sequence[Any], input_price: float | None = None,
-               output_price: float | None = None) -> dict[str, Any]:
+def cost_table(
+    runs: Sequence[Any], input_price: float | None = None, output_price: float | None = None
+) -> dict[str, Any]:
     """Cloud share and the estimated xAI cost (tokens × `EVAL_XAI_*_PRICE`, USD per million)."""
     settings = get_settings()
     input_price = settings.eval_xai_input_price if input_price is None else input_price
@@ -188,46 +218,88 @@ def cost_table(runs: Sequence[Any], input_price: float | None = None,
             entry["usd"] += (prompt * input_price + completion * output_price) / 1e6
             tokens_in, tokens_out = tokens_in + prompt, tokens_out + completion
     total = sum(e["usd"] for e in by_route.values())
-    return {"cloud_share": cloud / len(runs) if runs else None, "cloud_runs": cloud, "runs": len(runs),
-            "input_tokens": tokens_in, "output_tokens": tokens_out, "usd": total, "by_route": by_route,
-            "prices_usd_per_mtok": {"input": input_price, "output": output_price}}
+    return {
+        "cloud_share": cloud / len(runs) if runs else None,
+        "cloud_runs": cloud,
+        "runs": len(runs),
+        "input_tokens": tokens_in,
+        "output_tokens": tokens_out,
+        "usd": total,
+        "by_route": by_route,
+        "prices_usd_per_mtok": {"input": input_price, "output": output_price},
+    }
 
 
 def cloud_cost(runs: Sequence[Any], examples: Sequence[Any]) -> dict[str, Any]:
     """Share of runs served by xAI (or using its search) and their estimated cost in USD."""
     table = cost_table(runs)
-    return {"results": [
-        {"key": "cloud_share", "score": table["cloud_share"], "comment": f"{table['cloud_runs']}/{table['runs']} runs"},
-        {"key": "xai_cost_usd", "score": table["usd"],
-         "comment": f"{table['input_tokens']} input + {table['output_tokens']} output tokens"},
-    ]}
+    return {
+        "results": [
+            {
+                "key": "cloud_share",
+                "score": table["cloud_share"],
+                "comment": f"{table['cloud_runs']}/{table['runs']} runs",
+            },
+            {
+                "key": "xai_cost_usd",
+                "score": table["usd"],
+                "comment": f"{table['input_tokens']} input + {table['output_tokens']} output tokens",
+            },
+        ]
+    }
 
 
 def accuracy_summary(runs: Sequence[Any], examples: Sequence[Any]) -> dict[str, Any]:
     """Route accuracy over the labelled examples, as one number."""
     pairs = _labelled_pairs(runs, examples)
     right = sum(1 for got, ref in pairs if got == ref)
-    return {"key": "route_accuracy_overall", "score": right / len(pairs) if pairs else None,
-            "comment": f"{right}/{len(pairs)} labelled examples"}
+    return {
+        "key": "route_accuracy_overall",
+        "score": right / len(pairs) if pairs else None,
+        "comment": f"{right}/{len(pairs)} labelled examples",
+    }
 
 
 SUMMARY_EVALUATORS: list[Callable[[Sequence[Any], Sequence[Any]], dict[str, Any]]] = [
-    accuracy_summary, meta_detection, latency, cloud_cost,
+    accuracy_summary,
+    meta_detection,
+    latency,
+    cloud_cost,
 ]
 
 
-def as_langsmith(results: Sequence[dict[str, Any]], examples: Sequence[dict[str, Any]]) -> tuple[list[Run], list[Example]]:
+def as_langsmith(
+    results: Sequence[dict[str, Any]], examples: Sequence[dict[str, Any]]
+) -> tuple[list[Run], list[Example]]:
     """Replay results and dataset rows as LangSmith's own `Run` and `Example` objects."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     dataset_id = uuid.uuid5(uuid.NAMESPACE_URL, "ai-router-eval")
     runs, rows = [], []
     for result, example in zip(results, examples, strict=True):
         eid = uuid.uuid5(uuid.NAMESPACE_URL, str(example["metadata"]["example_id"]))
-        rows.append(Example(id=eid, dataset_id=dataset_id, created_at=now, inputs=example["inputs"],
-                            outputs=example.get("outputs") or {}, metadata=example.get("metadata") or {}))
+        rows.append(
+            Example(
+                id=eid,
+                dataset_id=dataset_id,
+                created_at=now,
+                inputs=example["inputs"],
+                outputs=example.get("outputs") or {},
+                metadata=example.get("metadata") or {},
+            )
+        )
         run_id = uuid.uuid4()
-        runs.append(Run(id=run_id, trace_id=run_id, name="ai-router replay", run_type="chain", start_time=now,
-                        inputs=example["inputs"], outputs=result, reference_example_id=eid))
+        runs.append(
+            Run(
+                id=run_id,
+                trace_id=run_id,
+                name="ai-router replay",
+                run_type="chain",
+                start_time=now,
+                inputs=example["inputs"],
+                outputs=result,
+                reference_example_id=eid,
+            )
+        )
     return runs, rows
 
 
@@ -275,14 +347,24 @@ def make_answer_judge(ask: Callable[[list[dict[str, Any]]], str]) -> Callable[[A
             return {"key": "answer_quality", "score": None, "comment": "no answer (routing-only replay?)"}
         messages = [
             {"role": "system", "content": render_prompt("evals/judge")},
-            {"role": "user", "content": render_prompt(
-                "evals/judge_request", query=last_user_text(getattr(example, "inputs", {}).get("messages") or []),
-                context=out.get("enrichment") or "(none)", answer=out["answer"])},
+            {
+                "role": "user",
+                "content": render_prompt(
+                    "evals/judge_request",
+                    query=last_user_text(getattr(example, "inputs", {}).get("messages") or []),
+                    context=out.get("enrichment") or "(none)",
+                    answer=out["answer"],
+                ),
+            },
         ]
         verdict = ask(messages)
         match = _SCORE.search(verdict or "")
         if match is None:
-            return {"key": "answer_quality", "score": None, "comment": f"judge gave no score: {verdict[:120]!r}"}
+            return {
+                "key": "answer_quality",
+                "score": None,
+                "comment": f"judge gave no score: {verdict[:120]!r}",
+            }
         return {"key": "answer_quality", "score": (int(match.group(1)) - 1) / 4, "comment": verdict[:300]}
 
     return answer_quality

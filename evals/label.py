@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -42,12 +42,19 @@ def save_labels(path: Path, labels: dict[str, dict[str, Any]]) -> None:
     """Write the labels file atomically (a half-written file would lose every label)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(labels, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    temporary.write_text(
+        json.dumps(labels, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     temporary.replace(path)
 
 
-def set_label(labels: dict[str, dict[str, Any]], session_id: str, route: str | None,
-              rating: float | None = None, comment: str | None = None) -> dict[str, Any]:
+def set_label(
+    labels: dict[str, dict[str, Any]],
+    session_id: str,
+    route: str | None,
+    rating: float | None = None,
+    comment: str | None = None,
+) -> dict[str, Any]:
     """Record a label in `labels` and return it.
 
     Raises:
@@ -59,7 +66,7 @@ def set_label(labels: dict[str, dict[str, Any]], session_id: str, route: str | N
         "expected_route": route.upper() if route else None,
         "rating": rating,
         "comment": comment,
-        "labelled_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "labelled_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     labels[session_id] = entry
     return entry
@@ -82,8 +89,13 @@ def parse_answer(answer: str, logged: str | None) -> str | None:
     return route
 
 
-def interactive(records: list[dict[str, Any]], labels: dict[str, dict[str, Any]],
-                save: Callable[[], None], ask: Callable[[str], str] = input, out: TextIO = sys.stdout) -> int:
+def interactive(
+    records: list[dict[str, Any]],
+    labels: dict[str, dict[str, Any]],
+    save: Callable[[], None],
+    ask: Callable[[str], str] = input,
+    out: TextIO = sys.stdout,
+) -> int:
     """Ask a person for the expected route and a rating of each record; return how many were labelled.
 
     Every answer is saved at once, so quitting (or Ctrl-C) loses nothing.
@@ -92,12 +104,23 @@ def interactive(records: list[dict[str, Any]], labels: dict[str, dict[str, Any]]
     done = 0
     for index, record in enumerate(records, 1):
         logged = record.get("route_label")
-        print(f"\n[{index}/{len(records)}] {record['session_id']}  {record.get('timestamp', '')[:19]}", file=out)
+        print(
+            f"\n[{index}/{len(records)}] {record['session_id']}  {record.get('timestamp', '')[:19]}", file=out
+        )
         print(f"  query : {(record.get('user_query') or '')[:400]}", file=out)
-        print(f"  routed: {logged}  ({record.get('route_reason')})  classifier said: "
-              f"{record.get('classification_raw')!r}", file=out)
-        answer_text = next((s.get("response_content") for s in reversed(record.get("steps") or [])
-                            if s.get("node") == "generate"), None)
+        print(
+            f"  routed: {logged}  ({record.get('route_reason')})  classifier said: "
+            f"{record.get('classification_raw')!r}",
+            file=out,
+        )
+        answer_text = next(
+            (
+                s.get("response_content")
+                for s in reversed(record.get("steps") or [])
+                if s.get("node") == "generate"
+            ),
+            None,
+        )
         if answer_text:
             print(f"  answer: {answer_text[:300]}", file=out)
         while True:
@@ -126,8 +149,11 @@ def interactive(records: list[dict[str, Any]], labels: dict[str, dict[str, Any]]
 def main(argv: list[str] | None = None) -> int:
     """Run the labelling command line."""
     settings = Settings()
-    parser = argparse.ArgumentParser(prog="python -m evals.label", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m evals.label",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--file", type=Path, default=Path(settings.eval_labels_file), help="EVAL_LABELS_FILE")
     parser.add_argument("--dir", type=Path, default=Path(settings.session_log_dir), help="SESSION_LOG_DIR")
     parser.add_argument("--route", help="only sessions on this backend path")

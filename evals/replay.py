@@ -74,9 +74,17 @@ def load_done(path: Path | None) -> dict[str, Result]:
 
 def _steps(steps: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     return [
-        {"node": s.get("node"), "provider": s.get("provider"), "model": s.get("model"), "status": s.get("status"),
-         "error": s.get("error"), "duration_ms": s.get("duration_ms"), "usage": s.get("usage"),
-         "after_first_byte": s.get("after_first_byte"), "response_chars": len(s.get("response_content") or "")}
+        {
+            "node": s.get("node"),
+            "provider": s.get("provider"),
+            "model": s.get("model"),
+            "status": s.get("status"),
+            "error": s.get("error"),
+            "duration_ms": s.get("duration_ms"),
+            "usage": s.get("usage"),
+            "after_first_byte": s.get("after_first_byte"),
+            "response_chars": len(s.get("response_content") or ""),
+        }
         for s in steps or []
     ]
 
@@ -105,7 +113,8 @@ def result_from_state(eid: str, state: dict[str, Any], total_ms: float, mode: Mo
     }
 
 
-async def _run_in_process(example: dict[str, Any], mode: Mode) -> Result:
+async def run_in_process(example: dict[str, Any], mode: Mode) -> Result:
+    """Run one example through the compiled graph in this process (a dry run unless `mode` is full)."""
     from graph.build import graph
     from graph.context import RouterContext
 
@@ -125,14 +134,23 @@ async def _run_over_http(client: httpx.AsyncClient, example: dict[str, Any], mod
         response = await client.post("/api/route", json={**body, "dry_run": True})
         response.raise_for_status()
         decision = response.json()
-        return {**result_from_state(eid, {**decision, "route": decision.get("route_label")},
-                                    (time.perf_counter() - started) * 1000, mode),
-                "session_id": decision.get("session_id")}
+        return {
+            **result_from_state(
+                eid,
+                {**decision, "route": decision.get("route_label")},
+                (time.perf_counter() - started) * 1000,
+                mode,
+            ),
+            "session_id": decision.get("session_id"),
+        }
     response = await client.post("/v1/chat/completions", json=body)
     total_ms = (time.perf_counter() - started) * 1000
     headers = response.headers
-    state: dict[str, Any] = {"route": headers.get("x-ai-router-route"), "route_reason": headers.get("x-ai-router-reason"),
-                             "backend": headers.get("x-ai-router-backend")}
+    state: dict[str, Any] = {
+        "route": headers.get("x-ai-router-route"),
+        "route_reason": headers.get("x-ai-router-reason"),
+        "backend": headers.get("x-ai-router-backend"),
+    }
     if response.status_code == 200:
         state["response"] = response.json()
     else:
@@ -164,8 +182,13 @@ async def replay(
     semaphore = asyncio.Semaphore(max(1, concurrency))
     handle = results_path.open("a", encoding="utf-8") if results_path else None
     client = httpx.AsyncClient(base_url=router_url.rstrip("/"), timeout=600) if router_url else None
-    bar = tqdm(total=len(examples), initial=len(examples) - len(todo), disable=not progress,
-               desc=f"replay ({mode})", unit="ex")
+    bar = tqdm(
+        total=len(examples),
+        initial=len(examples) - len(todo),
+        disable=not progress,
+        desc=f"replay ({mode})",
+        unit="ex",
+    )
 
     async def one(example: dict[str, Any]) -> None:
         async with semaphore:
@@ -173,11 +196,17 @@ async def replay(
                 if client is not None:
                     result = await _run_over_http(client, example, mode)
                 else:
-                    result = await _run_in_process(example, mode)
+                    result = await run_in_process(example, mode)
             # One broken example must not end a replay of hundreds: record why and go on.
             except Exception as error:  # noqa: BLE001
-                result = {"example_id": example_id(example), "mode": mode, "route": None, "steps": [],
-                          "error": f"{type(error).__name__}: {error}"[:500], "total_ms": None}
+                result = {
+                    "example_id": example_id(example),
+                    "mode": mode,
+                    "route": None,
+                    "steps": [],
+                    "error": f"{type(error).__name__}: {error}"[:500],
+                    "total_ms": None,
+                }
         done[result["example_id"]] = result
         if handle is not None:
             handle.write(json.dumps(result, ensure_ascii=False) + "\n")

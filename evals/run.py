@@ -23,7 +23,7 @@ import json
 import os
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +31,14 @@ import httpx
 
 from ai_router.settings import Settings, get_settings
 from evals.build_dataset import read_jsonl
-from evals.evaluators import ROW_EVALUATORS, SUMMARY_EVALUATORS, Evaluation, evaluate_offline, make_answer_judge
-from evals.replay import Mode, _run_in_process, replay, use_environment
+from evals.evaluators import (
+    ROW_EVALUATORS,
+    SUMMARY_EVALUATORS,
+    Evaluation,
+    evaluate_offline,
+    make_answer_judge,
+)
+from evals.replay import Mode, replay, run_in_process, use_environment
 from evals.report import write_report
 
 EVALS_DIR = Path(__file__).resolve().parent
@@ -59,8 +65,14 @@ def ensure_backends(choice: str, router_url: str | None) -> str | None:
     os.environ.setdefault("SIM_TOKEN_DELAY_MS", "0")  # evals want answers, not a typing effect
     url = start_simulator(Settings().classifier_model)
     _simulator["url"] = url
-    use_environment({"PRIMARY_BASE_URL": url, "CLASSIFIER_BASE_URL": url, "XAI_BASE_URL": url,
-                     "XAI_API_KEY": os.environ.get("XAI_API_KEY") or SIM_XAI_KEY})
+    use_environment(
+        {
+            "PRIMARY_BASE_URL": url,
+            "CLASSIFIER_BASE_URL": url,
+            "XAI_BASE_URL": url,
+            "XAI_API_KEY": os.environ.get("XAI_API_KEY") or SIM_XAI_KEY,
+        }
+    )
     return url
 
 
@@ -68,12 +80,17 @@ def judge_caller() -> Any:
     """A synchronous `ask(messages) -> text` on the primary backend, for the LLM judge."""
     settings = get_settings()
     key = settings.primary_api_key.get_secret_value() if settings.primary_api_key else None
-    client = httpx.Client(base_url=settings.primary_base_url.rstrip("/"), timeout=settings.primary_timeout_s,
-                          headers={"Authorization": f"Bearer {key}"} if key else {})
+    client = httpx.Client(
+        base_url=settings.primary_base_url.rstrip("/"),
+        timeout=settings.primary_timeout_s,
+        headers={"Authorization": f"Bearer {key}"} if key else {},
+    )
 
     def ask(messages: list[dict[str, Any]]) -> str:
-        answer = client.post("/chat/completions", json={"model": settings.primary_model, "messages": messages,
-                                                         "temperature": 0, "max_tokens": 200})
+        answer = client.post(
+            "/chat/completions",
+            json={"model": settings.primary_model, "messages": messages, "temperature": 0, "max_tokens": 200},
+        )
         answer.raise_for_status()
         return answer.json()["choices"][0]["message"].get("content") or ""
 
@@ -94,11 +111,16 @@ def run_config(dataset: Path, mode: Mode, router_url: str | None) -> dict[str, A
     from prompts import prompts_digest
 
     return {
-        "dataset": _shown(dataset), "mode": mode, "router": router_url or "in-process",
+        "dataset": _shown(dataset),
+        "mode": mode,
+        "router": router_url or "in-process",
         "backends": "embedded simulator (keyword classifier)" if _simulator else "configured",
-        "classifier_model": settings.classifier_model, "classifier_base_url": settings.classifier_base_url,
-        "primary_model": settings.primary_model, "xai_model": settings.xai_model if settings.xai_configured else None,
-        "prompts_dir": settings.prompts_dir or "prompts/", "prompts_digest": prompts_digest()[:16],
+        "classifier_model": settings.classifier_model,
+        "classifier_base_url": settings.classifier_base_url,
+        "primary_model": settings.primary_model,
+        "xai_model": settings.xai_model if settings.xai_configured else None,
+        "prompts_dir": settings.prompts_dir or "prompts/",
+        "prompts_digest": prompts_digest()[:16],
     }
 
 
@@ -122,9 +144,16 @@ def run_eval(
     if not resume:
         results_path.unlink(missing_ok=True)
     config = run_config(dataset, mode, router_url)
-    results = asyncio.run(replay(examples, mode=mode, router_url=router_url,
-                                 concurrency=concurrency or get_settings().eval_concurrency,
-                                 results_path=results_path, progress=progress))
+    results = asyncio.run(
+        replay(
+            examples,
+            mode=mode,
+            router_url=router_url,
+            concurrency=concurrency or get_settings().eval_concurrency,
+            results_path=results_path,
+            progress=progress,
+        )
+    )
     evaluation = evaluate_offline(results, examples)
     if judge:
         evaluation = _judge(evaluation, results, examples)
@@ -134,7 +163,9 @@ def run_eval(
     return write_report(out_dir, examples, results, evaluation, config, saved, session_dir)
 
 
-def _judge(evaluation: Evaluation, results: list[dict[str, Any]], examples: list[dict[str, Any]]) -> Evaluation:
+def _judge(
+    evaluation: Evaluation, results: list[dict[str, Any]], examples: list[dict[str, Any]]
+) -> Evaluation:
     from evals.evaluators import as_langsmith
 
     answer_quality = make_answer_judge(judge_caller())
@@ -156,7 +187,9 @@ def gate(summary: dict[str, Any], margin: float) -> tuple[bool, str]:
         return False, "no baseline accuracy to compare with (run once with --save-baseline)"
     ok = now >= base["accuracy"] - margin
     verdict = "within" if ok else "below"
-    return ok, (f"accuracy {now:.3f} vs baseline {base['accuracy']:.3f}: {verdict} the margin of {margin:.3f}")
+    return ok, (
+        f"accuracy {now:.3f} vs baseline {base['accuracy']:.3f}: {verdict} the margin of {margin:.3f}"
+    )
 
 
 class _LoopThread:
@@ -184,7 +217,7 @@ def make_target(mode: Mode = "routing") -> Any:
     def ai_router_replay(inputs: dict[str, Any]) -> dict[str, Any]:
         with langsmith.tracing_context(enabled=False):
             example = {"inputs": inputs, "metadata": {"example_id": "langsmith"}}
-            return runner.run(_run_in_process(example, mode))
+            return runner.run(run_in_process(example, mode))
 
     return ai_router_replay
 
@@ -192,49 +225,73 @@ def make_target(mode: Mode = "routing") -> Any:
 def main(argv: list[str] | None = None) -> int:
     """Run the eval command line."""
     settings = Settings()
-    parser = argparse.ArgumentParser(prog="python -m evals.run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m evals.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dataset", type=Path, default=REGRESSION_SET)
     parser.add_argument("--mode", choices=["routing", "full"], default="routing")
     parser.add_argument("--router", help="replay over HTTP against this running router (base URL)")
     parser.add_argument("--out", type=Path, help="report folder (default logs/evals/<time>)")
     parser.add_argument("--concurrency", type=int, default=settings.eval_concurrency, help="EVAL_CONCURRENCY")
     parser.add_argument("--resume", action="store_true", help="reuse the results already in --out")
-    parser.add_argument("--baseline", type=Path, help="baseline summary (default evals/baselines/<dataset>.json)")
+    parser.add_argument(
+        "--baseline", type=Path, help="baseline summary (default evals/baselines/<dataset>.json)"
+    )
     parser.add_argument("--save-baseline", action="store_true", help="save this run as the baseline")
     parser.add_argument("--gate", action="store_true", help="exit 1 when accuracy < baseline - margin")
     parser.add_argument("--margin", type=float, default=settings.eval_margin, help="EVAL_MARGIN")
     parser.add_argument("--judge", action="store_true", help="grade answers with the LLM judge (full mode)")
-    parser.add_argument("--simulator", choices=["auto", "on", "off"], default=os.environ.get("SIMULATOR", "auto"))
+    parser.add_argument(
+        "--simulator", choices=["auto", "on", "off"], default=os.environ.get("SIMULATOR", "auto")
+    )
     parser.add_argument("--prompts-dir", help="evaluate the prompts in this folder (PROMPTS_DIR)")
-    parser.add_argument("--langsmith", metavar="DATASET", help="run through langsmith.evaluate on this "
-                        "LangSmith dataset and upload the experiment (needs LANGSMITH_API_KEY)")
+    parser.add_argument(
+        "--langsmith",
+        metavar="DATASET",
+        help="run through langsmith.evaluate on this "
+        "LangSmith dataset and upload the experiment (needs LANGSMITH_API_KEY)",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
 
     if not args.dataset.is_file():
-        print(f"no dataset at {args.dataset} (python -m evals.build_regression_set writes the regression set)",
-              file=sys.stderr)
+        print(
+            f"no dataset at {args.dataset} (python -m evals.build_regression_set writes the regression set)",
+            file=sys.stderr,
+        )
         return 2
     if args.prompts_dir:
         use_environment({"PROMPTS_DIR": str(Path(args.prompts_dir).resolve())})
     sim = ensure_backends(args.simulator, args.router)
     if sim:
-        print(f"no backend configured: using the embedded simulator at {sim} (a keyword classifier)",
-              file=sys.stderr)
+        print(
+            f"no backend configured: using the embedded simulator at {sim} (a keyword classifier)",
+            file=sys.stderr,
+        )
     if args.langsmith:
         return _run_langsmith(args)
     baseline = args.baseline or default_baseline(args.dataset)
     if args.gate and not baseline.is_file():
         print(f"--gate needs a baseline at {baseline}; run once with --save-baseline", file=sys.stderr)
         return 2
-    out = args.out or Path("logs/evals") / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    summary = run_eval(args.dataset, out, mode=args.mode, router_url=args.router, concurrency=args.concurrency,
-                       baseline=baseline, resume=args.resume, judge=args.judge, progress=not args.no_progress)
+    out = args.out or Path("logs/evals") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    summary = run_eval(
+        args.dataset,
+        out,
+        mode=args.mode,
+        router_url=args.router,
+        concurrency=args.concurrency,
+        baseline=baseline,
+        resume=args.resume,
+        judge=args.judge,
+        progress=not args.no_progress,
+    )
     metrics = summary["metrics"]
-    print(f"{summary['examples']} examples, accuracy {metrics.get('route_accuracy_overall')}, "  # noqa: T201
-          f"META precision/recall {metrics.get('meta_precision')}/{metrics.get('meta_recall')}, "
-          f"changed vs logged {len(summary['changed_vs_logged'])}; report: {out / 'report.html'}")
+    print(
+        f"{summary['examples']} examples, accuracy {metrics.get('route_accuracy_overall')}, "  # noqa: T201
+        f"META precision/recall {metrics.get('meta_precision')}/{metrics.get('meta_recall')}, "
+        f"changed vs logged {len(summary['changed_vs_logged'])}; report: {out / 'report.html'}"
+    )
     if args.save_baseline:
         baseline.parent.mkdir(parents=True, exist_ok=True)
         baseline.write_text((out / "summary.json").read_text())
@@ -252,9 +309,15 @@ def _run_langsmith(args: argparse.Namespace) -> int:
         return 2
     from langsmith.evaluation import evaluate
 
-    results = evaluate(make_target(args.mode), data=args.langsmith, evaluators=ROW_EVALUATORS,
-                       summary_evaluators=SUMMARY_EVALUATORS, experiment_prefix="ai-router",
-                       metadata=run_config(args.dataset, args.mode, None), max_concurrency=args.concurrency)
+    results = evaluate(
+        make_target(args.mode),
+        data=args.langsmith,
+        evaluators=ROW_EVALUATORS,
+        summary_evaluators=SUMMARY_EVALUATORS,
+        experiment_prefix="ai-router",
+        metadata=run_config(args.dataset, args.mode, None),
+        max_concurrency=args.concurrency,
+    )
     print(f"LangSmith experiment: {results.experiment_name}")  # noqa: T201
     return 0
 

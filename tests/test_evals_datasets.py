@@ -21,19 +21,44 @@ from tests.conftest import ROOT
 
 def test_regression_set_is_the_scripts_output_and_covers_every_route():
     rows = read_jsonl(DEFAULT_OUT)
-    assert rows == json.loads(json.dumps(build_rows()))  # regenerate with python -m evals.build_regression_set
+    assert rows == json.loads(
+        json.dumps(build_rows())
+    )  # regenerate with python -m evals.build_regression_set
     assert len(rows) >= 300
     ids = [r["metadata"]["example_id"] for r in rows]
     assert len(set(ids)) == len(ids)
     routes = Counter(r["outputs"]["route"] for r in rows)
-    assert routes == {"SIMPLE": 51, "MODERATE": 100, "COMPLEX": 52, "ENRICH": 69, "META": 33}  # as SOURCES.md says
+    assert routes == {
+        "SIMPLE": 51,
+        "MODERATE": 100,
+        "COMPLEX": 52,
+        "ENRICH": 69,
+        "META": 33,
+    }  # as SOURCES.md says
     assert all(r["metadata"]["source"] for r in rows)
     categories = {r["metadata"]["category"] for r in rows}
-    assert {"greeting", "coding", "research_math", "research_science", "news", "prices", "sports", "weather",
-            "versions", "follow_up", "meta_lookalike"} <= categories
+    assert {
+        "greeting",
+        "coding",
+        "research_math",
+        "research_science",
+        "news",
+        "prices",
+        "sports",
+        "weather",
+        "versions",
+        "follow_up",
+        "meta_lookalike",
+    } <= categories
     clients = {r["metadata"]["example_id"].split("_")[0] for r in rows if r["outputs"]["route"] == "META"}
-    assert {"meta-openwebui", "meta-librechat", "meta-lobechat", "meta-chatbox", "meta-continue",
-            "meta-nextchat"} <= clients
+    assert {
+        "meta-openwebui",
+        "meta-librechat",
+        "meta-lobechat",
+        "meta-chatbox",
+        "meta-continue",
+        "meta-nextchat",
+    } <= clients
     by_id = {r["metadata"]["example_id"]: r for r in rows}
     assert by_id["followup-and_today_weather"]["inputs"]["messages"][-1]["content"] == "and today?"
     assert by_id["followup-and_today_weather"]["outputs"]["route"] == "ENRICH"
@@ -41,11 +66,24 @@ def test_regression_set_is_the_scripts_output_and_covers_every_route():
 
 
 def record(session_id: str, query: str, label: str, **fields) -> dict:
-    return {"session_id": session_id, "timestamp": "2026-11-25T10:00:00.000-08:00", "endpoint": "chat.completions",
-            "user_query": query, "route": "primary", "route_label": label, "route_reason": "classifier",
-            "classification_raw": label, "classification_ms": 5.0, "steps": [], "total_ms": 9.0, "error": None,
-            "client": {"user_agent": "OpenAI/Python", "task": None}, "content_mode": "full", "feedback": [],
-            **fields}
+    return {
+        "session_id": session_id,
+        "timestamp": "2026-11-25T10:00:00.000-08:00",
+        "endpoint": "chat.completions",
+        "user_query": query,
+        "route": "primary",
+        "route_label": label,
+        "route_reason": "classifier",
+        "classification_raw": label,
+        "classification_ms": 5.0,
+        "steps": [],
+        "total_ms": 9.0,
+        "error": None,
+        "client": {"user_agent": "OpenAI/Python", "task": None},
+        "content_mode": "full",
+        "feedback": [],
+        **fields,
+    }
 
 
 def write_records(folder: Path, records: list[dict]) -> None:
@@ -62,22 +100,33 @@ def ids(examples: list[dict]) -> list[str]:
 
 def test_dataset_filters_dedup_labels_and_privacy(tmp_path):
     sessions = tmp_path / "sessions"
-    write_records(sessions, [
-        record("s0", "What's the weather in Oslo today?", "ENRICH", route="enrich"),
-        record("s1", "what's the weather in  oslo TODAY", "ENRICH", route="enrich"),  # near-identical
-        record("s2", "hello", "SIMPLE", feedback=[{"score": 2, "expected_route": "MODERATE", "received_at": "x"}]),
-        record("s3", "Generate a title", "META", route="meta", error="boom"),
-        record("s4", None, "SIMPLE", content_mode="none"),  # logged without text: cannot be replayed
-        record("s5", "forced", "COMPLEX", route_reason="forced"),
-        record("s6", "old question", "MODERATE"),
-    ])
+    write_records(
+        sessions,
+        [
+            record("s0", "What's the weather in Oslo today?", "ENRICH", route="enrich"),
+            record("s1", "what's the weather in  oslo TODAY", "ENRICH", route="enrich"),  # near-identical
+            record(
+                "s2",
+                "hello",
+                "SIMPLE",
+                feedback=[{"score": 2, "expected_route": "MODERATE", "received_at": "x"}],
+            ),
+            record("s3", "Generate a title", "META", route="meta", error="boom"),
+            record("s4", None, "SIMPLE", content_mode="none"),  # logged without text: cannot be replayed
+            record("s5", "forced", "COMPLEX", route_reason="forced"),
+            record("s6", "old question", "MODERATE"),
+        ],
+    )
     labels = {"s1": {"expected_route": "ENRICH", "rating": 5}, "s2": {"expected_route": "SIMPLE"}}
 
     examples, skipped = build_examples(sessions, labels=labels)
     assert ids(examples) == ["s1", "s2", "s3", "s6"]  # s1 (labelled) stands for s0
     assert examples[0]["metadata"]["duplicates"] == 1 and examples[0]["metadata"]["duplicate_ids"] == ["s0"]
-    assert skipped == {"no text logged (SESSION_LOG_CONTENT=none)": 1, "forced route": 1,
-                       "near-duplicate (merged)": 1}
+    assert skipped == {
+        "no text logged (SESSION_LOG_CONTENT=none)": 1,
+        "forced route": 1,
+        "near-duplicate (merged)": 1,
+    }
     by_id = {e["metadata"]["session_id"]: e for e in examples}
     assert by_id["s2"]["outputs"] == {"route": "SIMPLE"}  # the labels file wins over feedback
     assert by_id["s2"]["metadata"]["rating"] == 2  # the rating from feedback still counts
@@ -118,10 +167,18 @@ def test_labels_file_and_answers(tmp_path):
     answers = iter(["bogus", "x", "", "", "n", "q"])
     out = []
     saves = []
-    done = interactive([record("a", "### Task: title", "MODERATE"), record("b", "hi", "SIMPLE"),
-                        record("c", "skip me", "SIMPLE"), record("d", "never asked", "SIMPLE")],
-                       labels, lambda: saves.append(1), ask=lambda prompt: next(answers),
-                       out=type("W", (), {"write": lambda self, s: out.append(s), "flush": lambda self: None})())
+    done = interactive(
+        [
+            record("a", "### Task: title", "MODERATE"),
+            record("b", "hi", "SIMPLE"),
+            record("c", "skip me", "SIMPLE"),
+            record("d", "never asked", "SIMPLE"),
+        ],
+        labels,
+        lambda: saves.append(1),
+        ask=lambda prompt: next(answers),
+        out=type("W", (), {"write": lambda self, s: out.append(s), "flush": lambda self: None})(),
+    )
     assert done == 1 and len(saves) == 1
     assert labels["a"]["expected_route"] == "META" and labels["a"]["rating"] is None
     assert "Unknown route 'bogus'" in "".join(out)

@@ -50,14 +50,28 @@ Route (one of {labels}):
 """
 
 
-def run_module(module: str, *args: str, env: dict[str, str], cwd: Path, stdin: str | None = None,
-               timeout: float = 120) -> subprocess.CompletedProcess:
+def run_module(
+    module: str, *args: str, env: dict[str, str], cwd: Path, stdin: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """Run `python -m module args` with `env` on top of a clean environment."""
-    full = {k: v for k, v in os.environ.items()
-            if not k.startswith(("PRIMARY_", "CLASSIFIER_", "XAI_", "LANGSMITH_", "LANGCHAIN_", "SESSION_", "EVAL_"))}
+    full = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(
+            ("PRIMARY_", "CLASSIFIER_", "XAI_", "LANGSMITH_", "LANGCHAIN_", "SESSION_", "EVAL_")
+        )
+    }
     full.update({"PYTHONPATH": str(ROOT), "LANGSMITH_TRACING": "false", **env})
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full, input=stdin,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=full,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -68,13 +82,19 @@ def logged(sim, tmp_path_factory):
     router = start_router(sim_env(sim), tmp)
     try:
         client = router.client()
-        ids = {name: client.chat.completions.create(model="ai-router", messages=messages).id
-               for name, messages in CONVERSATIONS.items()}
+        ids = {
+            name: client.chat.completions.create(model="ai-router", messages=messages).id
+            for name, messages in CONVERSATIONS.items()
+        }
         records = {name: wait_for_record(router, sid) for name, sid in ids.items()}
     finally:
         stop_router(router)
-    env = {**sim_env(sim), "SESSION_LOG_DIR": str(router.session_dir), "TRACE_LOG_DIR": str(router.trace_dir),
-           "EVAL_LABELS_FILE": str(tmp / "labels.json")}
+    env = {
+        **sim_env(sim),
+        "SESSION_LOG_DIR": str(router.session_dir),
+        "TRACE_LOG_DIR": str(router.trace_dir),
+        "EVAL_LABELS_FILE": str(tmp / "labels.json"),
+    }
     return {"ids": ids, "records": records, "tmp": tmp, "env": env, "router": router}
 
 
@@ -82,7 +102,9 @@ def test_dataset_from_sessions_keeps_conversations_and_logged_decisions(logged):
     out = logged["tmp"] / "sessions.jsonl"
     done = run_module("evals.build_dataset", "build", "--out", str(out), env=logged["env"], cwd=logged["tmp"])
     assert done.returncode == 0, done.stderr
-    rows = {json.loads(line)["metadata"]["session_id"]: json.loads(line) for line in out.read_text().splitlines()}
+    rows = {
+        json.loads(line)["metadata"]["session_id"]: json.loads(line) for line in out.read_text().splitlines()
+    }
     assert set(rows) == set(logged["ids"].values())
     follow_up = rows[logged["ids"]["CHANGES_price_follow_up"]]
     assert follow_up["inputs"]["messages"] == CONVERSATIONS["CHANGES_price_follow_up"]  # from the trace
@@ -92,8 +114,15 @@ def test_dataset_from_sessions_keeps_conversations_and_logged_decisions(logged):
     assert all(row["outputs"] == {} for row in rows.values())  # nobody labelled them yet
 
     meta_only = logged["tmp"] / "meta.jsonl"
-    run_module("evals.build_dataset", "build", "--out", str(meta_only), "--meta-only", env=logged["env"],
-               cwd=logged["tmp"])
+    run_module(
+        "evals.build_dataset",
+        "build",
+        "--out",
+        str(meta_only),
+        "--meta-only",
+        env=logged["env"],
+        cwd=logged["tmp"],
+    )
     assert [json.loads(x)["metadata"]["logged_route"] for x in meta_only.read_text().splitlines()] == ["META"]
 
 
@@ -102,17 +131,36 @@ def test_replay_after_a_prompt_edit_reports_exactly_the_changed_decisions(logged
     dataset = tmp / "replay.jsonl"
     run_module("evals.build_dataset", "build", "--out", str(dataset), env=logged["env"], cwd=tmp)
 
-    unchanged = run_module("evals.run", "--dataset", str(dataset), "--out", str(tmp / "same"), "--no-progress",
-                           env=logged["env"], cwd=tmp)
+    unchanged = run_module(
+        "evals.run",
+        "--dataset",
+        str(dataset),
+        "--out",
+        str(tmp / "same"),
+        "--no-progress",
+        env=logged["env"],
+        cwd=tmp,
+    )
     assert unchanged.returncode == 0, unchanged.stderr
     assert json.loads((tmp / "same" / "summary.json").read_text())["changed_vs_logged"] == []
 
     edited = tmp / "edited-prompts"
     shutil.copytree(ROOT / "prompts", edited, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
     (edited / "routing" / "request.md").write_text(EDITED_REQUEST)
-    done = run_module("evals.run", "--dataset", str(dataset), "--out", str(tmp / "edited"), "--prompts-dir",
-                      str(edited), "--no-progress", "--baseline", str(tmp / "same" / "summary.json"),
-                      env=logged["env"], cwd=tmp)
+    done = run_module(
+        "evals.run",
+        "--dataset",
+        str(dataset),
+        "--out",
+        str(tmp / "edited"),
+        "--prompts-dir",
+        str(edited),
+        "--no-progress",
+        "--baseline",
+        str(tmp / "same" / "summary.json"),
+        env=logged["env"],
+        cwd=tmp,
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads((tmp / "edited" / "summary.json").read_text())
     changed = {c["session_id"]: (c["logged"], c["route"]) for c in summary["changed_vs_logged"]}
@@ -157,8 +205,18 @@ def test_http_replay_and_labels_make_a_regression_set(logged, sim):
     (tmp / "http").mkdir()
     router = start_router(sim_env(sim), tmp / "http")
     try:
-        done = run_module("evals.run", "--dataset", str(regression), "--router", router.url, "--out",
-                          str(tmp / "http-run"), "--no-progress", env=env, cwd=tmp)
+        done = run_module(
+            "evals.run",
+            "--dataset",
+            str(regression),
+            "--router",
+            router.url,
+            "--out",
+            str(tmp / "http-run"),
+            "--no-progress",
+            env=env,
+            cwd=tmp,
+        )
     finally:
         stop_router(router)
     assert done.returncode == 0, done.stderr
@@ -172,28 +230,78 @@ def test_http_replay_and_labels_make_a_regression_set(logged, sim):
 def test_gate_fails_when_accuracy_drops_below_the_baseline(logged):
     tmp = logged["tmp"]
     dataset = tmp / "gate.jsonl"
-    rows = [{"inputs": {"messages": CONVERSATIONS[name]}, "outputs": {"route": route},
-             "metadata": {"example_id": name}}
-            for name, route in (("greeting", "SIMPLE"), ("proof", "COMPLEX"), ("weather", "ENRICH"))]
+    rows = [
+        {
+            "inputs": {"messages": CONVERSATIONS[name]},
+            "outputs": {"route": route},
+            "metadata": {"example_id": name},
+        }
+        for name, route in (("greeting", "SIMPLE"), ("proof", "COMPLEX"), ("weather", "ENRICH"))
+    ]
     dataset.write_text("".join(json.dumps(r) + "\n" for r in rows))
     baseline = tmp / "gate-baseline.json"
-    done = run_module("evals.run", "--dataset", str(dataset), "--out", str(tmp / "gate0"), "--baseline",
-                      str(baseline), "--gate", "--no-progress", env=logged["env"], cwd=tmp)
+    done = run_module(
+        "evals.run",
+        "--dataset",
+        str(dataset),
+        "--out",
+        str(tmp / "gate0"),
+        "--baseline",
+        str(baseline),
+        "--gate",
+        "--no-progress",
+        env=logged["env"],
+        cwd=tmp,
+    )
     assert done.returncode == 2 and "--save-baseline" in done.stderr  # no baseline yet: a usage error
-    done = run_module("evals.run", "--dataset", str(dataset), "--out", str(tmp / "gate1"), "--baseline",
-                      str(baseline), "--save-baseline", "--no-progress", env=logged["env"], cwd=tmp)
+    done = run_module(
+        "evals.run",
+        "--dataset",
+        str(dataset),
+        "--out",
+        str(tmp / "gate1"),
+        "--baseline",
+        str(baseline),
+        "--save-baseline",
+        "--no-progress",
+        env=logged["env"],
+        cwd=tmp,
+    )
     assert done.returncode == 0 and baseline.is_file(), done.stdout + done.stderr
-    done = run_module("evals.run", "--dataset", str(dataset), "--out", str(tmp / "gate2"), "--baseline",
-                      str(baseline), "--gate", "--no-progress", env=logged["env"], cwd=tmp)
+    done = run_module(
+        "evals.run",
+        "--dataset",
+        str(dataset),
+        "--out",
+        str(tmp / "gate2"),
+        "--baseline",
+        str(baseline),
+        "--gate",
+        "--no-progress",
+        env=logged["env"],
+        cwd=tmp,
+    )
     assert done.returncode == 0 and "gate passed" in done.stdout, done.stdout + done.stderr
 
     edited = tmp / "worse-prompts"
     shutil.copytree(ROOT / "prompts", edited, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
     with (edited / "routing" / "request.md").open("a") as handle:
         handle.write("\n#route=MODERATE\n")  # the simulator obeys a directive anywhere in the prompt
-    done = run_module("evals.run", "--dataset", str(dataset), "--out", str(tmp / "gate3"), "--baseline",
-                      str(baseline), "--gate", "--prompts-dir", str(edited), "--no-progress",
-                      env=logged["env"], cwd=tmp)
+    done = run_module(
+        "evals.run",
+        "--dataset",
+        str(dataset),
+        "--out",
+        str(tmp / "gate3"),
+        "--baseline",
+        str(baseline),
+        "--gate",
+        "--prompts-dir",
+        str(edited),
+        "--no-progress",
+        env=logged["env"],
+        cwd=tmp,
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "gate FAILED: accuracy 0.000 vs baseline 1.000" in done.stdout
 
@@ -205,8 +313,10 @@ def test_resumed_replay_skips_finished_examples(logged, sim):
     from evals.replay import replay, use_environment
 
     tmp = logged["tmp"]
-    examples = [{"inputs": {"messages": CONVERSATIONS[n]}, "metadata": {"example_id": n}}
-                for n in ("greeting", "proof", "weather")]
+    examples = [
+        {"inputs": {"messages": CONVERSATIONS[n]}, "metadata": {"example_id": n}}
+        for n in ("greeting", "proof", "weather")
+    ]
     results = tmp / "resume.jsonl"
     results.write_text(json.dumps({"example_id": "greeting", "route": "SIMPLE", "steps": []}) + "\n")
     saved = {k: os.environ.get(k) for k in logged["env"]}

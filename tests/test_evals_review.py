@@ -10,14 +10,25 @@ import httpx
 import pytest
 
 from evals.review import build_review_graph, fallback_edit, unified_diff, usable_model_edit
-from tests.conftest import CLASSIFIER_MODEL, PRIMARY_MODEL, ROOT, sim_env, start_router, stop_router, wait_for_record
+from tests.conftest import (
+    CLASSIFIER_MODEL,
+    PRIMARY_MODEL,
+    ROOT,
+    sim_env,
+    start_router,
+    stop_router,
+    wait_for_record,
+)
 from tests.test_evals_loop import run_module
 
 MISROUTED = [  # the simulator's keyword classifier routes these MODERATE; a person says ENRICH
     "Who won the Champions League match last night?",
     "Is GitHub down at the moment?",
 ]
-MISSED_META = "### Task:\nWrite a one-line summary of the chat for the sidebar.\n<chat_history>\nUSER: hi\n</chat_history>"
+MISSED_META = (
+    "### Task:\nWrite a one-line summary of the chat for the sidebar.\n"
+    "<chat_history>\nUSER: hi\n</chat_history>"
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,24 +43,29 @@ def seeded(sim, tmp_path_factory):
         client = router.client()
 
         def ask(text: str, **kwargs) -> str:
-            return client.chat.completions.create(model="ai-router", messages=[{"role": "user", "content": text}],
-                                                  **kwargs).id
+            return client.chat.completions.create(
+                model="ai-router", messages=[{"role": "user", "content": text}], **kwargs
+            ).id
 
         ids = {f"misroute{i}": ask(q) for i, q in enumerate(MISROUTED)}
         for sid in ids.values():
-            httpx.post(f"{router.url}/v1/feedback", json={"response_id": sid, "score": 1,
-                                                          "expected_route": "ENRICH"}).raise_for_status()
+            httpx.post(
+                f"{router.url}/v1/feedback", json={"response_id": sid, "score": 1, "expected_route": "ENRICH"}
+            ).raise_for_status()
         ids["meta"] = ask(MISSED_META)
         for text in ("explain monads", "explain functors", "explain lenses"):
             ask(text)
-        httpx.post(f"{base}/sim/faults", json={"fault": "slow_first_token", "model": CLASSIFIER_MODEL,
-                                               "delay_ms": 400}).raise_for_status()
+        httpx.post(
+            f"{base}/sim/faults",
+            json={"fault": "slow_first_token", "model": CLASSIFIER_MODEL, "delay_ms": 400},
+        ).raise_for_status()
         ids["slow"] = ask("explain applicatives")
         httpx.post(f"{base}/sim/faults", json={"fault": "500", "path": "/v1/responses"}).raise_for_status()
         ids["search_failed"] = ask("What's the latest news on fusion power?")
         httpx.post(f"{base}/sim/faults", json={"fault": "cut", "model": PRIMARY_MODEL}).raise_for_status()
         with client.chat.completions.with_streaming_response.create(
-                model="ai-router", messages=[{"role": "user", "content": "explain arrows"}], stream=True) as response:
+            model="ai-router", messages=[{"role": "user", "content": "explain arrows"}], stream=True
+        ) as response:
             ids["cut"] = response.headers["x-session-id"]
             list(response.iter_lines())
         for sid in ids.values():
@@ -60,16 +76,32 @@ def seeded(sim, tmp_path_factory):
     prompts = tmp / "work" / "prompts"
     shutil.copytree(ROOT / "prompts", prompts, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
     regression = tmp / "small-regression.jsonl"
-    rows = [json.loads(x) for x in (ROOT / "evals/datasets/routing_regression.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(x) for x in (ROOT / "evals/datasets/routing_regression.jsonl").read_text().splitlines()
+    ]
     regression.write_text("".join(json.dumps(r) + "\n" for r in rows[::10]))  # every tenth: fast, all routes
-    env = {**sim_env(sim), "SESSION_LOG_DIR": str(router.session_dir), "TRACE_LOG_DIR": str(router.trace_dir),
-           "EVAL_LABELS_FILE": str(tmp / "labels.json")}
+    env = {
+        **sim_env(sim),
+        "SESSION_LOG_DIR": str(router.session_dir),
+        "TRACE_LOG_DIR": str(router.trace_dir),
+        "EVAL_LABELS_FILE": str(tmp / "labels.json"),
+    }
     return {"ids": ids, "tmp": tmp, "env": env, "prompts": prompts, "regression": regression}
 
 
 def review(seeded, out: str, *extra: str) -> subprocess.CompletedProcess:
-    done = run_module("evals.review", "--prompts-dir", str(seeded["prompts"]), "--out", str(seeded["tmp"] / out),
-                      "--regression-set", str(seeded["regression"]), *extra, env=seeded["env"], cwd=seeded["tmp"])
+    done = run_module(
+        "evals.review",
+        "--prompts-dir",
+        str(seeded["prompts"]),
+        "--out",
+        str(seeded["tmp"] / out),
+        "--regression-set",
+        str(seeded["regression"]),
+        *extra,
+        env=seeded["env"],
+        cwd=seeded["tmp"],
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 
@@ -92,10 +124,18 @@ def test_review_groups_the_seeded_problems_and_proposes_a_valid_patch(seeded):
     patch = (seeded["tmp"] / "review1" / "proposed.patch").read_text()
     assert patch.startswith("--- a/prompts/routing/system.md\n+++ b/prompts/routing/system.md\n")
     assert f'+- "{MISROUTED[0]}" -> ENRICH' in patch
-    checked = subprocess.run(["git", "apply", "--check", "-"], input=patch, cwd=seeded["prompts"].parent,
-                             capture_output=True, text=True, check=False)
+    checked = subprocess.run(
+        ["git", "apply", "--check", "-"],
+        input=patch,
+        cwd=seeded["prompts"].parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert checked.returncode == 0, checked.stderr
-    assert (seeded["prompts"] / "routing" / "system.md").read_text() == before  # never changed without --apply
+    assert (
+        seeded["prompts"] / "routing" / "system.md"
+    ).read_text() == before  # never changed without --apply
     assert "Prompts were not changed" in text
 
 
@@ -123,22 +163,39 @@ def test_apply_keeps_an_edit_that_does_not_hurt_and_reverts_one_that_does(seeded
 def test_model_edits_are_used_only_when_they_keep_placeholders(tmp_path):
     prompts = tmp_path / "prompts"
     shutil.copytree(ROOT / "prompts", prompts, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
-    good = "FILE: routing/request\n<<<\n<conversation>\n{history}\n</conversation>\n<q>{query}</q>\n{labels}\n>>>"
+    good = (
+        "FILE: routing/request\n<<<\n"
+        "<conversation>\n{history}\n</conversation>\n<q>{query}</q>\n{labels}\n>>>"
+    )
     assert usable_model_edit("Narrative.\n" + good, prompts) == (
-        "routing/request", "<conversation>\n{history}\n</conversation>\n<q>{query}</q>\n{labels}")
+        "routing/request",
+        "<conversation>\n{history}\n</conversation>\n<q>{query}</q>\n{labels}",
+    )
     assert usable_model_edit(good.replace("{labels}", ""), prompts) is None  # a placeholder lost
     assert usable_model_edit(good.replace("routing/request", "../../etc/passwd"), prompts) is None
     assert usable_model_edit("I would not change anything.", prompts) is None
-    problems = [{"kind": "misroute", "title": "", "count": 1,
-                 "evidence": [{"query": "what is {x} now?", "expected": "ENRICH"}]}]
+    problems = [
+        {
+            "kind": "misroute",
+            "title": "",
+            "count": 1,
+            "evidence": [{"query": "what is {x} now?", "expected": "ENRICH"}],
+        }
+    ]
     name, text, _ = fallback_edit(problems, prompts)
     assert name == "routing/system" and '"what is {{x}} now?" -> ENRICH' in text
-    assert text.format() .endswith('"what is {x} now?" -> ENRICH\n')  # braces escaped for str.format
+    assert text.format().endswith('"what is {x} now?" -> ENRICH\n')  # braces escaped for str.format
 
 
 def test_review_graph_is_wired_as_documented():
     drawn = build_review_graph().compile().get_graph()
     edges = {(e.source, e.target) for e in drawn.edges}
-    assert {("__start__", "load_findings"), ("load_findings", "group_problems"), ("group_problems", "propose_edit"),
-            ("propose_edit", "apply_edit"), ("propose_edit", "write_review"), ("apply_edit", "write_review"),
-            ("write_review", "__end__")} == edges
+    assert {
+        ("__start__", "load_findings"),
+        ("load_findings", "group_problems"),
+        ("group_problems", "propose_edit"),
+        ("propose_edit", "apply_edit"),
+        ("propose_edit", "write_review"),
+        ("apply_edit", "write_review"),
+        ("write_review", "__end__"),
+    } == edges
