@@ -239,7 +239,8 @@ def build_examples(
         trace_dir: Folder of local traces, where the full conversation of each session is.
         labels: Expected routes and ratings by session id (`evals.label`).
         filters: `route`, `label`, `since`, `until` (epoch seconds), `errors`, `client`,
-            `meta_only`, `labelled_only`; missing ones do not filter.
+            `meta_only`, `labelled_only`, `include_dry_runs` (dry runs are left out by default:
+            most are eval replays over HTTP); missing ones do not filter.
         content_ceiling: The current `SESSION_LOG_CONTENT`: a dataset never holds more text
             than it allows (`truncated` clips, `none` refuses).
         truncate_chars: Characters kept per text when the ceiling is `truncated`.
@@ -260,6 +261,7 @@ def build_examples(
     until = getattr(filters, "until", None)
     meta_only = getattr(filters, "meta_only", False)
     labelled_only = getattr(filters, "labelled_only", False)
+    include_dry_runs = getattr(filters, "include_dry_runs", False)
     labels = labels or {}
     skipped: dict[str, int] = {}
 
@@ -272,6 +274,8 @@ def build_examples(
             skip("legacy completions (not routed)")
         elif record.get("content_mode") == "none" or record.get("user_query") is None:
             skip("no text logged (SESSION_LOG_CONTENT=none)")
+        elif record.get("dry_run") and not include_dry_runs:
+            skip("dry run (a routing test or an eval replay)")
         elif (record.get("route_reason") or "").startswith(_SKIPPABLE_REASONS):
             skip("forced route")
         elif meta_only and record.get("route_label") != "META":
@@ -347,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument(
         "--labelled-only", action="store_true", help="only labelled sessions (the regression set)"
     )
+    build.add_argument("--include-dry-runs", action="store_true", help="keep /api/route dry runs")
     build.add_argument("--no-dedup", action="store_true", help="keep near-identical queries")
     upload = commands.add_parser("push", help="upload a dataset file to LangSmith (needs LANGSMITH_API_KEY)")
     upload.add_argument("file", type=Path)

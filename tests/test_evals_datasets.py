@@ -115,6 +115,7 @@ def test_dataset_filters_dedup_labels_and_privacy(tmp_path):
             record("s4", None, "SIMPLE", content_mode="none"),  # logged without text: cannot be replayed
             record("s5", "forced", "COMPLEX", route_reason="forced"),
             record("s6", "old question", "MODERATE"),
+            record("s7", "a replayed question", "MODERATE", dry_run=True),
         ],
     )
     labels = {"s1": {"expected_route": "ENRICH", "rating": 5}, "s2": {"expected_route": "SIMPLE"}}
@@ -125,6 +126,7 @@ def test_dataset_filters_dedup_labels_and_privacy(tmp_path):
     assert skipped == {
         "no text logged (SESSION_LOG_CONTENT=none)": 1,
         "forced route": 1,
+        "dry run (a routing test or an eval replay)": 1,
         "near-duplicate (merged)": 1,
     }
     by_id = {e["metadata"]["session_id"]: e for e in examples}
@@ -143,6 +145,7 @@ def test_dataset_filters_dedup_labels_and_privacy(tmp_path):
     assert only(since=time.time() - 1800) == ["s0"]  # only s0 is from the last half hour
     assert only(until=time.time() - 5 * 3600) == ["s6"]
     assert only(client="curl") == []
+    assert only(include_dry_runs=True, label="MODERATE") == ["s6", "s7"]
 
     truncated, _ = build_examples(sessions, content_ceiling="truncated", truncate_chars=5)
     assert truncated[0]["inputs"]["messages"][0]["content"].startswith("What'[")
