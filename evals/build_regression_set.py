@@ -11,6 +11,7 @@ id, category and source). Sources, listed in `evals/datasets/SOURCES.md` too:
   templates of Open WebUI, LibreChat, LobeChat, Chatbox, Continue, NextChat and SillyTavern
   (each file names its upstream source; those projects are MIT/BSD/AGPL-licensed and only
   short prompt templates are quoted) → META;
+* requests with an image part, written by hand → VISION;
 * `tests/fixtures/meta_prompts/negatives.json`: people's own requests that look like
   housekeeping prompts (a title for my essay, tags for my listing) → labelled by hand here.
 
@@ -427,11 +428,21 @@ FOLLOW_UPS: list[tuple[str, list[dict[str, str]], str]] = [
     ),
 ]
 
+# Requests with an image part: routed VISION by rule, whatever the text asks.
+TINY_PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+VISION_ASKS = [
+    "What's in this picture?",
+    "Transcribe the text in this screenshot.",
+    "Is this mole something I should get checked? Describe what you see.",
+    "What is the latest price of the product in this photo?",  # needs fresh data too, but the image decides
+]
+
 # Labels for the look-alike requests in negatives.json (not META: a person's own ask).
 NEGATIVE_ROUTES = {
     "emoji_facial_expression": "SIMPLE",
     "single_owui_instruction_line": "SIMPLE",
     "chinese_title_request": "MODERATE",
+    "image_with_title_question": "VISION",  # an image part goes to the VISION route by rule
 }
 
 
@@ -486,6 +497,13 @@ def build_rows() -> list[dict[str, Any]]:
                 HAND,
                 hard=True,
                 note="the route depends on the history, not the last message alone",
+            )
+        )
+    for index, ask in enumerate(VISION_ASKS, 1):
+        content = [{"type": "text", "text": ask}, {"type": "image_url", "image_url": {"url": TINY_PNG}}]
+        rows.append(
+            example(
+                f"vision-image-{index:03d}", [{"role": "user", "content": content}], "VISION", "image", HAND
             )
         )
     for path in sorted(FIXTURES.glob("*.json")):

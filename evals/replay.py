@@ -30,11 +30,13 @@ Result = dict[str, Any]
 def reset_process_state() -> None:
     """Forget cached settings, backends and prompts, after the environment changed in-process."""
     from ai_router.backends import set_backends
+    from ai_router.caches import set_caches
     from ai_router.settings import get_settings
     from prompts import reload_prompts
 
     get_settings.cache_clear()
     set_backends(None)
+    set_caches(None)
     reload_prompts()
 
 

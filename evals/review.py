@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import re
 import statistics
 import subprocess
@@ -630,6 +631,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--simulator", choices=["auto", "on", "off"], default="auto")
     args = parser.parse_args(argv)
 
+    os.environ.setdefault("ROUTE_CACHE_SIZE", "0")  # the regression eval measures the classifier
     sim = ensure_backends(args.simulator, None)
     if sim:
         print(f"no backend configured: the review model is the embedded simulator at {sim}", file=sys.stderr)

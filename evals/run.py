@@ -254,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
 
+    # A replay measures the classifier, not the router's decision cache.
+    os.environ.setdefault("ROUTE_CACHE_SIZE", "0")
     if not args.dataset.is_file():
         print(
             f"no dataset at {args.dataset} (python -m evals.build_regression_set writes the regression set)",

@@ -14,15 +14,19 @@ PROMPTS_DIR = Path(__file__).parent
 """The shipped prompts; `PROMPTS_DIR` in the environment points the loader at another copy."""
 
 
+def _configured() -> str | None:
+    from ai_router.settings import get_settings  # late: settings must not import prompts
+
+    return get_settings().prompts_dir
+
+
 def prompts_dir() -> Path:
     """The folder prompts are read from: the `PROMPTS_DIR` setting, else this package's folder.
 
     Evals replay the graph against an edited copy of the prompts this way, without
     touching the shipped files.
     """
-    from ai_router.settings import get_settings  # late: settings must not import prompts
-
-    configured = get_settings().prompts_dir
+    configured = _configured()
     return Path(configured) if configured else PROMPTS_DIR
 
 
@@ -38,12 +42,14 @@ def load_prompt(name: str) -> str:
     Raises:
         FileNotFoundError: no such prompt; the message lists the valid names.
     """
-    return _read_prompt(str(prompts_dir()), name)
+    # Keyed on the raw setting (None = shipped prompts): no path work on the request path.
+    return _read_prompt(_configured(), name)
 
 
 @cache
-def _read_prompt(folder: str, name: str) -> str:
-    path = Path(folder) / f"{name}.md"
+def _read_prompt(configured: str | None, name: str) -> str:
+    folder = Path(configured) if configured else PROMPTS_DIR
+    path = folder / f"{name}.md"
     if not path.is_file():
         raise FileNotFoundError(
             f"No prompt named {name!r} in {folder}. Expected one of: {available_prompts()}"
@@ -64,11 +70,11 @@ def render_prompt(name: str, **values: object) -> str:
 
 def prompts_digest() -> str:
     """Hash every prompt file (name and text), so a decision can name the prompts behind it."""
-    return _digest(str(prompts_dir()))
+    return _digest(_configured())
 
 
 @cache
-def _digest(folder: str) -> str:
+def _digest(configured: str | None) -> str:
     digest = hashlib.sha256()
     for name in available_prompts():
         digest.update(name.encode())

@@ -30,10 +30,11 @@ def test_regression_set_is_the_scripts_output_and_covers_every_route():
     routes = Counter(r["outputs"]["route"] for r in rows)
     assert routes == {
         "SIMPLE": 51,
-        "MODERATE": 100,
+        "MODERATE": 99,
         "COMPLEX": 52,
         "ENRICH": 69,
         "META": 33,
+        "VISION": 5,
     }  # as SOURCES.md says
     assert all(r["metadata"]["source"] for r in rows)
     categories = {r["metadata"]["category"] for r in rows}
