@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import json
 import os
 import re
 import statistics
@@ -144,8 +145,6 @@ def load_findings(state: ReviewState, runtime: Runtime[ReviewContext]) -> Review
     ]
     extra: list[dict[str, Any]] = []
     if ctx.findings is not None and ctx.findings.is_file():
-        import json
-
         extra = json.loads(ctx.findings.read_text()).get("disagreements") or []
     return {"sessions": len(examples), "rows": rows, "extra_misroutes": extra}
 
