@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test benchmark
+.PHONY: help venv run test benchmark eval review
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -26,3 +26,9 @@ test: venv ## Run the test suite
 
 benchmark: venv ## Measure the router against direct backend calls (writes benchmarks/results/)
 	$(PY) scripts/benchmark.py
+
+eval: venv ## Replay the routing regression set and write a report (EVAL_ARGS=--gate fails below the baseline)
+	$(PY) -m evals.run $(EVAL_ARGS)
+
+review: venv ## Review recent sessions and propose a prompt edit (REVIEW_ARGS=--apply applies it if the eval holds)
+	$(PY) -m evals.review $(REVIEW_ARGS)

@@ -168,6 +168,24 @@ class Settings(BaseSettings):
     )
     response_cache_ttl_s: float = Field(600.0, gt=0, description="Seconds a cached response is served.")
 
+    # --- prompts and evals ------------------------------------------------------------------
+    prompts_dir: str | None = Field(
+        None, description="Read prompts from this folder instead of the shipped prompts/ (evals of an edit)."
+    )
+    eval_labels_file: str = Field(
+        "logs/labels.json", description="Labels (expected route, rating) by session id, for evals."
+    )
+    eval_concurrency: int = Field(8, description="Requests an eval replay has in flight at most.")
+    eval_xai_input_price: float = Field(
+        0.20, description="xAI price in USD per million input tokens, for cost estimates in eval reports."
+    )
+    eval_xai_output_price: float = Field(
+        0.50, description="xAI price in USD per million output tokens, for cost estimates in eval reports."
+    )
+    eval_margin: float = Field(
+        0.02, description="`evals.run --gate`: fail when accuracy is below the baseline by more than this."
+    )
+
     @model_validator(mode="after")
     def _models_named(self) -> Settings:
         """A vision or embeddings URL without its model name is a configuration mistake."""

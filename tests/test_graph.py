@@ -48,7 +48,8 @@ def test_every_classifiable_route_is_described_in_the_routing_prompt():
 @pytest.mark.parametrize("name", available_prompts())
 def test_every_prompt_renders_with_its_keys(name):
     keys = {field for _, field, _, _ in string.Formatter().parse(load_prompt(name)) if field}
-    assert keys <= {"now", "tz", "context", "sources", "query", "history", "labels"}, keys
+    assert keys <= {"now", "tz", "context", "sources", "query", "history", "labels",
+                    "answer", "findings", "prompt_files"}, keys  # the last three: prompts/evals
     rendered = render_prompt(name, **{k: f"<{k}>" for k in keys})
     assert "{" not in rendered.replace("{ ", "").replace("{\"", "") or name.startswith("meta")
 

@@ -1,0 +1,398 @@
+"""Write the report of one eval run: `summary.json`, `report.md` and a self-contained `report.html`.
+
+The summary keeps every metric, the confusion matrix, latency and cost tables, the route each
+example took (so a later run can be compared with this one as its baseline), the examples whose
+route disagrees with their label, and those whose route changed since the session was logged.
+The HTML page inlines its plots as SVG (matplotlib, Agg backend), so it opens anywhere offline.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import os
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and in CI
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ai_router.messages import last_user_text  # noqa: E402
+from evals.evaluators import Evaluation, cost_table, latency_table  # noqa: E402
+
+ROUTE_ORDER = ["META", "SIMPLE", "MODERATE", "COMPLEX", "ENRICH"]
+
+
+def _order(labels: set[str]) -> list[str]:
+    known = [r for r in ROUTE_ORDER if r in labels]
+    return known + sorted(labels - set(known))
+
+
+def _query(example: dict[str, Any], limit: int = 140) -> str:
+    text = last_user_text(example["inputs"]["messages"]).replace("\n", " ").strip()
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _rate(evaluation: Evaluation, key: str) -> tuple[float | None, int]:
+    scores = [row[key]["score"] for row in evaluation.rows if key in row and row[key]["score"] is not None]
+    return (sum(scores) / len(scores) if scores else None), len(scores)
+
+
+def summarise(
+    examples: list[dict[str, Any]],
+    results: list[dict[str, Any]],
+    evaluation: Evaluation,
+    config: dict[str, Any],
+    baseline: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything the report shows, as one JSON-ready dict (saved as `summary.json`)."""
+    confusion: dict[str, Counter[str]] = {}
+    disagreements, changed = [], []
+    for example, result, row in zip(examples, results, evaluation.rows, strict=True):
+        meta = example.get("metadata") or {}
+        got = result.get("route") or "(error)"
+        item = {
+            "example_id": meta["example_id"],
+            "session_id": meta.get("session_id"),
+            "query": _query(example),
+            "route": got,
+            "reason": result.get("route_reason"),
+            "classifier": result.get("classification_raw"),
+            "error": result.get("error"),
+        }
+        expected = (example.get("outputs") or {}).get("route")
+        if expected:
+            confusion.setdefault(expected, Counter())[got] += 1
+            if row["route_accuracy"]["score"] == 0:
+                disagreements.append({**item, "expected": expected, "category": meta.get("category")})
+        if row["logged_agreement"]["score"] == 0:
+            changed.append(
+                {**item, "logged": meta.get("logged_route"), "logged_reason": meta.get("logged_reason")}
+            )
+    agreement, agreement_n = _rate(evaluation, "logged_agreement")
+    health, health_n = _rate(evaluation, "enrichment_health")
+    metrics = {
+        **evaluation.summary,
+        "logged_agreement": agreement,
+        "logged_agreement_n": agreement_n,
+        "enrichment_health": health,
+        "enrichment_health_n": health_n,
+    }
+    summary: dict[str, Any] = {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": config,
+        "examples": len(examples),
+        "labelled": sum(1 for e in examples if (e.get("outputs") or {}).get("route")),
+        "errors": sum(1 for r in results if r.get("error")),
+        "metrics": metrics,
+        "confusion": {k: dict(v) for k, v in confusion.items()},
+        "latency": latency_table([_Run(r) for r in results]),
+        "cost": cost_table([_Run(r) for r in results]),
+        "routes": {
+            e["metadata"]["example_id"]: r.get("route") for e, r in zip(examples, results, strict=True)
+        },
+        "disagreements": disagreements,
+        "changed_vs_logged": changed,
+        "enrichment_problems": [
+            {
+                "example_id": e["metadata"]["example_id"],
+                "session_id": e["metadata"].get("session_id"),
+                "query": _query(e),
+                "comment": row["enrichment_health"]["comment"],
+            }
+            for e, row in zip(examples, evaluation.rows, strict=True)
+            if row["enrichment_health"]["score"] == 0
+        ],
+        "timeline": [
+            (e["metadata"].get("timestamp"), r.get("route"))
+            for e, r in zip(examples, results, strict=True)
+            if e["metadata"].get("timestamp")
+        ],
+    }
+    if baseline is not None:
+        summary["baseline"] = compare(summary, baseline)
+    return summary
+
+
+class _Run:
+    """Just enough of a LangSmith run for the table helpers: `.outputs`."""
+
+    def __init__(self, outputs: dict[str, Any]) -> None:
+        self.outputs = outputs
+
+
+def compare(summary: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
+    """This run against a saved one: accuracy delta and every example whose route moved."""
+    now_acc = summary["metrics"].get("route_accuracy_overall")
+    base_acc = (baseline.get("metrics") or {}).get("route_accuracy_overall")
+    before = baseline.get("routes") or {}
+    moved = [
+        {"example_id": eid, "before": before[eid], "after": route}
+        for eid, route in summary["routes"].items()
+        if eid in before and before[eid] != route
+    ]
+    differs = [
+        key
+        for key in ("dataset", "mode", "backends", "classifier_model")
+        if (baseline.get("config") or {}).get(key) != summary["config"].get(key)
+    ]
+    return {
+        "created_at": baseline.get("created_at"),
+        "accuracy": base_acc,
+        "config_differs": differs,
+        "delta": None if now_acc is None or base_acc is None else now_acc - base_acc,
+        "changed": moved,
+        "compared": sum(1 for eid in summary["routes"] if eid in before),
+    }
+
+
+# --- plots -------------------------------------------------------------------------------------
+
+
+def _svg(figure: Any) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    plt.close(figure)
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]  # drop the XML prologue so it can sit inside HTML
+
+
+def plot_confusion(confusion: dict[str, dict[str, int]]) -> str | None:
+    """Expected (rows) against replayed (columns) routes."""
+    if not confusion:
+        return None
+    rows = _order(set(confusion))
+    cols = _order({c for v in confusion.values() for c in v} | set(rows))
+    grid = [[confusion.get(r, {}).get(c, 0) for c in cols] for r in rows]
+    figure, axes = plt.subplots(figsize=(1.1 * len(cols) + 2, 0.8 * len(rows) + 1.5))
+    axes.imshow(grid, cmap="Blues")
+    axes.set_xticks(range(len(cols)), cols, rotation=30, ha="right")
+    axes.set_yticks(range(len(rows)), rows)
+    axes.set_xlabel("replayed route")
+    axes.set_ylabel("expected route")
+    peak = max(max(r) for r in grid) or 1
+    for i, row in enumerate(grid):
+        for j, value in enumerate(row):
+            axes.text(
+                j, i, str(value), ha="center", va="center", color="white" if value > peak / 2 else "black"
+            )
+    axes.set_title("Confusion matrix")
+    return _svg(figure)
+
+
+def plot_latency(results: list[dict[str, Any]]) -> str | None:
+    """Distribution of total (and classification) time per replayed route."""
+    by_route: dict[str, list[float]] = {}
+    for result in results:
+        if result.get("total_ms") is not None:
+            by_route.setdefault(result.get("route") or "(none)", []).append(result["total_ms"])
+    if not by_route:
+        return None
+    routes = _order(set(by_route))
+    figure, axes = plt.subplots(figsize=(7, 3.5))
+    axes.boxplot([by_route[r] for r in routes], showfliers=True)
+    axes.set_xticks(range(1, len(routes) + 1), routes)
+    axes.set_ylabel("ms per example")
+    axes.set_title("Latency per route (replay)")
+    return _svg(figure)
+
+
+def plot_timeline(timeline: list[tuple[str, str | None]]) -> str | None:
+    """Route share per hour of the logged sessions (datasets built from sessions only)."""
+    buckets: dict[str, Counter[str]] = {}
+    for stamp, route in timeline:
+        buckets.setdefault(stamp[:13], Counter())[route or "(none)"] += 1
+    if not buckets:
+        return None
+    hours = sorted(buckets)
+    routes = _order({r for c in buckets.values() for r in c})
+    figure, axes = plt.subplots(figsize=(7, 3.5))
+    bottom = [0.0] * len(hours)
+    for route in routes:
+        share = [buckets[h][route] / sum(buckets[h].values()) for h in hours]
+        axes.bar(range(len(hours)), share, bottom=bottom, label=route)
+        bottom = [b + s for b, s in zip(bottom, share, strict=True)]
+    axes.set_xticks(range(len(hours)), [h.replace("T", " ") + "h" for h in hours], rotation=30, ha="right")
+    axes.set_ylabel("share of sessions")
+    axes.legend(fontsize="small")
+    axes.set_title("Route share over time")
+    return _svg(figure)
+
+
+def plot_cost(cost: dict[str, Any]) -> str | None:
+    """Runs per route and the estimated xAI cost of each."""
+    by_route = cost.get("by_route") or {}
+    if not by_route:
+        return None
+    routes = _order(set(by_route))
+    figure, left = plt.subplots(figsize=(7, 3.5))
+    left.bar(routes, [by_route[r]["runs"] for r in routes], color="#9ecae1")
+    left.set_ylabel("runs")
+    right = left.twinx()
+    right.plot(routes, [by_route[r]["usd"] for r in routes], "o-", color="#d62728")
+    right.set_ylabel("estimated xAI USD")
+    left.set_title(
+        f"Cloud share {cost['cloud_share']:.0%}, estimated cost ${cost['usd']:.4f}"
+        if cost.get("cloud_share") is not None
+        else "Cost"
+    )
+    return _svg(figure)
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def session_link(session_id: str | None, session_dir: Path | None, out_dir: Path) -> str | None:
+    """Relative path from the report to a session's record file, if it is still on disk."""
+    if not session_id or session_dir is None:
+        return None
+    matches = sorted(session_dir.glob(f"*_{session_id}.json"))
+    return os.path.relpath(matches[-1], out_dir) if matches else None
+
+
+def markdown(summary: dict[str, Any], session_dir: Path | None, out_dir: Path) -> str:
+    """The report as Markdown."""
+    m = summary["metrics"]
+    lines = [
+        f"# Eval report — {summary['config'].get('dataset', '')}",
+        "",
+        f"{summary['examples']} examples ({summary['labelled']} labelled), mode "
+        f"`{summary['config'].get('mode')}`, {summary['errors']} errors, {summary['created_at']}.",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
+    for key in (
+        "route_accuracy_overall",
+        "logged_agreement",
+        "meta_precision",
+        "meta_recall",
+        "enrichment_health",
+        "cloud_share",
+        "xai_cost_usd",
+    ):
+        lines.append(f"| {key} | {_fmt(m.get(key))} |")
+    if "baseline" in summary:
+        base = summary["baseline"]
+        lines += [
+            "",
+            "## Against the baseline",
+            "",
+            f"Baseline accuracy {_fmt(base['accuracy'])}, now {_fmt(m.get('route_accuracy_overall'))} "
+            f"(delta {_fmt(base['delta'])}); {len(base['changed'])} of {base['compared']} examples "
+            "changed route.",
+            "",
+        ]
+        if base.get("config_differs"):
+            lines += [
+                f"**Careful:** the baseline ran with another {', '.join(base['config_differs'])}; "
+                "the comparison mixes two setups.",
+                "",
+            ]
+        lines += [f"- `{c['example_id']}`: {c['before']} → {c['after']}" for c in base["changed"]]
+    lines += [
+        "",
+        "## Latency per route (ms)",
+        "",
+        "| route | measure | p50 | p95 | n |",
+        "|---|---|---|---|---|",
+    ]
+    for route, metrics in summary["latency"].items():
+        for name, values in metrics.items():
+            lines.append(
+                f"| {route} | {name} | {_fmt(values['p50'])} | {_fmt(values['p95'])} | {values['n']} |"
+            )
+    cost = summary["cost"]
+    lines += [
+        "",
+        "## Cloud share and cost",
+        "",
+        f"{cost['cloud_runs']} of {cost['runs']} runs used xAI; {cost['input_tokens']} input and "
+        f"{cost['output_tokens']} output tokens, about ${cost['usd']:.4f} at "
+        f"${cost['prices_usd_per_mtok']['input']}/${cost['prices_usd_per_mtok']['output']} per million "
+        "(routing-only replays generate nothing, so they cost nothing).",
+    ]
+
+    def who(item: dict[str, Any]) -> str:
+        link = session_link(item.get("session_id"), session_dir, out_dir)
+        return f"[`{item['example_id']}`]({link})" if link else f"`{item['example_id']}`"
+
+    lines += ["", f"## Changed since logged ({len(summary['changed_vs_logged'])})", ""]
+    lines += [
+        f"- {who(c)}: {c['logged']} → {c['route']} — {c['query']}" for c in summary["changed_vs_logged"]
+    ]
+    lines += ["", f"## Disagreements with labels ({len(summary['disagreements'])})", ""]
+    lines += [
+        f"- {who(d)}: expected {d['expected']}, got {d['route']} ({d['reason']}) — {d['query']}"
+        for d in summary["disagreements"]
+    ]
+    if summary["enrichment_problems"]:
+        lines += ["", f"## Enrichment problems ({len(summary['enrichment_problems'])})", ""]
+        lines += [f"- {who(p)}: {p['comment']} — {p['query']}" for p in summary["enrichment_problems"]]
+    return "\n".join(lines) + "\n"
+
+
+def html_page(summary: dict[str, Any], md_text: str, results: list[dict[str, Any]]) -> str:
+    """The report as one self-contained HTML page: the Markdown's content plus inline SVG plots."""
+    plots = [
+        p
+        for p in (
+            plot_confusion(summary["confusion"]),
+            plot_latency(results),
+            plot_timeline(summary["timeline"]),
+            plot_cost(summary["cost"]),
+        )
+        if p
+    ]
+    body = []
+    for line in md_text.splitlines():
+        escaped = html.escape(line)
+        # Markdown links to session files become HTML links; everything else stays preformatted text.
+        if line.startswith("- [`"):
+            label, rest = line[3:].split("](", 1)
+            target, tail = rest.split(")", 1)
+            escaped = (
+                f'- <a href="{html.escape(target)}">{html.escape(label.strip("[`]"))}</a>{html.escape(tail)}'
+            )
+        body.append(escaped)
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>ai-router eval report</title>"
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}pre{white-space:pre-wrap}"
+        "svg{max-width:100%;height:auto}</style></head><body>"
+        + "".join(f"<figure>{p}</figure>" for p in plots)
+        + "<pre>"
+        + "\n".join(body)
+        + "</pre></body></html>"
+    )
+
+
+def write_report(
+    out_dir: Path,
+    examples: list[dict[str, Any]],
+    results: list[dict[str, Any]],
+    evaluation: Evaluation,
+    config: dict[str, Any],
+    baseline: dict[str, Any] | None = None,
+    session_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Write `summary.json`, `report.md` and `report.html` into `out_dir`; return the summary."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = summarise(examples, results, evaluation, config, baseline)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    md_text = markdown(summary, session_dir, out_dir)
+    (out_dir / "report.md").write_text(md_text, encoding="utf-8")
+    (out_dir / "report.html").write_text(html_page(summary, md_text, results), encoding="utf-8")
+    return summary
