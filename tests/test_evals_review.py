@@ -60,8 +60,12 @@ def seeded(sim, tmp_path_factory):
             json={"fault": "slow_first_token", "model": CLASSIFIER_MODEL, "delay_ms": 400},
         ).raise_for_status()
         ids["slow"] = ask("explain applicatives")
-        httpx.post(f"{base}/sim/faults", json={"fault": "500", "path": "/v1/responses"}).raise_for_status()
+        # Forever, not once: the router retries a single 500 and the search would succeed.
+        httpx.post(f"{base}/sim/faults", json={"fault": "500", "path": "/v1/responses", "count": -1}).raise_for_status()
         ids["search_failed"] = ask("What's the latest news on fusion power?")
+        httpx.post(f"{base}/sim/reset").raise_for_status()
+        # Spaced tokens: the chunks before the cut reach the client, so the cut is mid-stream.
+        httpx.post(f"{base}/sim/config", json={"token_delay_ms": 20}).raise_for_status()
         httpx.post(f"{base}/sim/faults", json={"fault": "cut", "model": PRIMARY_MODEL}).raise_for_status()
         with client.chat.completions.with_streaming_response.create(
             model="ai-router", messages=[{"role": "user", "content": "explain arrows"}], stream=True
