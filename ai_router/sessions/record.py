@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ai_router.messages import last_user_text, message_text
+from ai_router.messages import describe_image, last_user_text, message_text
 
 SCHEMA_VERSION = 1
 USER_QUERY_CHARS = 500
@@ -44,19 +44,16 @@ class SessionData:
 
 
 def describe_part(part: Any) -> Any:
-    """A content part as the record keeps it: text as is, media by type and size only."""
+    """A content part as the record keeps it: text as is, media by type and size only.
+
+    Images are described by `describe_image` (media type and size of a data: URL, scheme
+    and host of a link, whose path or query may be a credential).
+    """
     if not isinstance(part, dict) or part.get("type") in ("text", "input_text"):
         return part
-    kind = part.get("type", "unknown")
-    payload = part.get(kind) if isinstance(part.get(kind), dict) else {}
-    url = payload.get("url", "") if isinstance(payload, dict) else ""
-    if isinstance(url, str) and url.startswith("data:"):
-        media = url[5:].split(";", 1)[0]
-        return {"type": kind, "media_type": media, "bytes": len(url)}
-    if isinstance(url, str) and url:
-        return {"type": kind, "url": url[:300]}
-    data = payload.get("data", "") if isinstance(payload, dict) else ""
-    return {"type": kind, "bytes": len(data) if isinstance(data, str) else None}
+    if part.get("type") in ("image_url", "input_image"):
+        return {"type": part["type"], "image_url": {"url": describe_image(part)}}
+    return {"type": part.get("type", "unknown")}
 
 
 def shape_messages(messages: Any, mode: str, limit: int) -> Any:
