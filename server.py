@@ -458,30 +458,28 @@ def _from_cache(
 @app.post("/v1/chat/completions")
 async def chat_completions(request: Request) -> Response:
     """OpenAI chat completions, streaming or not, routed per request."""
-    session = open_session(request, "chat.completions")
-
-    async def handle() -> Response:
-        body = await read_json(request, _settings(request).max_request_bytes)
-        session.body = body
-        chat = validate(ChatCompletionRequest, body)
-        _check_size(request, chat)
-        return await run_chat(request, session, body, stream=chat.stream)
-
-    return await recorded(session, request, handle())
+    return await _chat_endpoint(request, "chat.completions", ChatCompletionRequest)
 
 
 @app.post("/api/route")
 async def route(request: Request) -> Response:
     """Force a route (`"route": "COMPLEX"`) or ask for the decision only (`"dry_run": true`)."""
-    session = open_session(request, "api.route")
+    return await _chat_endpoint(request, "api.route", RouteRequest)
+
+
+async def _chat_endpoint(request: Request, endpoint: str, schema: type[ChatCompletionRequest]) -> Response:
+    """Read, validate and answer a chat body; `RouteRequest` bodies may force a route or dry-run."""
+    session = open_session(request, endpoint)
 
     async def handle() -> Response:
         body = await read_json(request, _settings(request).max_request_bytes)
         session.body = body
-        chat = validate(RouteRequest, body)
+        chat = validate(schema, body)
         _check_size(request, chat)
-        forced = chat.route.upper() if chat.route else None
-        return await run_chat(request, session, body, stream=chat.stream, forced_route=forced, dry_run=chat.dry_run)
+        forced = getattr(chat, "route", None)
+        return await run_chat(request, session, body, stream=chat.stream,
+                              forced_route=forced.upper() if forced else None,
+                              dry_run=getattr(chat, "dry_run", False))
 
     return await recorded(session, request, handle())
 
