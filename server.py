@@ -35,7 +35,7 @@ from ai_router.backends import Backend, BackendError, Backends, build_backends, 
 from ai_router.caches import CachedResponse, ResponseCache, build_caches, set_caches
 from ai_router.errors import OpenAIError, error_body
 from ai_router.log_setup import configure_logging
-from ai_router.redact import redact, register_secret
+from ai_router.redact import known_secrets, redact, register_secret
 from ai_router.runs import GraphRun
 from ai_router.schemas import (
     ChatCompletionRequest,
@@ -82,6 +82,8 @@ async def lifespan(app: FastAPI):
     app.state.backends = backends
     app.state.stats = Stats()
     app.state.sessions = _session_store(settings)
+    if app.state.sessions is not None:
+        await app.state.sessions.open()
     # Names the prompts and route table behind every decision, so evals see what changed.
     app.state.prompt_version = hashlib.sha256(
         (prompts_digest() + repr(sorted(ROUTES.items()))).encode()
@@ -101,7 +103,7 @@ async def lifespan(app: FastAPI):
         yield
     finally:
         if app.state.sessions is not None:
-            app.state.sessions.close()  # in-flight records reach the disk before exit
+            await app.state.sessions.aclose()  # in-flight records reach the disk before exit
         await backends.aclose()
         set_backends(None)
         set_caches(None)
@@ -129,6 +131,7 @@ def _session_store(settings: Settings) -> SessionStore | None:
         truncate_chars=settings.session_log_truncate_chars,
         max_age_days=settings.session_log_max_age_days,
         max_files=settings.session_log_max_files,
+        secrets=known_secrets(),
     )
 
 

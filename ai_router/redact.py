@@ -24,6 +24,11 @@ def register_secret(value: str | None) -> None:
         _known_secrets.add(value)
 
 
+def known_secrets() -> list[str]:
+    """The secrets registered so far (to hand to a writer process)."""
+    return sorted(_known_secrets)
+
+
 def redact(text: str) -> str:
     """Return `text` with known secrets and key-shaped strings replaced by `[REDACTED]`."""
     for secret in _known_secrets:
