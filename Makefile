@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test benchmark
+.PHONY: help venv run test benchmark train-router
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -26,3 +26,6 @@ test: venv ## Run the test suite
 
 benchmark: venv ## Measure the router against direct backend calls (writes benchmarks/results/)
 	$(PY) scripts/benchmark.py
+
+train-router: venv ## Retrain the local route classifier (models/router_classifier/) from evals and sessions
+	$(PY) -m ai_router.train
