@@ -687,7 +687,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         print("cascade: local classifier on vs off, classifier at 150 ms ...", file=sys.stderr, flush=True)
         sim, sim_url = await asyncio.to_thread(start_simulator, log_dir)
         try:
-            results["cascade"] = await measure_cascade(sim_url, log_dir, 40 if args.quick else 120)
+            results["cascade"] = await measure_cascade(sim_url, log_dir, 20 if args.quick else 120)
         finally:
             await asyncio.to_thread(stop, sim)
     # A partial run (--only) lacks the cells the targets are defined on.
