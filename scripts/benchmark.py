@@ -469,9 +469,8 @@ CASCADE_FALLBACK_PROMPTS = (
 )
 
 
-def cascade_prompts(limit: int) -> list[str]:
+def cascade_prompts(limit: int, path: Path) -> list[str]:
     """Non-META prompts of the regression set (a realistic mix of easy and hard), else a short list."""
-    path = ROOT / "evals" / "datasets" / "routing_regression.jsonl"
     prompts: list[str] = []
     if path.is_file():
         for line in path.read_text().splitlines():
@@ -483,7 +482,7 @@ def cascade_prompts(limit: int) -> list[str]:
     return [prompts[(i * 7) % len(prompts)] for i in range(limit)]  # spread over the set, deterministic
 
 
-async def measure_cascade(sim_url: str, log_dir: Path, requests: int) -> dict[str, Any]:
+async def measure_cascade(sim_url: str, log_dir: Path, requests: int, dataset: Path) -> dict[str, Any]:
     """Full path, classifier answering in 150 ms: added p50 with LOCAL_CLASSIFIER=on vs off.
 
     Sequential (c=1) non-streaming requests on an instant primary, so the added latency is
@@ -492,7 +491,7 @@ async def measure_cascade(sim_url: str, log_dir: Path, requests: int) -> dict[st
     """
     await asyncio.to_thread(httpx.post, f"{sim_url}/sim/config", json={
         "ttft_ms": 0.0, "token_delay_ms": 0.0, "tokens": 12, "classifier_delay_ms": 150.0})
-    prompts = cascade_prompts(requests)
+    prompts = cascade_prompts(requests, dataset)
 
     def body(text: str, model: str) -> bytes:
         return json.dumps({"model": model, "messages": [{"role": "user", "content": text}]}).encode()
@@ -505,7 +504,8 @@ async def measure_cascade(sim_url: str, log_dir: Path, requests: int) -> dict[st
                 raise SystemExit(f"cascade benchmark: {url} answered {response.status}")
         return (time.perf_counter() - started) * 1000
 
-    out: dict[str, Any] = {"requests": requests, "classifier_delay_ms": 150.0, "concurrency": 1}
+    out: dict[str, Any] = {"requests": requests, "classifier_delay_ms": 150.0, "concurrency": 1,
+                           "prompts": str(dataset) if dataset.is_file() else "built-in list"}
     async with new_session() as client:
         direct = [await timed(client, f"{sim_url}/v1/chat/completions", body(p, PRIMARY_MODEL)) for p in prompts]
     out["direct_p50_ms"] = _r(pct(direct, 0.5))
@@ -687,7 +687,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         print("cascade: local classifier on vs off, classifier at 150 ms ...", file=sys.stderr, flush=True)
         sim, sim_url = await asyncio.to_thread(start_simulator, log_dir)
         try:
-            results["cascade"] = await measure_cascade(sim_url, log_dir, 20 if args.quick else 120)
+            results["cascade"] = await measure_cascade(sim_url, log_dir, 20 if args.quick else 120,
+                                                      Path(args.cascade_prompts))
         finally:
             await asyncio.to_thread(stop, sim)
     # A partial run (--only) lacks the cells the targets are defined on.
@@ -703,6 +704,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="workers for the scaling measurement")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
     parser.add_argument("--only", default="", help="run only scenarios whose key contains this (e.g. instant/forced)")
+    parser.add_argument("--cascade-prompts", default=str(ROOT / "evals" / "datasets" / "routing_regression.jsonl"),
+                        help="JSONL dataset whose non-META prompts the cascade scenario sends")
     args = parser.parse_args()
     # SIGTERM (a CI timeout, a kill) ends the run like Ctrl-C, so the children are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
