@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test benchmark eval review
+.PHONY: help venv run test benchmark eval review train-router
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -32,3 +32,6 @@ eval: venv ## Replay the routing regression set and write a report (EVAL_ARGS=--
 
 review: venv ## Review recent sessions and propose a prompt edit (REVIEW_ARGS=--apply applies it if the eval holds)
 	$(PY) -m evals.review $(REVIEW_ARGS)
+
+train-router: venv ## Retrain the local route classifier (models/router_classifier/) from evals and sessions
+	$(PY) -m ai_router.train

@@ -34,6 +34,7 @@ from ai_router.assemble import completion_chunks
 from ai_router.backends import Backend, BackendError, Backends, build_backends, elapsed_ms, set_backends
 from ai_router.caches import CachedResponse, ResponseCache, build_caches, set_caches
 from ai_router.errors import OpenAIError, error_body
+from ai_router.local_classifier import load_local_model
 from ai_router.log_setup import configure_logging
 from ai_router.redact import known_secrets, redact, register_secret
 from ai_router.runs import GraphRun
@@ -84,6 +85,8 @@ async def lifespan(app: FastAPI):
     app.state.sessions = _session_store(settings)
     if app.state.sessions is not None:
         await app.state.sessions.open()
+    if settings.local_classifier != "off":  # load the model now, not on the first request
+        load_local_model(settings.local_classifier_model_path)
     # Names the prompts and route table behind every decision, so evals see what changed.
     app.state.prompt_version = hashlib.sha256(
         (prompts_digest() + repr(sorted(ROUTES.items()))).encode()
@@ -420,6 +423,7 @@ def _dry_run_body(session_id: str, state: dict[str, Any], total_ms: float) -> di
         "degraded": state.get("degraded"),
         "classification_raw": state.get("classification_raw"),
         "classification_ms": state.get("classification_ms"),
+        "local_classification": state.get("local_classification"),
         "total_ms": total_ms,
     }
 

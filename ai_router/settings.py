@@ -59,6 +59,20 @@ class Settings(BaseSettings):
         False, description="Answer SIMPLE requests with the classifier model itself."
     )
 
+    # --- local classifier (learned, in-process, in front of the LLM classifier) ------------
+    local_classifier: Literal["off", "shadow", "on"] = Field(
+        "on",
+        description="off: LLM classifier only; shadow: predict locally and record it, always ask the LLM; "
+        "on: confident local predictions decide, the LLM classifier gets the rest.",
+    )
+    local_classifier_threshold: float | None = Field(
+        None, ge=0, le=1, description="Confidence needed to decide locally; unset = the model's trained threshold."
+    )
+    local_classifier_model_path: str = Field(
+        "models/router_classifier/model.json",
+        description="The local classifier's model file (`make train-router` writes it).",
+    )
+
     # --- xAI (cloud) --------------------------------------------------------
     xai_api_key: SecretStr | None = Field(None, description="xAI key; unset = no cloud routes.")
     xai_base_url: str = Field("https://api.x.ai/v1", description="xAI API URL.")

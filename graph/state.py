@@ -37,6 +37,9 @@ class Decision(TypedDict, total=False):
     """How long the classifier call took."""
     meta_task: str | None
     """For META: the client's task (title, tags, follow_ups, queries, autocomplete…)."""
+    local_classification: dict[str, Any] | None
+    """The local classifier's prediction: `label`, `probability`, `threshold`, `model_version`,
+    `decided` (whether it settled the route), `ms`, and `note` when it could not decide."""
 
 
 class RouterState(InputState, Decision, total=False):

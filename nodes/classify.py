@@ -15,8 +15,22 @@ from graph.state import RouterState
 from prompts import render_prompt
 
 
+def fallback_label(state: RouterState) -> tuple[str, str]:
+    """The route to take when the LLM classifier gives nothing usable, and a note saying why.
+
+    The local classifier's best guess (recorded by `fast_classify`, even when unsure or in
+    shadow mode) beats a blind MODERATE; without one, MODERATE it is.
+    """
+    local = state.get("local_classification") or {}
+    label = local.get("label")
+    if label and label in classifiable_labels():
+        return label, (f"; local classifier's guess {label} (p={local['probability']:.3f}, "
+                       f"{local['model_version']})")
+    return DEFAULT_ROUTE, ""
+
+
 async def classify(state: RouterState) -> dict:
-    """Classify the request; fall back to MODERATE, with the reason, if that fails.
+    """Classify the request; fall back to the local guess or MODERATE, with the reason, if that fails.
 
     The classifier sees the last user message and at most `CLASSIFY_CONTEXT_BUDGET`
     characters of conversation (tool output and system prompts left out). The same text
@@ -50,8 +64,8 @@ async def classify(state: RouterState) -> dict:
         raw = (answer.get("choices") or [{}])[0].get("message", {}).get("content") or ""
     except BackendError as error:
         step = step_record("classify", backend, "/chat/completions", messages, started, error=error)
-        reason = f"fallback: classifier failed ({error.message})"
-        update = decide(DEFAULT_ROUTE, reason, settings, tools=tools)
+        label, guess = fallback_label(state)
+        update = decide(label, f"fallback: classifier failed ({error.message}){guess}", settings, tools=tools)
         return {**update, "classification_raw": None, "classification_ms": step["duration_ms"], "steps": [step]}
     except (AttributeError, IndexError, TypeError):
         raw, answer = "", {}
@@ -62,8 +76,9 @@ async def classify(state: RouterState) -> dict:
     )
     label = parse_route(raw, labels)
     if label is None:
+        label, guess = fallback_label(state)
         update = decide(
-            DEFAULT_ROUTE, f"fallback: classifier answer not a route ({raw[:80]!r})", settings, tools=tools
+            label, f"fallback: classifier answer not a route ({raw[:80]!r}){guess}", settings, tools=tools
         )
     else:
         cache.put(query, history, label, raw)

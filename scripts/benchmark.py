@@ -99,7 +99,8 @@ def start_simulator(log_dir: Path) -> tuple[subprocess.Popen, str]:
     return process, url
 
 
-def start_router(sim_url: str, log_dir: Path, workers: int = 1) -> tuple[subprocess.Popen, str]:
+def start_router(sim_url: str, log_dir: Path, workers: int = 1,
+                 extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     """Start the router with `python server.py` (as deployed) pointed at the simulator."""
     port = free_port()
     env = {k: v for k, v in os.environ.items()
@@ -110,6 +111,9 @@ def start_router(sim_url: str, log_dir: Path, workers: int = 1) -> tuple[subproc
         "CLASSIFIER_BASE_URL": f"{sim_url}/v1", "CLASSIFIER_MODEL": CLASSIFIER_MODEL,
         "XAI_BASE_URL": f"{sim_url}/v1", "XAI_API_KEY": "bench-placeholder",
         "LANGSMITH_TRACING": "false", "PYTHONUNBUFFERED": "1",
+        # The "classify" scenarios measure the LLM classifier path; the cascade has its own scenario.
+        "LOCAL_CLASSIFIER": "off",
+        **(extra_env or {}),
     })
     process = subprocess.Popen(
         [sys.executable, "server.py"], cwd=ROOT, env=env,
@@ -456,6 +460,83 @@ async def record_profile(profile: Profile, sim_url: str, router_url: str, router
     return "profile.svg"
 
 
+# --- cascade: the local classifier in front of a 150 ms LLM classifier ------------------------
+
+CASCADE_FALLBACK_PROMPTS = (
+    "hi", "thanks!", "write a regex for email addresses", "latest news on the election",
+    "Prove that there are infinitely many primes", PROMPT, "what's the weather in Paris today?",
+    "Refactor this Go function to use generics",
+)
+
+
+def cascade_prompts(limit: int, path: Path) -> list[str]:
+    """Non-META prompts of the regression set (a realistic mix of easy and hard), else a short list."""
+    prompts: list[str] = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            row = json.loads(line) if line.strip() else {}
+            messages = (row.get("inputs") or {}).get("messages") or []
+            if (row.get("outputs") or {}).get("route") != "META" and len(messages) == 1:
+                prompts.append(messages[0]["content"])
+    prompts = prompts or list(CASCADE_FALLBACK_PROMPTS)
+    return [prompts[(i * 7) % len(prompts)] for i in range(limit)]  # spread over the set, deterministic
+
+
+async def measure_cascade(sim_url: str, log_dir: Path, requests: int, dataset: Path) -> dict[str, Any]:
+    """Full path, classifier answering in 150 ms: added p50 with LOCAL_CLASSIFIER=on vs off.
+
+    Sequential (c=1) non-streaming requests on an instant primary, so the added latency is
+    the router's own cost plus whatever classification costs. The router's session records
+    give the local prediction time and the share decided locally.
+    """
+    await asyncio.to_thread(httpx.post, f"{sim_url}/sim/config", json={
+        "ttft_ms": 0.0, "token_delay_ms": 0.0, "tokens": 12, "classifier_delay_ms": 150.0})
+    prompts = cascade_prompts(requests, dataset)
+
+    def body(text: str, model: str) -> bytes:
+        return json.dumps({"model": model, "messages": [{"role": "user", "content": text}]}).encode()
+
+    async def timed(client: aiohttp.ClientSession, url: str, payload: bytes) -> float:
+        started = time.perf_counter()
+        async with client.post(url, data=payload, headers=JSON_HEADERS) as response:
+            await response.read()
+            if response.status != 200:
+                raise SystemExit(f"cascade benchmark: {url} answered {response.status}")
+        return (time.perf_counter() - started) * 1000
+
+    out: dict[str, Any] = {"requests": requests, "classifier_delay_ms": 150.0, "concurrency": 1,
+                           "prompts": str(dataset) if dataset.is_file() else "built-in list"}
+    async with new_session() as client:
+        direct = [await timed(client, f"{sim_url}/v1/chat/completions", body(p, PRIMARY_MODEL)) for p in prompts]
+    out["direct_p50_ms"] = _r(pct(direct, 0.5))
+    for mode in ("off", "on"):
+        sessions = log_dir / f"cascade-{mode}-sessions"
+        process, url = await asyncio.to_thread(
+            start_router, sim_url, log_dir, 1,
+            {"LOCAL_CLASSIFIER": mode, "SESSION_LOG_DIR": str(sessions), "TRACES": "off", "ROUTE_CACHE_SIZE": "0"})
+        try:
+            async with new_session() as client:
+                await timed(client, f"{url}/v1/chat/completions", body("hello", "ai-router"))  # warm-up
+                routed = [await timed(client, f"{url}/v1/chat/completions", body(p, "ai-router")) for p in prompts]
+            memory = memory_mb(process.pid)
+        finally:
+            await asyncio.to_thread(stop, process)
+        records = [json.loads(f.read_text()) for f in sorted(sessions.glob("*.json"))]
+        local = [r["local_classification"] for r in records if r.get("local_classification")]
+        cell: dict[str, Any] = {
+            "router_p50_ms": _r(pct(routed, 0.5)),
+            "added_p50_ms": _diff(pct(direct, 0.5), pct(routed, 0.5)),
+            "added_p90_ms": _diff(pct(direct, 0.9), pct(routed, 0.9)),
+            "rss_peak_mb": memory["peak_mb"],
+        }
+        if local:
+            cell["decided_locally"] = round(sum(bool(x["decided"]) for x in local) / len(records), 3)
+            cell["local_classification_p50_ms"] = _r(pct([x["ms"] for x in local], 0.5))
+            cell["local_classification_p99_ms"] = _r(pct([x["ms"] for x in local], 0.99))
+        out[f"cascade_{mode}"] = cell
+    return out
+
+
 # --- report -------------------------------------------------------------------------------
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -492,6 +573,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
               scaling["speedup"], scaling["speedup"] >= 0.75 * n)
         check("/stats counts every request across workers",
               scaling[f"workers_{n}"]["stats_counted"], scaling[f"workers_{n}"]["stats_correct"])
+    cascade = results.get("cascade")
+    if cascade:
+        on = cascade["cascade_on"]
+        v = on.get("local_classification_p50_ms")
+        check("local classification p50 < 1 ms (router process, one worker)", v, v is not None and v < 1)
+        check("router RSS with the local model loaded < 250 MB", on["rss_peak_mb"], on["rss_peak_mb"] < 250)
     errors = sum(cell["errors"] for cell in s.values())
     check("no errors in any scenario", errors, errors == 0)
     return checks
@@ -530,6 +617,16 @@ def markdown(results: dict[str, Any]) -> str:
         ]
     elif scaling:
         lines += [f"Scaling: {scaling}", ""]
+    cascade = results.get("cascade")
+    if cascade:
+        on, off = cascade["cascade_on"], cascade["cascade_off"]
+        lines += [
+            f"Cascade (full path, LLM classifier answering in {cascade['classifier_delay_ms']:.0f} ms, "
+            f"{cascade['requests']} regression-set prompts, c=1): added p50 {off['added_p50_ms']} ms with "
+            f"LOCAL_CLASSIFIER=off, {on['added_p50_ms']} ms with it on ({on.get('decided_locally', 0):.0%} "
+            f"decided locally; local prediction p50 {on.get('local_classification_p50_ms')} ms, p99 "
+            f"{on.get('local_classification_p99_ms')} ms; router RSS peak {on['rss_peak_mb']} MB).", "",
+        ]
     lines += [f"Profile: {results['profile']}", "", "## Targets", "", "| target | measured | holds |", "|---|---|---|"]
     for t in results["targets"]:
         lines.append(f"| {t['target']} | {json.dumps(t['measured'])} | {'yes' if t['holds'] else 'NO'} |")
@@ -586,6 +683,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             results["scaling"] = await measure_scaling(profile, sim_url, log_dir, args.workers)
     finally:
         await asyncio.to_thread(stop, sim)
+    if not args.only or "cascade" in args.only:
+        print("cascade: local classifier on vs off, classifier at 150 ms ...", file=sys.stderr, flush=True)
+        sim, sim_url = await asyncio.to_thread(start_simulator, log_dir)
+        try:
+            results["cascade"] = await measure_cascade(sim_url, log_dir, 20 if args.quick else 120,
+                                                      Path(args.cascade_prompts))
+        finally:
+            await asyncio.to_thread(stop, sim)
     # A partial run (--only) lacks the cells the targets are defined on.
     results["targets"] = [] if args.only else targets(results)
     return results
@@ -599,6 +704,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="workers for the scaling measurement")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
     parser.add_argument("--only", default="", help="run only scenarios whose key contains this (e.g. instant/forced)")
+    parser.add_argument("--cascade-prompts", default=str(ROOT / "evals" / "datasets" / "routing_regression.jsonl"),
+                        help="JSONL dataset whose non-META prompts the cascade scenario sends")
     args = parser.parse_args()
     # SIGTERM (a CI timeout, a kill) ends the run like Ctrl-C, so the children are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

@@ -72,7 +72,8 @@ def start_router(env: dict[str, str], tmp: Path, cwd: Path = ROOT) -> Router:
     full_env = {
         k: v for k, v in os.environ.items()
         if not k.startswith(("PRIMARY_", "CLASSIFIER_", "XAI_", "LANGSMITH_", "LANGCHAIN_", "SESSION_",
-                             "VISION_", "EMBEDDINGS_", "ROUTE_CACHE", "RESPONSE_CACHE"))
+                             "VISION_", "EMBEDDINGS_", "ROUTE_CACHE", "RESPONSE_CACHE",
+                             "LOCAL_CLASSIFIER"))
     }
     full_env.update({
         "PYTHONUNBUFFERED": "1",
@@ -128,6 +129,9 @@ def sim_env(sim: SimServer, **extra: str) -> dict[str, str]:
         "BREAKER_FAILURES": "1000",
         # Tests count classifier calls per request; the decision cache has its own tests.
         "ROUTE_CACHE_SIZE": "0",
+        # Tests count LLM classifier calls per request; the local classifier has its own tests
+        # (tests/test_fast_classify.py) that turn it on.
+        "LOCAL_CLASSIFIER": "off",
     }
     env.update(extra)
     return env

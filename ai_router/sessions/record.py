@@ -142,6 +142,7 @@ def build_record(data: SessionData, *, tz: str, mode: str, limit: int) -> dict[s
         "degraded": state.get("degraded"),
         "classification_raw": state.get("classification_raw"),
         "classification_ms": state.get("classification_ms"),
+        "local_classification": state.get("local_classification"),
         "enrichment": _text(state.get("enrichment"), mode, limit),
         "citations": state.get("citations") or [],
         "steps": steps,

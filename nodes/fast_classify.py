@@ -1,0 +1,60 @@
+"""Decide the route with the local learned classifier when it is confident; otherwise leave it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ai_router.local_classifier import load_local_model
+from ai_router.settings import get_settings
+from graph.routes import carries_tools, classifiable_labels, decide
+from graph.state import RouterState
+
+
+async def fast_classify(state: RouterState) -> dict[str, Any]:
+    """Predict the route in-process; settle it when confident and `LOCAL_CLASSIFIER=on`.
+
+    The prediction is always recorded (`local_classification`), so shadow mode can be
+    compared with the LLM classifier on real traffic, and `classify` can fall back to it
+    when the LLM classifier fails. The model never decides when it is unsure, in shadow
+    mode, or when the route table has classifiable routes it was not trained on (a route
+    added since the last `make train-router`): the LLM classifier knows the new label, the
+    model cannot.
+    """
+    settings = get_settings()
+    model = load_local_model(settings.local_classifier_model_path)
+    if model is None:
+        return {"local_classification": {
+            "label": None, "probability": None, "threshold": None, "model_version": None,
+            "decided": False, "ms": 0.0, "note": "model not loaded (see the router's log)",
+        }}
+    prediction = model.predict(state["messages"])
+    threshold = settings.local_classifier_threshold
+    threshold = model.threshold if threshold is None else threshold
+    labels = classifiable_labels()
+    untrained = [label for label in labels if label not in model.labels]
+    note = None
+    if untrained:
+        note = f"model not trained on {', '.join(untrained)}: retrain with make train-router"
+    elif prediction.label not in labels:
+        note = f"predicted {prediction.label}, no longer a classifiable route"
+    elif prediction.known_share < model.min_known_share:
+        note = f"unfamiliar text ({prediction.known_share:.0%} of its n-grams known)"
+    elif settings.local_classifier == "shadow":
+        note = "shadow mode"
+    elif prediction.probability < threshold:
+        note = "unsure"
+    local = {
+        "label": prediction.label,
+        "probability": round(prediction.probability, 4),
+        "threshold": threshold,
+        "model_version": model.version,
+        "decided": note is None,
+        "ms": round(prediction.ms, 3),
+        "note": note,
+    }
+    if note is not None:
+        return {"local_classification": local}
+    reason = f"local classifier (p={prediction.probability:.3f} >= {threshold:.3f}, {model.version})"
+    update = decide(prediction.label, reason, settings, tools=carries_tools(state.get("params")))
+    return {**update, "local_classification": local, "classification_raw": None,
+            "classification_ms": round(prediction.ms, 3)}
