@@ -1,11 +1,36 @@
 # ai-router: `make run` starts the router (on the embedded simulator when no backend is
 # configured), `make test` runs the test suite. Both set up the virtual environment first.
+# `make help` lists every target. Targets that drive the Docker stack need Docker with the
+# Compose plugin and say so clearly when it is missing.
 PYTHON ?= python3
 VENV ?= .venv
-PY := $(VENV)/bin/python
+PY ?= $(VENV)/bin/python
+# Prerequisite that prepares $(PY); `make run SETUP= PY=/path/to/python` uses an existing interpreter.
+SETUP ?= venv
+ROUTER_URL ?= http://127.0.0.1:8000
+STUDIO_PORT ?= 2024
+# Compose profiles for `make up`: COMPOSE_PROFILES from .env, else gpu (sim = no GPU, add ,ui for Open WebUI).
+PROFILES ?= $(or $(shell sed -n 's/^COMPOSE_PROFILES=\([^ \#]*\).*/\1/p' .env 2>/dev/null),gpu)
+COMPOSE ?= docker compose
+export ROUTER_URL STUDIO_PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test benchmark eval review train-router
+.PHONY: help venv run test up down health status logs logs-router logs-primary logs-classifier \
+	benchmark eval review sessions train-router studio graph gpu clean-all
+
+# Fail with a clear message when Docker's Compose plugin is not there.
+define need_compose
+	@$(COMPOSE) version >/dev/null 2>&1 || { \
+	  echo "make $@: needs Docker with the Compose plugin ('$(COMPOSE)'), which is not available here." >&2; \
+	  echo "  Without Docker, 'make run' starts the router on the simulator." >&2; exit 1; }
+endef
+
+# Run `python <args>` if <file> exists; otherwise say honestly that the feature is not there yet.
+# $(1): file that provides the feature, $(2): arguments for $(PY).
+define optional
+	@if [ -f "$(1)" ]; then $(PY) $(2); else \
+	  echo "make $@: not available yet ($(1) is not in this checkout)." >&2; exit 1; fi
+endef
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -14,24 +39,73 @@ venv: $(VENV)/.installed ## Create .venv and install the router with its test to
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q -e ".[dev]"
 	@touch $@
 
-run: venv ## Run the router (embedded simulator when no backend is configured)
+run: $(SETUP) ## Run the router on 127.0.0.1:8000 (embedded simulator when no backend is configured)
 	$(PY) -m ai_router.launch
 
-test: venv ## Run the test suite
+test: $(SETUP) ## Run the test suite (what CI runs)
 	$(PY) -m pytest
 
-benchmark: venv ## Measure the router against direct backend calls (writes benchmarks/results/)
-	$(PY) scripts/benchmark.py
+studio: $(SETUP) ## Serve the graph to LangGraph Studio (langgraph dev, simulator backends) on STUDIO_PORT
+	$(PY) -m ai_router.launch studio
 
-eval: venv ## Replay the routing regression set and write a report (EVAL_ARGS=--gate fails below the baseline)
-	$(PY) -m evals.run $(EVAL_ARGS)
+graph: $(SETUP) ## Redraw docs/graph.mmd (the README's picture) from the compiled graph
+	$(PY) scripts/draw_graph.py
 
-review: venv ## Review recent sessions and propose a prompt edit (REVIEW_ARGS=--apply applies it if the eval holds)
-	$(PY) -m evals.review $(REVIEW_ARGS)
+health: ## Ask the running router (ROUTER_URL) about each backend, verbosely
+	@$(PYTHON) -m ai_router.healthcheck --verbose --url $(ROUTER_URL)
 
-train-router: venv ## Retrain the local route classifier (models/router_classifier/) from evals and sessions
-	$(PY) -m ai_router.train
+status: ## One line: is the running router (ROUTER_URL) and each backend up?
+	@$(PYTHON) -m ai_router.healthcheck --oneline --url $(ROUTER_URL)
+
+up: ## Build and start the Docker stack (PROFILES=gpu|sim, add ,ui for Open WebUI)
+	$(need_compose)
+	COMPOSE_PROFILES=$(PROFILES) $(COMPOSE) up -d --build
+
+down: ## Stop the Docker stack (volumes are kept)
+	$(need_compose)
+	COMPOSE_PROFILES=gpu,sim,ui $(COMPOSE) down
+
+logs: ## Follow the logs of every service in the stack
+	$(need_compose)
+	COMPOSE_PROFILES=$(PROFILES) $(COMPOSE) logs -f --tail=100
+
+logs-router: ## Follow the router's logs
+	$(need_compose)
+	$(COMPOSE) logs -f --tail=100 router
+
+logs-primary: ## Follow the primary vLLM server's logs
+	$(need_compose)
+	COMPOSE_PROFILES=gpu $(COMPOSE) logs -f --tail=100 vllm-primary
+
+logs-classifier: ## Follow the classifier vLLM server's logs
+	$(need_compose)
+	COMPOSE_PROFILES=gpu $(COMPOSE) logs -f --tail=100 vllm-classifier
+
+gpu: ## Show GPU memory and use (nvidia-smi), e.g. to check the 80/10 split
+	@command -v nvidia-smi >/dev/null 2>&1 || { echo "make gpu: nvidia-smi not found (no NVIDIA driver on this machine)." >&2; exit 1; }
+	nvidia-smi --query-gpu=index,name,memory.used,memory.total,utilization.gpu --format=csv
+	nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv
+
+benchmark: $(SETUP) ## Measure the router against direct backend calls (writes benchmarks/results/)
+	$(call optional,scripts/benchmark.py,scripts/benchmark.py)
+
+eval: $(SETUP) ## Replay the routing evaluation set and report quality against cost
+	$(call optional,evals/run.py,-m evals.run)
+
+review: $(SETUP) ## Review routing decisions that changed or look wrong
+	$(call optional,evals/review.py,-m evals.review)
+
+sessions: $(SETUP) ## List and show logged sessions
+	$(call optional,ai_router/sessions.py,-m ai_router.sessions)
+
+train-router: $(SETUP) ## Train the router's classifier from logged sessions
+	$(call optional,ai_router/train.py,-m ai_router.train)
+
+clean-all: ## Remove .venv, caches and local state (the Docker stack's volumes too, if Docker is there)
+	-@$(COMPOSE) version >/dev/null 2>&1 && COMPOSE_PROFILES=gpu,sim,ui $(COMPOSE) down -v --remove-orphans
+	rm -rf $(VENV) .langgraph_api .pytest_cache *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

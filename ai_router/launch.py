@@ -1,6 +1,7 @@
 """Start the router; with no backend configured, start the embedded simulator first.
 
-`make run` calls this. When neither the environment nor `.env` sets `PRIMARY_BASE_URL`
+`make run` calls this (`make studio` calls it with `studio`: LangGraph's dev server for
+Studio instead of the HTTP router). When neither the environment nor `.env` sets `PRIMARY_BASE_URL`
 (or `SIMULATOR=on` is set), a backend simulator is started on a free loopback port and
 the primary, classifier and xAI URLs all point at it, with a placeholder xAI key, so
 that every route can be tried on a laptop with no GPU and no key.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -98,8 +100,33 @@ def serve(settings: Settings) -> None:
     )
 
 
+def studio(settings: Settings) -> int:
+    """Serve the graph to LangGraph Studio with `langgraph dev` on loopback; return its exit code.
+
+    `STUDIO_PORT` (default 2024) picks the port. Tracing to LangSmith and the CLI's usage
+    analytics stay off unless the environment turns them on.
+    """
+    env = {"LANGSMITH_TRACING": "false", "LANGGRAPH_CLI_NO_ANALYTICS": "1", **os.environ}
+    port = os.environ.get("STUDIO_PORT", "2024")
+    # langgraph-cli has no `__main__`; run its click entry point with this interpreter.
+    command = [sys.executable, "-c", "import sys; from langgraph_cli.cli import cli; sys.exit(cli())",
+               "dev", "--no-browser", "--host", "127.0.0.1", "--port", port]
+    print(f"ai-router: LangGraph dev server on http://127.0.0.1:{port} (open it from LangGraph Studio)",
+          flush=True)
+    process = subprocess.Popen(command, env=env)
+    try:
+        return process.wait()
+    finally:  # stopped by a signal or Ctrl-C: take the dev server down with us
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)
+
+
 def main() -> None:
-    """Run the router in the foreground."""
+    """Run the router (or, with the argument `studio`, `langgraph dev`) in the foreground."""
+    # SIGTERM (make, docker stop, a test) must unwind like Ctrl-C, so that the atexit hook
+    # stops the simulator child instead of leaving it running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     settings = Settings()
     if _wants_simulator(settings):
         sim_url = start_simulator(settings.classifier_model)
@@ -109,6 +136,8 @@ def main() -> None:
         os.environ.setdefault("XAI_API_KEY", SIM_XAI_KEY)
         print(f"ai-router: no backend configured, using the embedded simulator at {sim_url}", flush=True)
     settings = Settings()
+    if sys.argv[1:] == ["studio"]:
+        raise SystemExit(studio(settings))
     print(f"ai-router: listening on http://{settings.host}:{settings.port}/v1 (model {settings.virtual_model!r})",
           flush=True)
     serve(settings)

