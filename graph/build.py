@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Literal
 
 from langgraph.graph import END, START, StateGraph
-from langgraph.runtime import Runtime
+from langgraph.runtime import get_runtime
 
 from ai_router.settings import get_settings
 from graph.context import RouterContext
@@ -35,11 +35,23 @@ from nodes.meta_check import meta_check
 # (see benchmarks/results/README.md). As coroutines they run inline on the event loop.
 
 
-async def next_after_decision(
-    state: RouterState, runtime: Runtime[RouterContext]
-) -> Literal["enrich", "generate", "__end__"]:
+def _dry_run() -> bool:
+    """Whether the current run only decides the route.
+
+    Read through `get_runtime()`, not a `runtime` parameter: `update_state` (editing a paused
+    run in Studio) evaluates the edges without a runtime, and LangGraph refuses to call an
+    edge function that declares one. Such an edit is never a dry run.
+    """
+    try:
+        runtime = get_runtime(RouterContext)
+    except RuntimeError:  # called outside any graph run
+        return False
+    return runtime is not None and runtime.context is not None and runtime.context.dry_run
+
+
+async def next_after_decision(state: RouterState) -> Literal["enrich", "generate", "__end__"]:
     """Where a decided route goes: nowhere on a dry run or a refusal, else its table node."""
-    if (runtime.context is not None and runtime.context.dry_run) or state.get("error"):
+    if _dry_run() or state.get("error"):
         return END
     if ROUTES[state["route"]].node == "enrich" and not state.get("degraded"):
         return "enrich"
@@ -47,22 +59,20 @@ async def next_after_decision(
 
 
 async def route_after_meta_check(
-    state: RouterState, runtime: Runtime[RouterContext]
+    state: RouterState,
 ) -> Literal["fast_classify", "classify", "enrich", "generate", "__end__"]:
     """Classify unless a rule already decided the route; the local classifier first unless it is off."""
     if not state.get("route"):
         # Off skips the node entirely: each node on the hot path costs about 0.2 ms.
         return "classify" if get_settings().local_classifier == "off" else "fast_classify"
-    return await next_after_decision(state, runtime)
+    return await next_after_decision(state)
 
 
-async def route_after_fast_classify(
-    state: RouterState, runtime: Runtime[RouterContext]
-) -> Literal["classify", "enrich", "generate", "__end__"]:
+async def route_after_fast_classify(state: RouterState) -> Literal["classify", "enrich", "generate", "__end__"]:
     """Ask the LLM classifier unless the local classifier decided the route."""
     if not state.get("route"):
         return "classify"
-    return await next_after_decision(state, runtime)
+    return await next_after_decision(state)
 
 
 async def route_after_generate(state: RouterState) -> Literal["fall_back", "__end__"]:
