@@ -9,6 +9,8 @@ PY ?= $(VENV)/bin/python
 SETUP ?= venv
 ROUTER_URL ?= http://127.0.0.1:8000
 STUDIO_PORT ?= 2024
+# Extra arguments for the tool targets (benchmark, eval, review, sessions, train-router).
+ARGS ?=
 # Compose profiles for `make up`: COMPOSE_PROFILES from .env, else gpu (sim = no GPU, add ,ui for Open WebUI).
 PROFILES ?= $(or $(shell sed -n 's/^COMPOSE_PROFILES=\([^ \#]*\).*/\1/p' .env 2>/dev/null),gpu)
 COMPOSE ?= docker compose
@@ -25,10 +27,10 @@ define need_compose
 	  echo "  Without Docker, 'make run' starts the router on the simulator." >&2; exit 1; }
 endef
 
-# Run `python <args>` if <file> exists; otherwise say honestly that the feature is not there yet.
-# $(1): file that provides the feature, $(2): arguments for $(PY).
+# Run `python <args> $(ARGS)` if <path> exists; otherwise say honestly that the feature is not
+# there yet. $(1): file or package directory that provides the feature, $(2): arguments for $(PY).
 define optional
-	@if [ -f "$(1)" ]; then $(PY) $(2); else \
+	@if [ -e "$(1)" ]; then $(PY) $(2) $(ARGS); else \
 	  echo "make $@: not available yet ($(1) is not in this checkout)." >&2; exit 1; fi
 endef
 
@@ -99,8 +101,8 @@ eval: $(SETUP) ## Replay the routing evaluation set and report quality against c
 review: $(SETUP) ## Review routing decisions that changed or look wrong
 	$(call optional,evals/review.py,-m evals.review)
 
-sessions: $(SETUP) ## List and show logged sessions
-	$(call optional,ai_router/sessions.py,-m ai_router.sessions)
+sessions: $(SETUP) ## List logged sessions (ARGS="show ID", "export --out f.jsonl", "upload-traces")
+	$(call optional,ai_router/sessions,-m ai_router.sessions$(if $(ARGS),, list))
 
 train-router: $(SETUP) ## Train the router's classifier from logged sessions
 	$(call optional,ai_router/train.py,-m ai_router.train)

@@ -32,7 +32,7 @@ DOCKER_TARGETS = ["up", "down", "logs", "logs-router", "logs-primary", "logs-cla
 OPTIONAL = [
     ("eval", "evals/run.py", "-m evals.run"),
     ("review", "evals/review.py", "-m evals.review"),
-    ("sessions", "ai_router/sessions.py", "-m ai_router.sessions"),
+    ("sessions", "ai_router/sessions", "-m ai_router.sessions list"),
     ("benchmark", "scripts/benchmark.py", "scripts/benchmark.py"),
     ("train-router", "ai_router/train.py", "-m ai_router.train"),
 ]
