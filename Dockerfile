@@ -35,5 +35,5 @@ WORKDIR /data
 EXPOSE 8000
 # The router's /health answers 200 while the primary model is reachable.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-m", "ai_router.healthcheck", "--quiet"]
+    CMD ["python", "-m", "ai_router.healthcheck", "--local", "--quiet"]
 CMD ["python", "-m", "ai_router.launch"]

@@ -14,7 +14,7 @@ ARGS ?=
 # Compose profiles for `make up`: COMPOSE_PROFILES from .env, else gpu (sim = no GPU, add ,ui for Open WebUI).
 PROFILES ?= $(or $(shell sed -n 's/^COMPOSE_PROFILES=\([^ \#]*\).*/\1/p' .env 2>/dev/null),gpu)
 COMPOSE ?= docker compose
-export ROUTER_URL STUDIO_PORT
+export STUDIO_PORT
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test up down health status logs logs-router logs-primary logs-classifier \

@@ -4,7 +4,7 @@ Three ways to print the same `/health` answer:
 
 * ``--verbose`` (``make health``): one line per backend with URL, model, latency and error;
 * ``--oneline`` (``make status``): a single line for scripts and prompts;
-* ``--quiet`` (the image's ``HEALTHCHECK``): nothing, only the exit status.
+* ``--quiet`` (with ``--local``, the image's ``HEALTHCHECK``): nothing, only the exit status.
 
 The exit status is 0 when the router answers 200 (its primary model is reachable), 1 when it
 answers otherwise, and 2 when it cannot be reached at all. Only the standard library is used,
@@ -24,9 +24,14 @@ from typing import Any
 UNREACHABLE = 2
 
 
+def local_url() -> str:
+    """The router on this machine (or in this container), on `PORT` (default 8000)."""
+    return f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
+
+
 def default_url() -> str:
-    """The router to ask: `ROUTER_URL`, else this machine on `PORT` (default 8000)."""
-    return os.environ.get("ROUTER_URL") or f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
+    """The router to ask: `ROUTER_URL`, else this machine on `PORT`."""
+    return os.environ.get("ROUTER_URL") or local_url()
 
 
 def fetch_health(url: str, timeout: float) -> tuple[int, dict[str, Any]]:
@@ -70,13 +75,16 @@ def verbose(url: str, status: int, body: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Print the router's health as asked and return the exit status described above."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default=default_url(), help="router base URL (default: $ROUTER_URL)")
+    parser.add_argument("--url", default=None, help="router base URL (default: $ROUTER_URL)")
+    # A container's health check must ask its own process, whatever ROUTER_URL .env sets.
+    parser.add_argument("--local", action="store_true", help="ask 127.0.0.1:$PORT, ignoring $ROUTER_URL")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the answer")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--verbose", action="store_true", help="one line per backend")
     mode.add_argument("--oneline", action="store_true", help="a single line")
     mode.add_argument("--quiet", action="store_true", help="no output, exit status only")
     args = parser.parse_args(argv)
+    args.url = args.url or (local_url() if args.local else default_url())
     try:
         status, body = fetch_health(args.url, args.timeout)
     except OSError as error:

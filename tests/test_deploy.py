@@ -162,7 +162,7 @@ def test_router_is_restartable_non_root_scalable_and_keeps_state_on_a_volume():
     assert router["env_file"] == [{"path": ".env", "required": False}]
     assert router["environment"]["HOST"] == "0.0.0.0" and router["environment"]["SIMULATOR"] == "off"
     assert "router-data:/data" in router["volumes"]
-    assert router["healthcheck"]["test"][-3:] == ["-m", "ai_router.healthcheck", "--quiet"]
+    assert router["healthcheck"]["test"][-4:] == ["-m", "ai_router.healthcheck", "--local", "--quiet"]
     assert router["build"]["dockerfile"] == "Dockerfile"
 
 
@@ -336,6 +336,7 @@ def test_dockerfile_build_install_and_start_work_outside_a_container(sim_reset, 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PRIMARY_", "CLASSIFIER_", "XAI_", "LANGSMITH_"))}
     env.update(image_env)
     env.update(sim_env(sim_reset), HOST="127.0.0.1", PORT=str(port), PYTHONPATH=str(site), LANGSMITH_TRACING="false")
+    env["ROUTER_URL"] = "http://127.0.0.1:9"  # what a .env for `make health` may say: the health check ignores it
     cmd = exec_form(next(args for name, args in instructions if name == "CMD"))
     assert cmd[0] == "python"
     log = (tmp_path / "router.log").open("w")
@@ -369,3 +370,66 @@ def test_dockerfile_build_install_and_start_work_outside_a_container(sim_reset, 
     check = subprocess.run([sys.executable, *health[1:]], env=env, cwd=workdir, capture_output=True, timeout=30)
     assert check.returncode == 2
 
+
+
+# --------------------------------------------------------------------------- proxy
+
+
+def caddy_binary() -> str | None:
+    """The caddy binary, if this machine has one (Debian's `caddy` package)."""
+    return shutil.which("caddy")
+
+
+@pytest.mark.skipif(caddy_binary() is None, reason="caddy is not installed (apt-get install caddy)")
+def test_caddyfile_is_valid_for_caddy():
+    result = subprocess.run([caddy_binary(), "validate", "--adapter", "caddyfile", "--config", str(CADDYFILE)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "Valid configuration" in result.stdout + result.stderr, result.stderr
+
+
+@pytest.mark.skipif(caddy_binary() is None, reason="caddy is not installed (apt-get install caddy)")
+def test_proxy_streams_router_answers_unbuffered(router, sim_reset, tmp_path: Path):
+    """The stack's Caddyfile, on loopback, in front of a real router: headers and SSE pass at once."""
+    proxy_port, router_port = free_port(), router.url.rsplit(":", 1)[1]
+    config = CADDYFILE.read_text(encoding="utf-8")
+    assert ":80 {" in config and "dynamic a router 8000 {" in config
+    # Only the listen address and the upstream name/port differ from the stack (no Docker DNS here).
+    config = config.replace(":80 {", f"http://127.0.0.1:{proxy_port} {{").replace(
+        "dynamic a router 8000 {", f"dynamic a 127.0.0.1 {router_port} {{")
+    (tmp_path / "Caddyfile").write_text(config)
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    log = (tmp_path / "caddy.log").open("w")
+    proxy = subprocess.Popen([caddy_binary(), "run", "--adapter", "caddyfile", "--config", str(tmp_path / "Caddyfile")],
+                             env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{proxy_port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proxy.poll() is None, (tmp_path / "caddy.log").read_text()
+            try:
+                if httpx.get(f"{url}/v1/models", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "caddy.log").read_text()
+            time.sleep(0.05)  # bounded poll until the proxy answers
+        # 10 tokens 100 ms apart: an unbuffered proxy delivers the first long before the last.
+        httpx.post(f"{sim_reset.url}/sim/config", json={"tokens": 10, "token_delay_ms": 100}).raise_for_status()
+        body = {"model": "ai-router", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+        started = time.monotonic()
+        arrivals = []
+        with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=30) as response:
+            assert response.status_code == 200
+            assert response.headers["x-ai-router-backend"] == "primary"  # decision headers pass through
+            assert response.headers["content-type"].startswith("text/event-stream")
+            lines = []
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    arrivals.append(time.monotonic() - started)
+                    lines.append(line)
+        assert lines[-1] == "data: [DONE]"
+        assert len(lines) >= 10
+        assert arrivals[-1] - arrivals[0] > 0.5, arrivals  # chunks arrived spread out, not in one burst
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=10)
