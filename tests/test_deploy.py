@@ -157,6 +157,8 @@ def test_router_is_restartable_non_root_scalable_and_keeps_state_on_a_volume():
     spec = compose()
     router = spec["services"]["router"]
     assert router["restart"] == "unless-stopped"
+    grace = int(router["stop_grace_period"].rstrip("s"))
+    assert grace > Settings.model_fields["graceful_shutdown_s"].default  # docker stop must not cut answers short
     assert not router["user"].startswith("0") and router["user"].split(":")[0].isdigit()
     assert "ports" not in router and "container_name" not in router  # `--scale router=N` needs both absent
     assert router["env_file"] == [{"path": ".env", "required": False}]
