@@ -2,8 +2,9 @@
 
 Run `make graph` (or `python scripts/draw_graph.py`) after changing the wiring in
 `graph/build.py`; `tests/test_studio.py` fails while the committed picture differs from the
-graph. In README.md the picture sits between the `graph:begin` and `graph:end` markers. Only the Mermaid source is written: LangChain's PNG rendering calls a web service,
-and GitHub renders the ```mermaid block in the README by itself.
+graph. In README.md the picture sits between the `graph:begin` and `graph:end` markers.
+Only the Mermaid source is written: LangChain's PNG rendering calls a web service, and
+GitHub renders the ```mermaid block in the README by itself.
 """
 
 from __future__ import annotations
@@ -48,11 +49,16 @@ def main(argv: list[str] | None = None) -> int:
     readme = README.read_text(encoding="utf-8")
     wanted = {TARGET: text, README: with_picture(readme, text)}
     if args.check:
-        stale = [path for path, content in wanted.items()
-                 if not path.exists() or path.read_text(encoding="utf-8") != content]
+        stale = [
+            path
+            for path, content in wanted.items()
+            if not path.exists() or path.read_text(encoding="utf-8") != content
+        ]
         for path in stale:
-            print(f"{path.relative_to(ROOT)}: the graph picture is out of date; run `make graph`.",  # noqa: T201
-                  file=sys.stderr)
+            print(
+                f"{path.relative_to(ROOT)}: the graph picture is out of date; run `make graph`.",  # noqa: T201
+                file=sys.stderr,
+            )
         return 1 if stale else 0
     for path, content in wanted.items():
         path.write_text(content, encoding="utf-8")

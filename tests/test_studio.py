@@ -46,11 +46,24 @@ def studio(sim, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
     """`langgraph dev` on a free loopback port."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("studio") / "langgraph-dev.log"
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PRIMARY_", "CLASSIFIER_", "XAI_", "LANGSMITH_", "LANGCHAIN_", "LANGGRAPH_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PRIMARY_", "CLASSIFIER_", "XAI_", "LANGSMITH_", "LANGCHAIN_", "LANGGRAPH_"))
+    }
     env.update(sim_env(sim), LANGSMITH_TRACING="false", LANGGRAPH_CLI_NO_ANALYTICS="1", PYTHONUNBUFFERED="1")
-    command = [sys.executable, "-c", "import sys; from langgraph_cli.cli import cli; sys.exit(cli())",
-               "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from langgraph_cli.cli import cli; sys.exit(cli())",
+        "dev",
+        "--no-browser",
+        "--no-reload",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -78,8 +91,10 @@ def studio_run(url: str, messages: list[dict[str, Any]], context: dict[str, Any]
     """Create a thread, run the graph on it to the end, and return the thread's final state."""
     with httpx.Client(base_url=url, timeout=60) as client:
         thread = client.post("/threads", json={}).json()["thread_id"]
-        run = client.post(f"/threads/{thread}/runs/wait",
-                          json={"assistant_id": "ai-router", "input": {"messages": messages}, "context": context})
+        run = client.post(
+            f"/threads/{thread}/runs/wait",
+            json={"assistant_id": "ai-router", "input": {"messages": messages}, "context": context},
+        )
         assert run.status_code == 200, run.text
         state = client.get(f"/threads/{thread}/state")
         assert state.status_code == 200, state.text
@@ -108,8 +123,13 @@ def test_langgraph_json_points_at_the_compiled_graph():
 
 
 def test_committed_graph_picture_matches_the_graph():
-    result = subprocess.run([sys.executable, "scripts/draw_graph.py", "--check"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "scripts/draw_graph.py", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     from graph.build import graph
 
@@ -142,8 +162,11 @@ def test_studio_server_lists_the_graph_with_its_schemas(studio: str):
 )
 def test_studio_decides_the_route_the_router_decides(studio: Studio, router: Router, sim_reset, messages):
     in_studio = studio_run(studio.url, messages, {"dry_run": True})["values"]
-    via_router = httpx.post(f"{router.url}/api/route", timeout=60,
-                            json={"model": "ai-router", "messages": messages, "dry_run": True}).json()
+    via_router = httpx.post(
+        f"{router.url}/api/route",
+        timeout=60,
+        json={"model": "ai-router", "messages": messages, "dry_run": True},
+    ).json()
     assert in_studio["route"] == via_router["route_label"]
     assert in_studio["backend"] == via_router["backend"]
     assert in_studio["route_reason"] == via_router["route_reason"]
@@ -165,12 +188,18 @@ def test_studio_breakpoint_edit_and_resume_as_the_readme_shows(studio: Studio, s
 
     client = get_sync_client(url=studio.url)
     thread = client.threads.create()["thread_id"]
-    client.runs.wait(thread, "ai-router", input={"messages": [{"role": "user", "content": "hi!"}]},
-                     interrupt_before=["generate"])
+    client.runs.wait(
+        thread,
+        "ai-router",
+        input={"messages": [{"role": "user", "content": "hi!"}]},
+        interrupt_before=["generate"],
+    )
     paused = client.threads.get_state(thread)
     assert paused["next"] == ["generate"]
     assert paused["values"]["backend"] == "primary" and not paused["values"].get("response")
-    client.threads.update_state(thread, {"route": "COMPLEX", "backend": "xai", "route_reason": "edited in Studio"})
+    client.threads.update_state(
+        thread, {"route": "COMPLEX", "backend": "xai", "route_reason": "edited in Studio"}
+    )
     client.runs.wait(thread, "ai-router", input=None)
     final = client.threads.get_state(thread)
     assert final["next"] == []
@@ -208,7 +237,9 @@ def test_pause_before_classify_and_generate_edit_the_route_and_resume(in_process
             await graph.ainvoke(None, config, context=context)
             paused = await graph.aget_state(config)
             stops.append(paused.next)  # paused before generate, the decision is in the state
-            await graph.aupdate_state(config, {"route": "COMPLEX", "backend": "xai", "route_reason": "edited in Studio"})
+            await graph.aupdate_state(
+                config, {"route": "COMPLEX", "backend": "xai", "route_reason": "edited in Studio"}
+            )
             stops.append((await graph.aget_state(config)).next)
             await graph.ainvoke(None, config, context=context)
             final = await graph.aget_state(config)
