@@ -32,6 +32,7 @@ import jsonschema
 import pytest
 import yaml
 
+from ai_router.access import OPEN_PATHS
 from ai_router.settings import Settings
 from tests.conftest import PRIMARY_MODEL, ROOT, free_port, sim_env
 
@@ -218,6 +219,9 @@ def test_proxy_on_port_80_balances_over_router_replicas():
     assert proxy["ports"] == ["${PROXY_BIND:-127.0.0.1}:${PROXY_PORT:-80}:80"]
     assert proxy["depends_on"]["router"]["condition"] == "service_healthy"
     assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in proxy["volumes"]
+    # The proxy's health check must pass with client keys set: it asks a path that needs none.
+    probe = proxy["healthcheck"]["test"][-1]
+    assert probe.startswith("http://127.0.0.1:80/") and probe.removeprefix("http://127.0.0.1:80") in OPEN_PATHS
     caddy = CADDYFILE.read_text(encoding="utf-8")
     assert ":80 {" in caddy
     # The upstream is the router service's name and in-container port, re-resolved for scaling.
