@@ -195,3 +195,61 @@ def test_make_run_on_the_simulator_then_health_and_status(tmp_path: Path):
             httpx.get(f"{gone}/health", timeout=1)
     down = make("health", f"ROUTER_URL={url}")
     assert down.returncode == 2 and "unreachable" in down.stderr
+
+
+def test_make_studio_serves_the_graph_on_the_simulator(tmp_path: Path):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "make-studio.log"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PRIMARY_", "CLASSIFIER_", "XAI_", "LANGSMITH_", "LANGGRAPH_"))
+    }
+    env.update(STUDIO_PORT=str(port), SIMULATOR="on", SIM_TOKEN_DELAY_MS="0")
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            ["make", "--no-print-directory", "studio", *LOCAL],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, log_path.read_text()
+            try:
+                if httpx.get(f"{url}/ok", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)  # bounded poll until the dev server answers
+        with httpx.Client(base_url=url, timeout=60) as client:
+            thread = client.post("/threads", json={}).json()["thread_id"]
+            run = client.post(
+                f"/threads/{thread}/runs/wait",
+                json={
+                    "assistant_id": "ai-router",
+                    "input": {"messages": [{"role": "user", "content": "hi!"}]},
+                    "context": {"dry_run": True},
+                },
+            )
+            assert run.status_code == 200, run.text
+            values = client.get(f"/threads/{thread}/state").json()["values"]
+        # Decided by the simulator's classifier, not by a failure fallback.
+        assert values["route_reason"] == "classifier" and values["classification_raw"]
+        assert "embedded simulator at http://127.0.0.1:" in log_path.read_text()
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        finally:
+            try:  # nothing of this group may outlive the test
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/ok", timeout=1)
