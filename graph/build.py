@@ -27,6 +27,7 @@ from nodes.fall_back import fall_back
 from nodes.fast_classify import fast_classify
 from nodes.generate import generate
 from nodes.meta_check import meta_check
+from prompts import prompts_digest
 
 
 # The route functions are `async def` although they only read the state: LangGraph runs a
@@ -101,5 +102,10 @@ def build_graph() -> StateGraph:
     builder.add_edge("fall_back", "generate")
     return builder
 
+
+# Hash the prompt files now, at import: the decision cache asks for this digest inside the
+# async nodes, where a first directory scan would block the event loop (and `langgraph dev`,
+# which loads this module for Studio, refuses blocking calls there).
+prompts_digest()
 
 graph = build_graph().compile(name="ai-router")
