@@ -11,6 +11,7 @@ COPY ai_router ./ai_router
 COPY graph ./graph
 COPY nodes ./nodes
 COPY prompts ./prompts
+COPY evals ./evals
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 FROM ${PYTHON_IMAGE}

@@ -95,11 +95,11 @@ gpu: ## Show GPU memory and use (nvidia-smi), e.g. to check the 80/10 split
 benchmark: $(SETUP) ## Measure the router against direct backend calls (writes benchmarks/results/)
 	$(call optional,scripts/benchmark.py,scripts/benchmark.py)
 
-eval: $(SETUP) ## Replay the routing evaluation set and report quality against cost
-	$(call optional,evals/run.py,-m evals.run)
+eval: $(SETUP) ## Replay the routing regression set and write a report (EVAL_ARGS=--gate fails below the baseline)
+	$(call optional,evals/run.py,-m evals.run $(EVAL_ARGS))
 
-review: $(SETUP) ## Review routing decisions that changed or look wrong
-	$(call optional,evals/review.py,-m evals.review)
+review: $(SETUP) ## Review recent sessions and propose a prompt edit (REVIEW_ARGS=--apply applies it if the eval holds)
+	$(call optional,evals/review.py,-m evals.review $(REVIEW_ARGS))
 
 sessions: $(SETUP) ## List logged sessions (ARGS="show ID", "export --out f.jsonl", "upload-traces")
 	$(call optional,ai_router/sessions,-m ai_router.sessions$(if $(ARGS),, list))
