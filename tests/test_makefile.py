@@ -142,7 +142,9 @@ def test_make_run_on_the_simulator_then_health_and_status(tmp_path: Path):
         if not k.startswith(("PRIMARY_", "CLASSIFIER_", "XAI_", "LANGSMITH_"))
     }
     env.update(
-        PORT=str(port), HOST="127.0.0.1", SIMULATOR="on", SIM_TOKEN_DELAY_MS="0", LANGSMITH_TRACING="false"
+        PORT=str(port), HOST="127.0.0.1", SIMULATOR="on", SIM_TOKEN_DELAY_MS="0", LANGSMITH_TRACING="false",
+        # `make run` works in the repository: keep its session records and traces out of it.
+        SESSION_LOG_DIR=str(tmp_path / "sessions"), TRACE_LOG_DIR=str(tmp_path / "traces"),
     )
     with log_path.open("w") as log:
         # Its own process group, so the test can stop make, the router and the simulator together.

@@ -121,12 +121,17 @@ def cmd_upload(args: argparse.Namespace, settings: Settings) -> int:
 
     folder = Path(settings.trace_log_dir)
     traces = []
+    unfinished = 0
     for path in sorted(folder.glob("*.jsonl")):
         if args.since and path.stat().st_mtime < args.since:
             continue
-        traces.append([json.loads(line) for line in path.read_text().splitlines() if line.strip()])
+        try:
+            traces.append([json.loads(line) for line in path.read_text().splitlines() if line.strip()])
+        except json.JSONDecodeError:  # a running router is still writing it: the next upload takes it
+            unfinished += 1
     sent = upload(traces)
-    print(f"uploaded {len(traces)} traces ({sent} runs) from {folder}")
+    skipped = f", {unfinished} still being written skipped" if unfinished else ""
+    print(f"uploaded {len(traces)} traces ({sent} runs) from {folder}{skipped}")
     return 0
 
 
