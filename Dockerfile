@@ -23,7 +23,10 @@ ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     HOST=0.0.0.0 \
     PORT=8000 \
-    SIMULATOR=off
+    SIMULATOR=off \
+    LOCAL_CLASSIFIER_MODEL_PATH=/app/models/router_classifier/model.json
+# The local route classifier (`make train-router` writes it) is data, not part of the wheel.
+COPY models/router_classifier/model.json /app/models/router_classifier/model.json
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl \
     && rm -rf /wheels \

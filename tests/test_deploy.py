@@ -341,6 +341,7 @@ def test_dockerfile_build_install_and_start_work_outside_a_container(sim_reset, 
                 if path.is_dir():
                     shutil.copytree(path, target, ignore=shutil.ignore_patterns("__pycache__"))
                 else:
+                    target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(path, target)
     wheel_cmd = next(args for name, args in instructions if name == "RUN" and "pip wheel" in args)
     argv = shlex.split(wheel_cmd.replace("/wheels", str(tmp_path / "wheels")))
@@ -364,10 +365,22 @@ def test_dockerfile_build_install_and_start_work_outside_a_container(sim_reset, 
         timeout=300,
     )
 
+    # The image's root is tmp_path: files the final stage copies to /app land under tmp_path/app,
+    # and settings that name /app paths point there.
+    names = [name for name, _ in instructions]
+    final = instructions[len(names) - 1 - names[::-1].index("FROM") :]
+    for name, args in final:
+        if name == "COPY" and "--from" not in args:
+            source, dest = args.split()
+            assert dest.startswith("/app/"), dest
+            target = tmp_path / dest.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / source, target)
     image_env = {}
     for name, args in instructions:
         if name == "ENV":
             image_env.update(dict(pair.split("=", 1) for pair in shlex.split(args)))
+    image_env = {k: str(tmp_path) + v if v.startswith("/app/") else v for k, v in image_env.items()}
     workdir = tmp_path / "data"
     workdir.mkdir()
     port = free_port()
@@ -422,6 +435,14 @@ def test_dockerfile_build_install_and_start_work_outside_a_container(sim_reset, 
             json={"model": "ai-router", "messages": [{"role": "user", "content": "hi"}]},
         )
         assert answer.status_code == 200 and answer.headers["x-ai-router-model"] == PRIMARY_MODEL
+        # The local route classifier shipped in the image is where the image's settings look.
+        loaded = subprocess.run(
+            [sys.executable, "-c", "from ai_router.settings import Settings; "
+             "from ai_router.local_classifier import load_local_model; "
+             "print(load_local_model(Settings().local_classifier_model_path) is not None)"],
+            env=env, cwd=workdir, capture_output=True, text=True, timeout=60,
+        )
+        assert loaded.stdout.strip() == "True", loaded
     finally:
         process.terminate()
         process.wait(timeout=15)
