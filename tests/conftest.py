@@ -160,6 +160,20 @@ def router(sim: SimServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     stop_router(server)
 
 
+@pytest.fixture(scope="session")
+def router_without_xai(sim: SimServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Router]:
+    """A router with no xAI key: COMPLEX and ENRICH degrade to the primary model, images have no reader."""
+    tmp = tmp_path_factory.mktemp("no-xai")
+    server = start_router(sim_env(sim, XAI_API_KEY=""), tmp)
+    yield server
+    stop_router(server)
+
+
+def sim_fault(sim: SimServer, **fault: object) -> None:
+    """Queue a simulator fault (`fault`, `model`, `path`, `count`, `retry_after`, `delay_ms`)."""
+    httpx.post(f"{sim.url}/sim/faults", json=fault).raise_for_status()
+
+
 def sim_calls(sim: SimServer) -> list[dict]:
     """The requests the simulator received since its last reset."""
     return httpx.get(f"{sim.url}/sim/calls").json()

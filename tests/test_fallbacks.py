@@ -5,24 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import CLASSIFIER_MODEL, PRIMARY_MODEL, sim_calls, sim_env, start_router, stop_router
+from tests.conftest import CLASSIFIER_MODEL, PRIMARY_MODEL, sim_calls, sim_env, sim_fault, start_router, stop_router
 
 XAI_MODEL = "grok-4-1-fast-reasoning"
-
-
-@pytest.fixture(scope="module")
-def router_without_xai(sim, tmp_path_factory):
-    """A router with no xAI key: COMPLEX and ENRICH must degrade to the primary model."""
-    tmp = tmp_path_factory.mktemp("no-xai")
-    env = sim_env(sim)
-    env["XAI_API_KEY"] = ""
-    server = start_router(env, tmp)
-    yield server
-    stop_router(server)
-
-
-def _fault(sim, **fault) -> None:
-    httpx.post(f"{sim.url}/sim/faults", json=fault).raise_for_status()
 
 
 @pytest.mark.parametrize(("question", "label"), [
@@ -76,7 +61,7 @@ def test_messy_classifier_answers_are_understood(router, sim_reset, answer, labe
 
 
 def test_classifier_error_falls_back_to_moderate_and_still_answers(router, sim_reset):
-    _fault(sim_reset, fault="500", model=CLASSIFIER_MODEL, count=-1)
+    sim_fault(sim_reset, fault="500", model=CLASSIFIER_MODEL, count=-1)
     raw = router.client().chat.completions.with_raw_response.create(
         model="ai-router", messages=[{"role": "user", "content": "hello"}]
     )
@@ -89,7 +74,7 @@ def test_classifier_timeout_falls_back_to_moderate(sim, tmp_path):
     httpx.post(f"{sim.url}/sim/reset").raise_for_status()
     server = start_router(sim_env(sim, CLASSIFIER_TIMEOUT_S="0.3"), tmp_path)
     try:
-        _fault(sim, fault="hang", model=CLASSIFIER_MODEL)
+        sim_fault(sim, fault="hang", model=CLASSIFIER_MODEL)
         decision = httpx.post(
             f"{server.url}/api/route", json={"dry_run": True, "messages": [{"role": "user", "content": "hi"}]},
             timeout=10,
@@ -103,7 +88,7 @@ def test_classifier_timeout_falls_back_to_moderate(sim, tmp_path):
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_xai_failure_falls_back_to_primary(router, sim_reset, stream):
-    _fault(sim_reset, fault="500", model=XAI_MODEL, count=-1)
+    sim_fault(sim_reset, fault="500", model=XAI_MODEL, count=-1)
     question = [{"role": "user", "content": "Prove the Riemann hypothesis"}]
     client = router.client()
     if stream:
@@ -122,7 +107,7 @@ def test_xai_failure_falls_back_to_primary(router, sim_reset, stream):
 
 
 def test_failed_search_answers_without_context(router, sim_reset):
-    _fault(sim_reset, fault="500", path="/v1/responses", count=-1)
+    sim_fault(sim_reset, fault="500", path="/v1/responses", count=-1)
     raw = router.client().chat.completions.with_raw_response.create(
         model="ai-router", messages=[{"role": "user", "content": "latest bitcoin price"}]
     )
@@ -133,7 +118,7 @@ def test_failed_search_answers_without_context(router, sim_reset):
 
 
 def test_primary_failure_without_fallback_is_an_openai_error(router, sim_reset):
-    _fault(sim_reset, fault="500", model=PRIMARY_MODEL, count=-1)
+    sim_fault(sim_reset, fault="500", model=PRIMARY_MODEL, count=-1)
     response = httpx.post(
         f"{router.v1}/chat/completions", json={"messages": [{"role": "user", "content": "hello"}]}
     )
@@ -146,7 +131,7 @@ def test_primary_failure_without_fallback_is_an_openai_error(router, sim_reset):
 def test_stream_cut_midway_ends_with_inband_error(router, sim_reset):
     # Tokens spaced out, so the chunks before the cut reach the router before the hang-up.
     httpx.post(f"{sim_reset.url}/sim/config", json={"token_delay_ms": 20}).raise_for_status()
-    _fault(sim_reset, fault="cut", model=PRIMARY_MODEL)
+    sim_fault(sim_reset, fault="cut", model=PRIMARY_MODEL)
     with httpx.stream(
         "POST", f"{router.v1}/chat/completions",
         json={"stream": True, "messages": [{"role": "user", "content": "hello"}]},

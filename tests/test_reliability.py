@@ -16,16 +16,13 @@ from tests.conftest import (
     PRIMARY_MODEL,
     sim_calls,
     sim_env,
+    sim_fault,
     start_router,
     stop_router,
     wait_for_record,
 )
 
 XAI_MODEL = "grok-4-1-fast-reasoning"
-
-
-def _fault(sim, **fault) -> None:
-    httpx.post(f"{sim.url}/sim/faults", json=fault).raise_for_status()
 
 
 def _chat(router, content: str, **extra) -> httpx.Response:
@@ -76,7 +73,7 @@ TRANSIENT = [
                          ids=[f"{f['fault']}-{'stream' if s else 'plain'}-{st}" for f, s, st, _ in TRANSIENT])
 def test_primary_faults_are_retried_or_reported_cleanly(strict_router, sim_reset, fault, stream, status, calls):
     question = f"hello there #route=SIMPLE {json.dumps(fault)} {stream}"
-    _fault(sim_reset, model=PRIMARY_MODEL, **fault)
+    sim_fault(sim_reset, model=PRIMARY_MODEL, **fault)
     response = _chat(strict_router, question, stream=stream)
     body = response.read().decode()
     assert response.status_code == status, body
@@ -102,7 +99,7 @@ def test_primary_faults_are_retried_or_reported_cleanly(strict_router, sim_reset
 @pytest.mark.parametrize("fault", ["500", "hang", "garbage", "reset", "429"])
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 def test_xai_faults_fall_back_to_primary(strict_router, sim_reset, fault, stream):
-    _fault(sim_reset, model=XAI_MODEL, fault=fault, count=-1, retry_after=60)
+    sim_fault(sim_reset, model=XAI_MODEL, fault=fault, count=-1, retry_after=60)
     question = f"Prove the abc conjecture ({fault} {stream})"
     response = _chat(strict_router, question, stream=stream)
     assert response.status_code == 200
@@ -116,7 +113,7 @@ def test_xai_faults_fall_back_to_primary(strict_router, sim_reset, fault, stream
 
 @pytest.mark.parametrize("fault", ["500", "hang", "garbage"])
 def test_classifier_faults_fall_back_to_moderate(strict_router, sim_reset, fault):
-    _fault(sim_reset, model=CLASSIFIER_MODEL, fault=fault, count=-1)
+    sim_fault(sim_reset, model=CLASSIFIER_MODEL, fault=fault, count=-1)
     response = _chat(strict_router, f"hello ({fault})")
     assert response.status_code == 200
     assert response.headers["x-ai-router-route"] == "MODERATE"
@@ -127,7 +124,7 @@ def test_classifier_faults_fall_back_to_moderate(strict_router, sim_reset, fault
 
 @pytest.mark.parametrize("fault", ["500", "hang", "garbage"])
 def test_search_faults_answer_without_context(strict_router, sim_reset, fault):
-    _fault(sim_reset, path="/v1/responses", fault=fault, count=-1)
+    sim_fault(sim_reset, path="/v1/responses", fault=fault, count=-1)
     response = _chat(strict_router, f"latest news about volcanoes ({fault})")
     assert response.status_code == 200
     assert response.headers["x-ai-router-route"] == "ENRICH"
@@ -138,7 +135,7 @@ def test_primary_down_falls_back_to_configured_backend(sim, tmp_path):
     httpx.post(f"{sim.url}/sim/reset").raise_for_status()
     server = start_router(sim_env(sim, PRIMARY_FALLBACK="classifier"), tmp_path)
     try:
-        _fault(sim, model=PRIMARY_MODEL, fault="500", count=-1)
+        sim_fault(sim, model=PRIMARY_MODEL, fault="500", count=-1)
         response = _chat(server, "hello #route=SIMPLE")
         assert response.status_code == 200
         assert response.headers["x-ai-router-model"] == CLASSIFIER_MODEL
@@ -154,7 +151,7 @@ def test_circuit_breaker_skips_a_failing_backend_then_probes_it(sim, tmp_path):
     httpx.post(f"{sim.url}/sim/reset").raise_for_status()
     server = start_router(sim_env(sim, BREAKER_FAILURES="2", BREAKER_COOLDOWN_S="1", RETRY_ATTEMPTS="0"), tmp_path)
     try:
-        _fault(sim, model=XAI_MODEL, fault="500", count=-1)
+        sim_fault(sim, model=XAI_MODEL, fault="500", count=-1)
         for _ in range(2):
             assert _chat(server, "Prove the twin prime conjecture").status_code == 200  # fell back
         stats = httpx.get(f"{server.url}/stats").json()
@@ -181,7 +178,7 @@ def test_saturated_backend_answers_503_with_retry_after(sim, tmp_path):
     httpx.post(f"{sim.url}/sim/reset").raise_for_status()
     server = start_router(sim_env(sim, PRIMARY_MAX_CONCURRENCY="1", QUEUE_TIMEOUT_S="0.2"), tmp_path)
     try:
-        _fault(sim, model=PRIMARY_MODEL, fault="slow_first_token", delay_ms=1500)
+        sim_fault(sim, model=PRIMARY_MODEL, fault="slow_first_token", delay_ms=1500)
         slow = threading.Thread(target=_chat, args=(server, "hello #route=SIMPLE slow"))
         slow.start()
         deadline = time.monotonic() + 5
@@ -213,7 +210,7 @@ def test_client_disconnect_cancels_upstream_stream(router, sim_reset):
 
 
 def test_client_disconnect_cancels_non_streaming_call(router, sim_reset):
-    _fault(sim_reset, model=PRIMARY_MODEL, fault="hang")
+    sim_fault(sim_reset, model=PRIMARY_MODEL, fault="hang")
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(f"{router.v1}/chat/completions", timeout=0.5,
                                    json={"messages": [{"role": "user", "content": "hello hang-up"}]})
@@ -225,7 +222,7 @@ def test_client_disconnect_cancels_non_streaming_call(router, sim_reset):
 
 
 def test_openai_client_sees_clean_errors(strict_router, sim_reset):
-    _fault(sim_reset, model=PRIMARY_MODEL, fault="500", count=-1)
+    sim_fault(sim_reset, model=PRIMARY_MODEL, fault="500", count=-1)
     with pytest.raises(openai.APIStatusError) as caught:
         strict_router.client().chat.completions.create(
             model="ai-router", messages=[{"role": "user", "content": "hello #route=SIMPLE"}])

@@ -38,17 +38,6 @@ def router_own_vision(sim, tmp_path_factory):
     stop_router(server)
 
 
-@pytest.fixture(scope="module")
-def router_no_vision(sim, tmp_path_factory):
-    """No VISION_BASE_URL and no xAI key: nothing can read images."""
-    tmp = tmp_path_factory.mktemp("no-vision")
-    env = sim_env(sim)
-    env["XAI_API_KEY"] = ""
-    server = start_router(env, tmp)
-    yield server
-    stop_router(server)
-
-
 @pytest.mark.parametrize("url", [DATA_URL, HTTP_URL], ids=["data-url", "http-url"])
 @pytest.mark.parametrize("stream", [False, True])
 def test_image_goes_to_xai_by_default(router, sim_reset, url, stream):
@@ -94,9 +83,9 @@ def test_image_with_tools_to_a_vision_backend_without_tools_is_refused(router_ow
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_image_without_vision_backend_is_a_clear_400(router_no_vision, sim_reset, stream):
+def test_image_without_vision_backend_is_a_clear_400(router_without_xai, sim_reset, stream):
     with pytest.raises(openai.BadRequestError) as caught:
-        router_no_vision.client().chat.completions.create(
+        router_without_xai.client().chat.completions.create(
             model="ai-router", messages=[_image_message(DATA_URL)], stream=stream
         )
     error = caught.value.body
@@ -104,7 +93,7 @@ def test_image_without_vision_backend_is_a_clear_400(router_no_vision, sim_reset
     assert "VISION_BASE_URL" in error["message"] and "Traceback" not in error["message"]
     assert sim_calls(sim_reset) == []  # never sent to the text-only primary
     decision = httpx.post(
-        f"{router_no_vision.url}/api/route", json={"dry_run": True, "messages": [_image_message(HTTP_URL)]}
+        f"{router_without_xai.url}/api/route", json={"dry_run": True, "messages": [_image_message(HTTP_URL)]}
     ).json()
     assert decision["route_label"] == "VISION"
 
