@@ -33,6 +33,8 @@ import numpy as np
 
 from evals.evaluators import percentile
 
+_REPO = Path(__file__).resolve().parent.parent  # where the card's relative dataset paths point
+
 
 def _label(example: dict[str, Any]) -> str | None:
     route = (example.get("outputs") or {}).get("route")
@@ -76,6 +78,38 @@ def model_card(model_path: str | Path) -> dict[str, Any] | None:
         "dataset_only": card.get("dataset_only"),
         "trained_on": (card.get("sources") or {}).get("dataset_path"),
     }
+
+
+def _conversation_key(messages: Any) -> str:
+    return json.dumps(messages, sort_keys=True, ensure_ascii=False)
+
+
+def training_overlap(examples: Sequence[dict[str, Any]], trained_on: str) -> tuple[int, int, bool]:
+    """How many labelled examples are in the datasets the card says the model was trained on.
+
+    Args:
+        examples: The evaluated dataset rows.
+        trained_on: The card's `sources.dataset_path`: backquoted paths, comma separated,
+            relative to the working directory or to the repository.
+
+    Returns:
+        (examples found in training data, labelled examples, whether any training file was read).
+    """
+    keys: set[str] = set()
+    readable = False
+    for name in (part.strip().strip("`") for part in trained_on.split(",")):
+        if not name:
+            continue
+        for candidate in (Path(name), _REPO / name):
+            if candidate.is_file():
+                readable = True
+                for line in candidate.read_text(encoding="utf-8").splitlines():
+                    if line.strip():
+                        keys.add(_conversation_key((json.loads(line).get("inputs") or {}).get("messages")))
+                break
+    labelled = [e for e in examples if _label(e)]
+    seen = sum(1 for e in labelled if _conversation_key(e["inputs"].get("messages")) in keys)
+    return seen, len(labelled), readable
 
 
 def _model_metadata(model_path: str | Path) -> dict[str, Any]:
@@ -164,7 +198,6 @@ def cascade_section(
     cascade: Sequence[dict[str, Any]],
     llm_only: Sequence[dict[str, Any]] | None,
     *,
-    dataset: str,
     model_path: str | Path,
     budget: int = 2000,
     cross_validate: bool = True,
@@ -176,7 +209,6 @@ def cascade_section(
         examples: The dataset rows, aligned with both replays.
         cascade: Results of the replay as configured (the local classifier on or in shadow).
         llm_only: Results of the `LOCAL_CLASSIFIER=off` replay, or None when it was not run.
-        dataset: The dataset's path as shown in the report (for the in-sample caveat).
         model_path: The local model file (its `card.json` and training settings sit beside it).
         budget: `CLASSIFY_CONTEXT_BUDGET`, for the cross-validation's view of the conversation.
         cross_validate: Compute the cross-validated cascade accuracy (needs the LLM-only arm).
@@ -211,8 +243,7 @@ def cascade_section(
         and (result.get("route_reason") or "").startswith("classifier")
     ]
     card = model_card(model_path)
-    trained_on = (card or {}).get("trained_on") or ""
-    in_sample = Path(dataset).name in trained_on
+    seen, labelled_texts, readable = training_overlap(examples, (card or {}).get("trained_on") or "")
     section: dict[str, Any] = {
         "mode": mode,
         "model_versions": versions,
@@ -227,14 +258,18 @@ def cascade_section(
         ),
         "undecided_agreement": sum(undecided) / len(undecided) if undecided else None,
         "undecided_compared": len(undecided),
-        "in_sample": in_sample,
+        "in_sample": seen > 0,
+        "in_training_data": seen,
         "caveat": (
-            f"the local model was trained on {trained_on}: its accuracy on this dataset is in-sample "
-            "and optimistic; the cross-validated figures below are the honest ones"
-            if in_sample
-            else "the local model was not trained on this dataset (per its card)"
-            if card
-            else "no model card next to the model: whether it saw this dataset is unknown"
+            f"{seen} of the {labelled_texts} labelled examples here are in the model's training data "
+            f"({(card or {}).get('trained_on')}): its accuracy on them is in-sample and optimistic; "
+            "the cross-validated figures below are the honest ones"
+            if seen
+            else "none of the labelled examples here is in the model's training dataset(s) (sessions it "
+            "learnt from are not checked)"
+            if readable
+            else "the model card names no readable training dataset: whether the model saw these examples "
+            "is unknown"
         ),
         "card": card,
     }

@@ -183,7 +183,6 @@ def run_eval(
         examples,
         results,
         llm_results,
-        dataset=config["dataset"],
         model_path=settings.local_classifier_model_path,
         budget=settings.classify_context_budget,
         llm_only_note=note,
@@ -389,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             f"cascade: {cascade['local_share']:.1%} decided locally, "
             f"{_pct(cascade['local_accuracy'])} of those right; "
             f"accuracy {_pct(cascade['cascade']['accuracy'])} vs LLM-only {_pct(llm.get('accuracy'))}"
-            + (" (in-sample: the model was trained on this dataset)" if cascade.get("in_sample") else "")
+            + (" (in-sample: the model was trained on these examples)" if cascade.get("in_sample") else "")
         )
     if args.gate:
         ok, sentence = gate(summary, args.margin)
