@@ -199,6 +199,12 @@ class Settings(BaseSettings):
     eval_margin: float = Field(
         0.02, description="`evals.run --gate`: fail when accuracy is below the baseline by more than this."
     )
+    eval_cascade_margin: float = Field(
+        0.01,
+        ge=0,
+        description="`evals.run --gate`: fail when the cascade's route accuracy (local classifier on) is "
+        "below the LLM-only replay's (LOCAL_CLASSIFIER=off) by more than this.",
+    )
 
     @model_validator(mode="after")
     def _models_named(self) -> Settings:

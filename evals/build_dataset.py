@@ -147,6 +147,8 @@ def record_to_example(
         "logged_backend": record.get("backend"),
         "classification_raw": record.get("classification_raw"),
         "classification_ms": record.get("classification_ms"),
+        # Shadow-mode agreement (local prediction vs the logged LLM decision) is measured on this.
+        "logged_local_classification": record.get("local_classification"),
         "total_ms": record.get("total_ms"),
         "ttft_ms": record.get("ttft_ms"),
         "error": record.get("error"),

@@ -108,10 +108,82 @@ def enrichment_health(run: Any, example: Any) -> dict[str, Any]:
     return {"key": "enrichment_health", "score": 1, "comment": f"{used:.0%} of the search's words used"}
 
 
+def _local(run: Any) -> dict[str, Any] | None:
+    local = _outputs(run).get("local_classification")
+    return local if isinstance(local, dict) else None
+
+
+def decided_locally(run: Any, example: Any) -> dict[str, Any]:
+    """1 when the local classifier settled the route, 0 when it left it to the LLM classifier.
+
+    None when it never ran: META and VISION are decided by rules before it, and
+    `LOCAL_CLASSIFIER=off` skips it. So the mean is the share of classifiable traffic decided locally.
+    """
+    local = _local(run)
+    if local is None:
+        return {"key": "decided_locally", "score": None, "comment": "local classifier did not run"}
+    if local.get("decided"):
+        return {
+            "key": "decided_locally",
+            "score": 1,
+            "comment": f"{local.get('label')} p={local.get('probability')}",
+        }
+    return {"key": "decided_locally", "score": 0, "comment": local.get("note") or "not decided"}
+
+
+def local_accuracy(run: Any, example: Any) -> dict[str, Any]:
+    """For a route the local classifier decided: 1 when its label is the labelled route."""
+    local, expected = _local(run), _reference(example)
+    if local is None or not local.get("decided"):
+        return {"key": "local_accuracy", "score": None, "comment": "not decided locally"}
+    if expected is None:
+        return {"key": "local_accuracy", "score": None, "comment": "no expected route"}
+    return {
+        "key": "local_accuracy",
+        "score": int(local.get("label") == expected),
+        "comment": f"expected {expected}, local classifier said {local.get('label')}",
+    }
+
+
+def _llm_decided(reason: Any) -> bool:
+    # "classifier" or "classifier (cached)": the LLM classifier's own answer, not a fallback
+    # or a rule (the same test `ai_router.train` uses for teacher labels).
+    return isinstance(reason, str) and reason.startswith("classifier")
+
+
+def shadow_agreement(run: Any, example: Any) -> dict[str, Any]:
+    """On a logged session the local classifier did not decide: 1 when its prediction was the LLM's decision.
+
+    Reads the session's logged `local_classification` (dataset rows built by `evals.build_dataset`
+    carry it) and the logged route, so it measures live traffic in shadow mode (or the unsure
+    requests in `on` mode), whatever the replay does. None when the session has no undecided
+    local prediction or its route did not come from the LLM classifier.
+    """
+    meta = _metadata(example)
+    local = meta.get("logged_local_classification")
+    if not isinstance(local, dict) or local.get("decided") or not local.get("label"):
+        return {"key": "shadow_agreement", "score": None, "comment": "no undecided local prediction logged"}
+    if not _llm_decided(meta.get("logged_reason")):
+        return {
+            "key": "shadow_agreement",
+            "score": None,
+            "comment": "logged route not from the LLM classifier",
+        }
+    logged = meta.get("logged_route")
+    return {
+        "key": "shadow_agreement",
+        "score": int(local["label"] == logged),
+        "comment": f"local {local['label']} ({local.get('note')}), LLM {logged}",
+    }
+
+
 ROW_EVALUATORS: list[Callable[[Any, Any], dict[str, Any]]] = [
     route_accuracy,
     logged_agreement,
     enrichment_health,
+    decided_locally,
+    local_accuracy,
+    shadow_agreement,
 ]
 
 
@@ -260,11 +332,67 @@ def accuracy_summary(runs: Sequence[Any], examples: Sequence[Any]) -> dict[str, 
     }
 
 
+def _mean(scores: list[int]) -> float | None:
+    return sum(scores) / len(scores) if scores else None
+
+
+def local_classifier_summary(runs: Sequence[Any], examples: Sequence[Any]) -> dict[str, Any]:
+    """The local classifier in one replay: share decided locally, their accuracy, its time, agreement.
+
+    `local_llm_agreement` compares, on the replay itself, the local prediction with the LLM
+    classifier's decision where the local model did not decide (all of them in a shadow-mode
+    replay); `shadow_agreement` does the same on the logged sessions (see `shadow_agreement`).
+    """
+    ran, right, replay_agree, logged_agree, ms = [], [], [], [], []
+    for run, example in zip(runs, examples, strict=True):
+        local = _local(run)
+        if local is not None:
+            ran.append(int(bool(local.get("decided"))))
+            if local.get("ms") is not None:
+                ms.append(float(local["ms"]))
+            if local.get("decided") and (expected := _reference(example)) is not None:
+                right.append(int(local.get("label") == expected))
+            elif (
+                not local.get("decided")
+                and local.get("label")
+                and _llm_decided(_outputs(run).get("route_reason"))
+            ):
+                replay_agree.append(int(local["label"] == _outputs(run).get("route")))
+        if (score := shadow_agreement(run, example)["score"]) is not None:
+            logged_agree.append(score)
+    return {
+        "results": [
+            {
+                "key": "local_share",
+                "score": _mean(ran),
+                "comment": f"{sum(ran)}/{len(ran)} classified requests",
+            },
+            {
+                "key": "local_accuracy",
+                "score": _mean(right),
+                "comment": f"{sum(right)}/{len(right)} labelled",
+            },
+            {"key": "local_ms_p50", "score": percentile(ms, 50), "comment": f"{len(ms)} predictions"},
+            {
+                "key": "local_llm_agreement",
+                "score": _mean(replay_agree),
+                "comment": f"{sum(replay_agree)}/{len(replay_agree)} undecided in this replay",
+            },
+            {
+                "key": "shadow_agreement",
+                "score": _mean(logged_agree),
+                "comment": f"{sum(logged_agree)}/{len(logged_agree)} logged sessions",
+            },
+        ]
+    }
+
+
 SUMMARY_EVALUATORS: list[Callable[[Sequence[Any], Sequence[Any]], dict[str, Any]]] = [
     accuracy_summary,
     meta_detection,
     latency,
     cloud_cost,
+    local_classifier_summary,
 ]
 
 

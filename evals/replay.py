@@ -105,6 +105,8 @@ def result_from_state(eid: str, state: dict[str, Any], total_ms: float, mode: Mo
         "degraded": state.get("degraded"),
         "classification_raw": state.get("classification_raw"),
         "classification_ms": state.get("classification_ms"),
+        # The local classifier's prediction (label, probability, decided, ms, …), for the cascade metrics.
+        "local_classification": state.get("local_classification"),
         "total_ms": round(total_ms, 3),
         "steps": _steps(state.get("steps")),
         "enrichment": state.get("enrichment"),

@@ -26,6 +26,7 @@ from ai_router.messages import last_user_text  # noqa: E402
 from evals.evaluators import Evaluation, cost_table, latency_table  # noqa: E402
 
 ROUTE_ORDER = ["META", "SIMPLE", "MODERATE", "COMPLEX", "ENRICH"]
+_FIXED_SHOWN = 20  # examples the cascade fixed, listed in the report (all are in summary.json)
 
 
 def _order(labels: set[str]) -> list[str]:
@@ -49,8 +50,12 @@ def summarise(
     evaluation: Evaluation,
     config: dict[str, Any],
     baseline: dict[str, Any] | None = None,
+    cascade: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Everything the report shows, as one JSON-ready dict (saved as `summary.json`)."""
+    """Everything the report shows, as one JSON-ready dict (saved as `summary.json`).
+
+    `cascade` is `evals.cascade.cascade_section`'s comparison with the LLM-only replay, if any.
+    """
     confusion: dict[str, Counter[str]] = {}
     disagreements, changed = [], []
     for example, result, row in zip(examples, results, evaluation.rows, strict=True):
@@ -114,6 +119,8 @@ def summarise(
             if e["metadata"].get("timestamp")
         ],
     }
+    if cascade is not None:
+        summary["cascade"] = cascade
     if baseline is not None:
         summary["baseline"] = compare(summary, baseline)
     return summary
@@ -138,7 +145,7 @@ def compare(summary: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]
     ]
     differs = [
         key
-        for key in ("dataset", "mode", "backends", "classifier_model")
+        for key in ("dataset", "mode", "backends", "classifier_model", "local_classifier")
         if (baseline.get("config") or {}).get(key) != summary["config"].get(key)
     ]
     return {
@@ -244,6 +251,121 @@ def plot_cost(cost: dict[str, Any]) -> str | None:
     return _svg(figure)
 
 
+def plot_cascade(cascade: dict[str, Any] | None) -> str | None:
+    """Route accuracy of LLM-only, the cascade as replayed and the cross-validated cascade."""
+    if not cascade or not cascade.get("llm_only"):
+        return None
+    bars = [
+        ("LLM only", cascade["llm_only"]["accuracy"]),
+        ("cascade (replayed)", cascade["cascade"]["accuracy"]),
+    ]
+    cv = cascade.get("cross_validated") or {}
+    if cv.get("accuracy") is not None:
+        bars.append(("cascade (cross-validated)", cv["accuracy"]))
+    bars = [(name, value) for name, value in bars if value is not None]
+    if not bars:
+        return None
+    figure, axes = plt.subplots(figsize=(7, 3))
+    axes.barh(
+        [b[0] for b in bars], [b[1] * 100 for b in bars], color=["#9ecae1", "#3182bd", "#31a354"][: len(bars)]
+    )
+    for i, (_, value) in enumerate(bars):
+        axes.text(value * 100 + 0.5, i, f"{value:.1%}", va="center")
+    axes.set_xlim(0, 105)
+    axes.set_xlabel("route accuracy on labelled examples (%)")
+    axes.set_title(f"Cascade: {cascade['local_share']:.0%} of classifiable requests decided locally")
+    return _svg(figure)
+
+
+def cascade_markdown(cascade: dict[str, Any]) -> list[str]:
+    """The report's "Cascade" section: local share and accuracy, cascade vs LLM-only, time saved."""
+    pct = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
+    lines = [
+        "",
+        "## Cascade (local classifier → LLM classifier)",
+        "",
+        f"Local classifier `{', '.join(cascade['model_versions'])}`, mode `{cascade['mode']}`.",
+        "",
+        f"**Caveat:** {cascade['caveat']}.",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| decided locally (of {cascade['classified']} non-META, non-VISION requests) | "
+        f"{pct(cascade['local_share'])} ({cascade['local_decided']}) |",
+        f"| accuracy of local decisions | {pct(cascade['local_accuracy'])} "
+        f"({cascade['local_right']}/{cascade['local_labelled']} labelled) |",
+        f"| cascade route accuracy (replayed) | {pct(cascade['cascade']['accuracy'])} "
+        f"({cascade['cascade']['right']}/{cascade['cascade']['labelled']}) |",
+    ]
+    llm = cascade.get("llm_only")
+    if llm is not None:
+        lines += [
+            f"| LLM-only route accuracy (`LOCAL_CLASSIFIER=off`) | {pct(llm['accuracy'])} "
+            f"({llm['right']}/{llm['labelled']}) |",
+            f"| cascade − LLM-only | {_fmt(cascade.get('delta'))} |",
+        ]
+    cv = cascade.get("cross_validated") or {}
+    if cv.get("accuracy") is not None:
+        lines += [
+            f"| cascade route accuracy, cross-validated ({cv['folds']} folds) | {pct(cv['accuracy'])} "
+            f"({cv['right']}/{cv['labelled']}) |",
+            f"| decided locally / accuracy, cross-validated | {pct(cv['local_share'])} / "
+            f"{pct(cv['local_accuracy'])} "
+            f"({cv['local_decided']} of {cv['items']}) |",
+        ]
+    card = cascade.get("card") or {}
+    held = card.get("held_out") or {}
+    if held:
+        lines.append(
+            f"| model card, held out ({card.get('examples')} training examples) | "
+            f"{pct(held.get('coverage'))} decided, {pct(held.get('accuracy'))} right |"
+        )
+    lines.append(
+        f"| local prediction = LLM decision, where the local model did not decide (this replay) | "
+        f"{pct(cascade['undecided_agreement'])} ({cascade['undecided_compared']} compared) |"
+    )
+    saved = cascade.get("time_saved")
+    if saved:
+        lines.append(
+            f"| classification time saved | {saved['calls_avoided']} LLM classifier calls avoided, "
+            f"{saved['ms_sum']:.1f} ms in all ({_fmt(saved['ms_mean'])} ms each); the local model took "
+            f"{saved['local_ms_sum']:.1f} ms over all {cascade['classified']} requests; "
+            f"net {saved['net_ms_sum']:.1f} ms |"
+        )
+    lines.append("")
+    if llm is None:
+        lines.append(f"No LLM-only replay: {cascade.get('llm_only_note')}.")
+    if cv.get("skipped"):
+        lines.append(f"No cross-validated figure: {cv['skipped']}.")
+    if cv.get("accuracy") is not None:
+        lines.append(
+            "Cross-validated: each labelled example's local prediction comes from a model trained "
+            "without it (the shipped model's learner and settings, "
+            f"C={cv['settings']['C']:g}, target {cv['settings']['target_accuracy']:.0%}), "
+            "its threshold chosen "
+            "on the other folds; where it would not decide, the LLM-only route stands."
+        )
+    for name, key in (
+        ("Fixed by the cascade", "fixed_by_cascade"),
+        ("Broken by the cascade", "broken_by_cascade"),
+    ):
+        items = cascade.get(key)
+        if items is None:
+            continue
+        # Every broken example is listed (that is what a reviewer must see); fixed ones up to a
+        # screenful, all of them stay in summary.json.
+        shown = items if key == "broken_by_cascade" else items[:_FIXED_SHOWN]
+        lines += ["", f"### {name} ({len(items)})", ""]
+        lines += [
+            f"- `{i['example_id']}`: expected {i['expected']}, "
+            f"cascade {i['cascade']}, LLM-only {i['llm_only']}"
+            for i in shown
+        ]
+        if len(shown) < len(items):
+            lines.append(f"- … and {len(items) - len(shown)} more (summary.json, `cascade.{key}`)")
+    return lines
+
+
 # --- writing -----------------------------------------------------------------------------------
 
 
@@ -303,6 +425,8 @@ def markdown(summary: dict[str, Any], session_dir: Path | None, out_dir: Path) -
                 "",
             ]
         lines += [f"- `{c['example_id']}`: {c['before']} → {c['after']}" for c in base["changed"]]
+    if summary.get("cascade"):
+        lines += cascade_markdown(summary["cascade"])
     lines += [
         "",
         "## Latency per route (ms)",
@@ -354,6 +478,7 @@ def html_page(summary: dict[str, Any], md_text: str, results: list[dict[str, Any
             plot_latency(results),
             plot_timeline(summary["timeline"]),
             plot_cost(summary["cost"]),
+            plot_cascade(summary.get("cascade")),
         )
         if p
     ]
@@ -387,10 +512,11 @@ def write_report(
     config: dict[str, Any],
     baseline: dict[str, Any] | None = None,
     session_dir: Path | None = None,
+    cascade: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write `summary.json`, `report.md` and `report.html` into `out_dir`; return the summary."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = summarise(examples, results, evaluation, config, baseline)
+    summary = summarise(examples, results, evaluation, config, baseline, cascade)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     md_text = markdown(summary, session_dir, out_dir)
     (out_dir / "report.md").write_text(md_text, encoding="utf-8")

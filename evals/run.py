@@ -1,11 +1,16 @@
 """Run an eval: replay a dataset through the current graph, judge it, write the report.
 
     python -m evals.run                                   # `make eval`: the regression set, routing only
-    python -m evals.run --gate                            # exit 1 when accuracy drops below the baseline
+    python -m evals.run --gate                            # exit 1 when accuracy drops below the baseline,
+                                                          # or the cascade below LLM-only accuracy
     python -m evals.run --dataset evals/datasets/sessions.jsonl --mode full --judge
     python -m evals.run --router http://127.0.0.1:8000    # replay over HTTP against a running router
     python -m evals.run --save-baseline                   # make this run the baseline
     python -m evals.run --langsmith ai-router-regression  # the same evaluators through langsmith.evaluate
+
+With the local classifier on (`LOCAL_CLASSIFIER=on`, the default) the dataset is replayed a
+second time with `LOCAL_CLASSIFIER=off` (LLM-only, under `<out>/llm_only/`), and the report's
+"Cascade" section compares the two (`evals.cascade`); `--no-llm-only` skips that arm.
 
 Backends come from the settings (environment, `.env`), as for the router. With none configured
 (`PRIMARY_BASE_URL` unset) and `--simulator auto`, the embedded backend simulator is started,
@@ -31,6 +36,7 @@ import httpx
 
 from ai_router.settings import Settings, get_settings
 from evals.build_dataset import read_jsonl
+from evals.cascade import cascade_gate, cascade_section
 from evals.evaluators import (
     ROW_EVALUATORS,
     SUMMARY_EVALUATORS,
@@ -116,6 +122,7 @@ def run_config(dataset: Path, mode: Mode, router_url: str | None) -> dict[str, A
         "router": router_url or "in-process",
         "backends": "embedded simulator (keyword classifier)" if _simulator else "configured",
         "classifier_model": settings.classifier_model,
+        "local_classifier": settings.local_classifier if router_url is None else "the router's",
         "classifier_base_url": settings.classifier_base_url,
         "primary_model": settings.primary_model,
         "xai_model": settings.xai_model if settings.xai_configured else None,
@@ -136,8 +143,15 @@ def run_eval(
     judge: bool = False,
     progress: bool = True,
     session_dir: Path | None = None,
+    llm_only: bool = False,
+    llm_only_router: str | None = None,
 ) -> dict[str, Any]:
-    """Replay `dataset`, evaluate it and write the report into `out_dir`; return the summary."""
+    """Replay `dataset`, evaluate it and write the report into `out_dir`; return the summary.
+
+    With `llm_only` and a replay the local classifier decided in, the dataset is replayed again
+    with `LOCAL_CLASSIFIER=off` (in-process), or against `llm_only_router` (over HTTP), and the
+    summary gets a `cascade` section comparing the two.
+    """
     examples = read_jsonl(dataset)
     out_dir.mkdir(parents=True, exist_ok=True)
     results_path = out_dir / "results.jsonl"
@@ -157,10 +171,63 @@ def run_eval(
     evaluation = evaluate_offline(results, examples)
     if judge:
         evaluation = _judge(evaluation, results, examples)
+    settings = get_settings()
+    llm_results, note = None, "not asked for (--no-llm-only)"
+    if llm_only and any((r.get("local_classification") or {}).get("decided") for r in results):
+        llm_results, note = _llm_only_arm(
+            examples, out_dir / "llm_only", mode, router_url, llm_only_router, concurrency, resume, progress
+        )
+    elif llm_only:
+        note = "the local classifier decided nothing in this replay (shadow mode?): its routes are the LLM's"
+    cascade = cascade_section(
+        examples,
+        results,
+        llm_results,
+        model_path=settings.local_classifier_model_path,
+        budget=settings.classify_context_budget,
+        llm_only_note=note,
+    )
     saved = json.loads(baseline.read_text()) if baseline is not None and baseline.is_file() else None
     if session_dir is None:
-        session_dir = Path(get_settings().session_log_dir)
-    return write_report(out_dir, examples, results, evaluation, config, saved, session_dir)
+        session_dir = Path(settings.session_log_dir)
+    return write_report(out_dir, examples, results, evaluation, config, saved, session_dir, cascade=cascade)
+
+
+def _llm_only_arm(
+    examples: list[dict[str, Any]],
+    out_dir: Path,
+    mode: Mode,
+    router_url: str | None,
+    llm_only_router: str | None,
+    concurrency: int | None,
+    resume: bool,
+    progress: bool,
+) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """Replay `examples` with the LLM classifier alone; return the results, or None and why not."""
+    if router_url is not None and llm_only_router is None:
+        return None, "replayed over HTTP: pass --llm-only-router URL (a router with LOCAL_CLASSIFIER=off)"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results_path = out_dir / "results.jsonl"
+    if not resume:
+        results_path.unlink(missing_ok=True)
+    previous = os.environ.get("LOCAL_CLASSIFIER")
+    if router_url is None:
+        use_environment({"LOCAL_CLASSIFIER": "off"})
+    try:
+        results = asyncio.run(
+            replay(
+                examples,
+                mode=mode,
+                router_url=llm_only_router if router_url is not None else None,
+                concurrency=concurrency or get_settings().eval_concurrency,
+                results_path=results_path,
+                progress=progress,
+            )
+        )
+    finally:
+        if router_url is None:
+            use_environment({"LOCAL_CLASSIFIER": previous})
+    return results, None
 
 
 def _judge(
@@ -240,6 +307,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save-baseline", action="store_true", help="save this run as the baseline")
     parser.add_argument("--gate", action="store_true", help="exit 1 when accuracy < baseline - margin")
     parser.add_argument("--margin", type=float, default=settings.eval_margin, help="EVAL_MARGIN")
+    parser.add_argument(
+        "--cascade-margin",
+        type=float,
+        default=settings.eval_cascade_margin,
+        help="EVAL_CASCADE_MARGIN: --gate fails when the cascade is below LLM-only accuracy by more",
+    )
+    parser.add_argument(
+        "--no-llm-only",
+        action="store_true",
+        help="skip the LLM-only replay (LOCAL_CLASSIFIER=off) of the cascade",
+    )
+    parser.add_argument(
+        "--llm-only-router", help="with --router: a router with LOCAL_CLASSIFIER=off, for the LLM-only replay"
+    )
     parser.add_argument("--judge", action="store_true", help="grade answers with the LLM judge (full mode)")
     parser.add_argument(
         "--simulator", choices=["auto", "on", "off"], default=os.environ.get("SIMULATOR", "auto")
@@ -287,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
         resume=args.resume,
         judge=args.judge,
         progress=not args.no_progress,
+        llm_only=not args.no_llm_only,
+        llm_only_router=args.llm_only_router,
     )
     metrics = summary["metrics"]
     print(
@@ -298,11 +381,26 @@ def main(argv: list[str] | None = None) -> int:
         baseline.parent.mkdir(parents=True, exist_ok=True)
         baseline.write_text((out / "summary.json").read_text())
         print(f"saved as baseline {baseline}")  # noqa: T201
+    cascade = summary.get("cascade")
+    if cascade is not None:
+        llm = cascade.get("llm_only") or {}
+        print(  # noqa: T201
+            f"cascade: {cascade['local_share']:.1%} decided locally, "
+            f"{_pct(cascade['local_accuracy'])} of those right; "
+            f"accuracy {_pct(cascade['cascade']['accuracy'])} vs LLM-only {_pct(llm.get('accuracy'))}"
+            + (" (in-sample: the model was trained on these examples)" if cascade.get("in_sample") else "")
+        )
     if args.gate:
         ok, sentence = gate(summary, args.margin)
         print(("gate passed: " if ok else "gate FAILED: ") + sentence)  # noqa: T201
-        return 0 if ok else 1
+        cascade_ok, cascade_sentence = cascade_gate(cascade, args.cascade_margin)
+        print(("cascade gate passed: " if cascade_ok else "cascade gate FAILED: ") + cascade_sentence)  # noqa: T201
+        return 0 if ok and cascade_ok else 1
     return 0
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
 
 
 def _run_langsmith(args: argparse.Namespace) -> int:
