@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import anyio
 import orjson
@@ -48,9 +48,9 @@ from ai_router.schemas import (
     validate,
 )
 from ai_router.sessions.recorder import RequestSession
-from ai_router.sse import DisconnectAwareStreamingResponse
 from ai_router.sessions.store import SessionStore
 from ai_router.settings import Settings, get_settings
+from ai_router.sse import DisconnectAwareStreamingResponse
 from ai_router.stats import Stats
 from ai_router.steps import step_record
 from graph.build import graph

@@ -6,8 +6,8 @@ when no key and no limit is configured (the workstation default).
 
 from __future__ import annotations
 
-import hmac
 import hashlib
+import hmac
 import ipaddress
 from collections import OrderedDict
 

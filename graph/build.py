@@ -29,7 +29,6 @@ from nodes.generate import generate
 from nodes.meta_check import meta_check
 from prompts import prompts_digest
 
-
 # The route functions are `async def` although they only read the state: LangGraph runs a
 # plain function given to `add_conditional_edges` in a thread pool under `astream`/`ainvoke`
 # (`run_in_executor`), two thread hops per request that cost more than the rest of the graph

@@ -184,8 +184,6 @@ def fallback_backend(state: dict) -> BackendName | None:
     client may fall back: once a stream has started, switching models would splice two
     answers together.
     """
-    from ai_router.settings import get_settings
-
     error = state.get("error")
     if not error or error.get("after_first_byte"):
         return None

@@ -29,7 +29,6 @@ import platform
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -214,7 +213,7 @@ async def one_request(session: aiohttp.ClientSession, url: str, body: bytes, str
                 if len(arrivals) > 2:
                     seg.gaps.append((arrivals[-1] - arrivals[0]) * 1000 / (len(arrivals) - 1))
         seg.latencies.append((time.perf_counter() - started) * 1000)
-    except (aiohttp.ClientError, asyncio.TimeoutError, RuntimeError) as exc:
+    except (TimeoutError, aiohttp.ClientError, RuntimeError) as exc:
         seg.errors += 1
         if len(seg.error_samples) < 3:
             seg.error_samples.append(f"{type(exc).__name__}: {exc}"[:300])

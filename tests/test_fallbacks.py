@@ -5,7 +5,15 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import CLASSIFIER_MODEL, PRIMARY_MODEL, sim_calls, sim_env, sim_fault, start_router, stop_router
+from tests.conftest import (
+    CLASSIFIER_MODEL,
+    PRIMARY_MODEL,
+    sim_calls,
+    sim_env,
+    sim_fault,
+    start_router,
+    stop_router,
+)
 
 XAI_MODEL = "grok-4-1-fast-reasoning"
 

@@ -13,7 +13,15 @@ from ai_router import train
 from ai_router.local_classifier import LocalModel, features
 from graph.routes import ROUTES, RouteSpec
 from nodes.fast_classify import fast_classify
-from tests.conftest import CLASSIFIER_MODEL, ROOT, sim_calls, sim_env, start_router, stop_router, wait_for_record
+from tests.conftest import (
+    CLASSIFIER_MODEL,
+    ROOT,
+    sim_calls,
+    sim_env,
+    start_router,
+    stop_router,
+    wait_for_record,
+)
 
 MODEL_PATH = ROOT / "models" / "router_classifier" / "model.json"
 FIXTURE = ROOT / "tests" / "fixtures" / "router_train" / "small.jsonl"

@@ -17,7 +17,6 @@ from langsmith.schemas import Run
 
 from ai_router.sessions.store import rotate
 from tests.conftest import (
-    CLASSIFIER_MODEL,
     ROOT,
     SESSION_SCHEMA,
     TEST_XAI_KEY,

@@ -7,7 +7,7 @@ references to its state and this module shapes, trims and describes them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -113,7 +113,7 @@ def iso(epoch: float, tz: str) -> str:
 
 def utc_stamp(epoch: float) -> str:
     """A sortable UTC stamp for file names: 20261125T145409.736048Z."""
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
 def build_record(data: SessionData, *, tz: str, mode: str, limit: int) -> dict[str, Any]:

@@ -26,8 +26,8 @@ import struct
 import sys
 import time
 from collections import OrderedDict
-from multiprocessing.connection import Connection
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 

@@ -10,7 +10,7 @@ machinery (about a millisecond a request here) off the hot path; with
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from langsmith.run_trees import RunTree
@@ -19,7 +19,7 @@ from ai_router.sessions.record import SessionData, shape_messages
 
 
 def _at(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, timezone.utc)
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 def _usage_metadata(usage: Any) -> dict[str, Any] | None:
