@@ -6,6 +6,7 @@ Read top to bottom, this is the whole control flow of a request:
                         \\--(undecided)--> fast_classify --(confident)--> enrich | generate | END (dry run)
                                                          \\--(unsure, shadow)--> classify
                         \\--(undecided, LOCAL_CLASSIFIER=off)--> classify --> enrich | generate | END
+    classify --(no usable answer: failed, timed out, garbage)--> default_route --> enrich | generate | END
     enrich -> generate --(failed before first byte, fallback left)--> fall_back -> generate
                        \\--> END
 """
@@ -22,6 +23,7 @@ from graph.context import RouterContext
 from graph.routes import ROUTES, fallback_backend
 from graph.state import InputState, OutputState, RouterState
 from nodes.classify import classify
+from nodes.default_route import default_route
 from nodes.enrich import enrich
 from nodes.fall_back import fall_back
 from nodes.fast_classify import fast_classify
@@ -75,6 +77,15 @@ async def route_after_fast_classify(state: RouterState) -> Literal["classify", "
     return await next_after_decision(state)
 
 
+async def route_after_classify(
+    state: RouterState,
+) -> Literal["default_route", "enrich", "generate", "__end__"]:
+    """Fall back to the local guess or MODERATE when the classifier gave no route."""
+    if not state.get("route"):
+        return "default_route"
+    return await next_after_decision(state)
+
+
 async def route_after_generate(state: RouterState) -> Literal["fall_back", "__end__"]:
     """Fall back when generation failed before any byte reached the client."""
     return "fall_back" if fallback_backend(state) else END
@@ -88,6 +99,7 @@ def build_graph() -> StateGraph:
     builder.add_node(meta_check)
     builder.add_node(fast_classify)
     builder.add_node(classify)
+    builder.add_node(default_route)
     builder.add_node(enrich)
     builder.add_node(generate)
     builder.add_node(fall_back)
@@ -95,7 +107,8 @@ def build_graph() -> StateGraph:
     builder.add_edge(START, "meta_check")
     builder.add_conditional_edges("meta_check", route_after_meta_check)
     builder.add_conditional_edges("fast_classify", route_after_fast_classify)
-    builder.add_conditional_edges("classify", next_after_decision)
+    builder.add_conditional_edges("classify", route_after_classify)
+    builder.add_conditional_edges("default_route", next_after_decision)
     builder.add_edge("enrich", "generate")
     builder.add_conditional_edges("generate", route_after_generate)
     builder.add_edge("fall_back", "generate")

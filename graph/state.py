@@ -35,6 +35,8 @@ class Decision(TypedDict, total=False):
     """The classifier's answer, verbatim (None when no classifier was asked)."""
     classification_ms: float | None
     """How long the classifier call took."""
+    classification_failure: str | None
+    """Why the classifier gave no route (failed, timed out, answered garbage); `default_route` decides then."""
     meta_task: str | None
     """For META: the client's task (title, tags, follow_ups, queries, autocomplete…)."""
     local_classification: dict[str, Any] | None

@@ -10,27 +10,13 @@ from ai_router.classification import parse_route
 from ai_router.messages import routing_view
 from ai_router.settings import get_settings
 from ai_router.steps import step_record
-from graph.routes import DEFAULT_ROUTE, carries_tools, classifiable_labels, decide
+from graph.routes import carries_tools, classifiable_labels, decide
 from graph.state import RouterState
 from prompts import render_prompt
 
 
-def fallback_label(state: RouterState) -> tuple[str, str]:
-    """The route to take when the LLM classifier gives nothing usable, and a note saying why.
-
-    The local classifier's best guess (recorded by `fast_classify`, even when unsure or in
-    shadow mode) beats a blind MODERATE; without one, MODERATE it is.
-    """
-    local = state.get("local_classification") or {}
-    label = local.get("label")
-    if label and label in classifiable_labels():
-        return label, (f"; local classifier's guess {label} (p={local['probability']:.3f}, "
-                       f"{local['model_version']})")
-    return DEFAULT_ROUTE, ""
-
-
 async def classify(state: RouterState) -> dict:
-    """Classify the request; fall back to the local guess or MODERATE, with the reason, if that fails.
+    """Classify the request, or record why the classifier could not (`default_route` then decides).
 
     The classifier sees the last user message and at most `CLASSIFY_CONTEXT_BUDGET`
     characters of conversation (tool output and system prompts left out). The same text
@@ -64,9 +50,10 @@ async def classify(state: RouterState) -> dict:
         raw = (answer.get("choices") or [{}])[0].get("message", {}).get("content") or ""
     except BackendError as error:
         step = step_record("classify", backend, "/chat/completions", messages, started, error=error)
-        label, guess = fallback_label(state)
-        update = decide(label, f"fallback: classifier failed ({error.message}){guess}", settings, tools=tools)
-        return {**update, "classification_raw": None, "classification_ms": step["duration_ms"], "steps": [step]}
+        return {
+            "classification_failure": f"classifier failed ({error.message})",
+            "classification_raw": None, "classification_ms": step["duration_ms"], "steps": [step],
+        }
     except (AttributeError, IndexError, TypeError):
         raw, answer = "", {}
     duration = elapsed_ms(started)
@@ -75,12 +62,8 @@ async def classify(state: RouterState) -> dict:
         content=raw, usage=answer.get("usage"), model=answer.get("model"),
     )
     label = parse_route(raw, labels)
+    result = {"classification_raw": raw, "classification_ms": duration, "steps": [step]}
     if label is None:
-        label, guess = fallback_label(state)
-        update = decide(
-            label, f"fallback: classifier answer not a route ({raw[:80]!r}){guess}", settings, tools=tools
-        )
-    else:
-        cache.put(query, history, label, raw)
-        update = decide(label, "classifier", settings, tools=tools)
-    return {**update, "classification_raw": raw, "classification_ms": duration, "steps": [step]}
+        return {**result, "classification_failure": f"classifier answer not a route ({raw[:80]!r})"}
+    cache.put(query, history, label, raw)
+    return {**decide(label, "classifier", settings, tools=tools), **result}

@@ -18,13 +18,14 @@ LABELS = ["SIMPLE", "MODERATE", "COMPLEX", "ENRICH"]
 
 def test_graph_has_the_designed_nodes_and_edges():
     drawn = graph.get_graph()
-    assert set(drawn.nodes) == {"__start__", "meta_check", "fast_classify", "classify", "enrich", "generate",
-                                "fall_back", "__end__"}
+    assert set(drawn.nodes) == {"__start__", "meta_check", "fast_classify", "classify", "default_route", "enrich",
+                                "generate", "fall_back", "__end__"}
     edges = {(e.source, e.target) for e in drawn.edges}
     assert {
         ("__start__", "meta_check"), ("meta_check", "classify"), ("meta_check", "generate"),
         ("meta_check", "enrich"), ("classify", "generate"), ("classify", "enrich"), ("classify", "__end__"),
         ("enrich", "generate"), ("generate", "fall_back"), ("fall_back", "generate"), ("generate", "__end__"),
+        ("classify", "default_route"), ("default_route", "generate"), ("default_route", "enrich"),
         ("meta_check", "fast_classify"), ("fast_classify", "classify"), ("fast_classify", "generate"),
         ("fast_classify", "enrich"), ("fast_classify", "__end__"),
     } <= edges
