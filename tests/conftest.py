@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,19 +90,40 @@ def start_router(env: dict[str, str], tmp: Path, cwd: Path = ROOT) -> Router:
         cwd=cwd, env=full_env, stdout=log_file, stderr=subprocess.STDOUT,
     )
     router = Router(f"http://127.0.0.1:{port}", process, log_path, tmp)
-    deadline = time.monotonic() + 60
-    while True:  # poll the readiness condition; each failed try returns at once
+    try:
+        wait_until_serving(process, f"{router.url}/health", log_path, ready=lambda _: True)  # any answer
+    except RuntimeError:
+        process.kill()
+        raise
+    return router
+
+
+def wait_until_serving(
+    process: subprocess.Popen,
+    url: str,
+    log_path: Path,
+    *,
+    timeout: float = 60,
+    ready: Callable[[httpx.Response], bool] = lambda response: response.status_code == 200,
+) -> None:
+    """Poll `url` until it answers as `ready` says, while `process` is still running.
+
+    A bounded poll on a readiness condition (each failed try returns at once), not a
+    synchronisation sleep. Raises RuntimeError with the process's log when the process
+    exits or the deadline passes.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
         if process.poll() is not None:
-            raise RuntimeError(f"router exited with {process.returncode}:\n{router.log()}")
+            raise RuntimeError(f"process exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
         try:
-            httpx.get(f"{router.url}/health", timeout=2)  # any answer: the app is serving
-            return router
+            if ready(httpx.get(url, timeout=2)):
+                return
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"router did not start:\n{router.log()}")
-        time.sleep(0.05)  # bounded poll of a readiness condition, not a synchronisation sleep
+            raise RuntimeError(f"{url} did not answer within {timeout:.0f} s:\n{log_path.read_text(errors='replace')}")
+        time.sleep(0.05)
 
 
 def stop_router(router: Router) -> None:

@@ -34,7 +34,7 @@ import yaml
 
 from ai_router.access import OPEN_PATHS
 from ai_router.settings import Settings
-from tests.conftest import PRIMARY_MODEL, ROOT, free_port, sim_env
+from tests.conftest import PRIMARY_MODEL, ROOT, free_port, sim_env, wait_until_serving
 
 COMPOSE_FILE = ROOT / "compose.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -403,16 +403,7 @@ def test_dockerfile_build_install_and_start_work_outside_a_container(sim_reset, 
         [sys.executable, *cmd[1:]], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (tmp_path / "router.log").read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "router.log").read_text()
-            time.sleep(0.05)  # bounded poll until the server answers
+        wait_until_serving(process, f"http://127.0.0.1:{port}/v1/models", tmp_path / "router.log", timeout=60)
         health = exec_form(next(args for name, args in instructions if name == "HEALTHCHECK"))
         assert health[0] == "python"
         check = subprocess.run(
@@ -493,16 +484,7 @@ def test_proxy_streams_router_answers_unbuffered(router, sim_reset, tmp_path: Pa
     )
     url = f"http://127.0.0.1:{proxy_port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proxy.poll() is None, (tmp_path / "caddy.log").read_text()
-            try:
-                if httpx.get(f"{url}/v1/models", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "caddy.log").read_text()
-            time.sleep(0.05)  # bounded poll until the proxy answers
+        wait_until_serving(proxy, f"{url}/v1/models", tmp_path / "caddy.log", timeout=30)
         # 10 tokens 100 ms apart: an unbuffered proxy delivers the first long before the last.
         httpx.post(
             f"{sim_reset.url}/sim/config", json={"tokens": 10, "token_delay_ms": 100}

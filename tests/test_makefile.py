@@ -12,13 +12,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, wait_until_serving
 
 MAKEFILE = ROOT / "Makefile"
 # The targets users of the original knew (issue 8), plus the other engineers' tools.
@@ -157,16 +156,7 @@ def test_make_run_on_the_simulator_then_health_and_status(tmp_path: Path):
             start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{url}/v1/models", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.05)  # bounded poll until the router answers
+        wait_until_serving(process, f"{url}/v1/models", log_path)
 
         health = make("health", f"ROUTER_URL={url}")
         assert health.returncode == 0, health.stdout + health.stderr
@@ -219,16 +209,7 @@ def test_make_studio_serves_the_graph_on_the_simulator(tmp_path: Path):
             start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{url}/ok", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.1)  # bounded poll until the dev server answers
+        wait_until_serving(process, f"{url}/ok", log_path, timeout=90)
         with httpx.Client(base_url=url, timeout=60) as client:
             thread = client.post("/threads", json={}).json()["thread_id"]
             run = client.post(

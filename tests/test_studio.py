@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from ai_router import backends as backends_module
 from ai_router.settings import get_settings
 from graph.build import build_graph
 from graph.context import RouterContext
-from tests.conftest import PRIMARY_MODEL, ROOT, Router, free_port, sim_calls, sim_env
+from tests.conftest import PRIMARY_MODEL, ROOT, Router, free_port, sim_calls, sim_env, wait_until_serving
 
 FIXTURES = ROOT / "tests" / "fixtures" / "meta_prompts"
 XAI_MODEL = "grok-4-1-fast-reasoning"  # the Settings default, which the simulator serves
@@ -68,16 +67,7 @@ def studio(sim, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{url}/ok", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.1)  # bounded poll until the dev server answers
+        wait_until_serving(process, f"{url}/ok", log_path, timeout=90)
         yield Studio(url, log_path)
     finally:
         process.terminate()

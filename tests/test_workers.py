@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 from prometheus_client.mmap_dict import MmapedDict
 
-from tests.conftest import ROOT, free_port, sim_env
+from tests.conftest import ROOT, free_port, sim_env, wait_until_serving
 
 
 def _served_by_pid(metrics_dir: Path) -> dict[str, float]:
@@ -35,16 +34,7 @@ def test_stats_add_up_across_two_workers(sim_reset, tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{port}"
     body = {"model": "ai-router", "route": "SIMPLE", "messages": [{"role": "user", "content": "hi"}]}
     try:
-        deadline = time.monotonic() + 60
-        while True:  # bounded poll until the router answers
-            assert process.poll() is None, (tmp_path / "router.log").read_text()
-            try:
-                if httpx.get(f"{url}/v1/models", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "router did not start"
-            time.sleep(0.05)
+        wait_until_serving(process, f"{url}/v1/models", tmp_path / "router.log", timeout=60)
         sent = 0
         # Fresh connections until both workers have served some
         # (the kernel spreads accepts; bounded so a lopsided run fails instead of hanging).
