@@ -52,7 +52,7 @@ from ai_router.sessions.store import SessionStore
 from ai_router.settings import Settings, get_settings
 from ai_router.sse import DisconnectAwareStreamingResponse
 from ai_router.stats import Stats
-from ai_router.steps import step_record
+from ai_router.steps import overhead_ms, step_record
 from graph.build import graph
 from graph.context import RouterContext
 from graph.routes import ROUTES
@@ -209,11 +209,6 @@ def _decision_headers(session_id: str, state: dict[str, Any], overhead_ms: float
     return headers
 
 
-def _overhead_ms(state: dict[str, Any], total_ms: float) -> float:
-    """Time the router spent outside backend calls."""
-    return round(total_ms - sum(step.get("duration_ms") or 0 for step in state.get("steps") or []), 2)
-
-
 def _params(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k not in _NOT_PARAMS}
 
@@ -337,7 +332,7 @@ async def run_chat(
         response["model"] = settings.virtual_model
         if cache_key is not None:
             _store(responses, cache_key, state)
-        headers = _decision_headers(session.id, state, _overhead_ms(state, elapsed_ms(session.started)))
+        headers = _decision_headers(session.id, state, overhead_ms(state, elapsed_ms(session.started)))
         session.finish(state, status_code=200, error=None)
         return Response(orjson.dumps(response), media_type="application/json", headers=headers)
 

@@ -46,3 +46,8 @@ def step_record(
     if extra:
         record.update(extra)
     return record
+
+
+def overhead_ms(state: dict[str, Any], total_ms: float) -> float:
+    """The router's own share of a request's time: the total less its backend calls."""
+    return round(total_ms - sum(step.get("duration_ms") or 0 for step in state.get("steps") or []), 2)

@@ -12,6 +12,7 @@ from ai_router.backends import elapsed_ms
 from ai_router.sessions.record import SessionData
 from ai_router.sessions.store import SessionStore
 from ai_router.stats import Stats
+from ai_router.steps import overhead_ms
 
 
 class RequestSession:
@@ -52,15 +53,13 @@ class RequestSession:
             return
         self._finished = True
         total = elapsed_ms(self.started)
-        steps = state.get("steps") or []
-        backend_ms = sum(step.get("duration_ms") or 0 for step in steps)
         self._stats.record(
             state.get("route") or "UNROUTED", total_ms=total, error=error is not None, streamed=self.stream,
-            classification_ms=state.get("classification_ms"), overhead_ms=round(total - backend_ms, 2),
+            classification_ms=state.get("classification_ms"), overhead_ms=overhead_ms(state, total),
         )
         if state.get("failed_backends") and error is None:
             self._stats.fallbacks += 1
-        self._stats.count_model_mismatches(steps)
+        self._stats.count_model_mismatches(state.get("steps") or [])
         if self._store is None:
             return
         self._store.submit(SessionData(
