@@ -7,11 +7,11 @@ ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md server.py ./
-COPY ai_router ./ai_router
+COPY core ./core
 COPY graph ./graph
 COPY nodes ./nodes
 COPY prompts ./prompts
-COPY evals ./evals
+COPY tools ./tools
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 FROM ${PYTHON_IMAGE}
@@ -39,5 +39,5 @@ WORKDIR /data
 EXPOSE 8000
 # The router's /health answers 200 while the primary model is reachable.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-m", "ai_router.healthcheck", "--local", "--quiet"]
-CMD ["python", "-m", "ai_router.launch"]
+    CMD ["python", "-m", "tools.healthcheck", "--local", "--quiet"]
+CMD ["python", "-m", "tools.launch"]

@@ -46,22 +46,24 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 run: $(SETUP) ## Run the router on 127.0.0.1:8000 (embedded simulator when no backend is configured)
-	$(PY) -m ai_router.launch
+	$(PY) -m tools.launch
 
-test: $(SETUP) ## Run the test suite (what CI runs)
+test: $(SETUP) ## Run the test suite (what CI runs): lint and type-check the runtime, then pytest
+	$(PY) -m ruff check core graph nodes prompts server.py
+	$(PY) -m mypy core graph nodes prompts server.py
 	$(PY) -m pytest
 
 studio: $(SETUP) ## Serve the graph to LangGraph Studio (langgraph dev, simulator backends) on STUDIO_PORT
-	$(PY) -m ai_router.launch studio
+	$(PY) -m tools.launch studio
 
 graph: $(SETUP) ## Redraw docs/graph.mmd (the README's picture) from the compiled graph
 	$(PY) scripts/draw_graph.py
 
 health: ## Ask the running router (ROUTER_URL) about each backend, verbosely
-	@$(PYTHON) -m ai_router.healthcheck --verbose --url $(ROUTER_URL)
+	@$(PYTHON) -m tools.healthcheck --verbose --url $(ROUTER_URL)
 
 status: ## One line: is the running router (ROUTER_URL) and each backend up?
-	@$(PYTHON) -m ai_router.healthcheck --oneline --url $(ROUTER_URL)
+	@$(PYTHON) -m tools.healthcheck --oneline --url $(ROUTER_URL)
 
 up: ## Build and start the Docker stack (PROFILES=gpu|sim, add ,ui for Open WebUI)
 	$(need_compose)
@@ -102,10 +104,10 @@ review: $(SETUP) ## Review recent sessions and propose a prompt edit (REVIEW_ARG
 	$(call optional,evals/review.py,-m evals.review $(REVIEW_ARGS))
 
 sessions: $(SETUP) ## List logged sessions (ARGS="show ID", "export --out f.jsonl", "upload-traces")
-	$(call optional,ai_router/sessions,-m ai_router.sessions$(if $(ARGS),, list))
+	$(call optional,tools/sessions.py,-m tools.sessions$(if $(ARGS),, list))
 
 train-router: $(SETUP) ## Train the router's classifier from logged sessions
-	$(call optional,ai_router/train.py,-m ai_router.train)
+	$(call optional,evals/train.py,-m evals.train)
 
 clean-all: ## Remove .venv, caches and local state (the Docker stack's volumes too, if Docker is there)
 	-@$(COMPOSE) version >/dev/null 2>&1 && COMPOSE_PROFILES=gpu,sim,ui $(COMPOSE) down -v --remove-orphans

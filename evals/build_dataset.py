@@ -26,8 +26,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ai_router.sessions.__main__ import iter_records, parse_since
-from ai_router.settings import Settings
+from tools.sessions import iter_records, parse_since
+from core.settings import Settings
+from evals.settings import EvalSettings
 from evals.label import load_labels
 
 Example = dict[str, Any]
@@ -341,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--dir", type=Path, default=Path(settings.session_log_dir), help="SESSION_LOG_DIR")
     build.add_argument("--traces", type=Path, default=Path(settings.trace_log_dir), help="TRACE_LOG_DIR")
     build.add_argument(
-        "--labels", type=Path, default=Path(settings.eval_labels_file), help="EVAL_LABELS_FILE"
+        "--labels", type=Path, default=Path(EvalSettings().eval_labels_file), help="EVAL_LABELS_FILE"
     )
     build.add_argument("--route", help="backend path: meta, primary, xai, enrich")
     build.add_argument("--label", help="logged route label: SIMPLE, MODERATE, COMPLEX, ENRICH, META")

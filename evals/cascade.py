@@ -14,7 +14,7 @@ report's "Cascade" section:
 - a cross-validated cascade accuracy. The shipped model is trained on the regression set
   itself, so its accuracy there is in-sample and optimistic. The cross-validated figure
   gives every labelled example a local prediction from a model trained without it (same
-  learner, C, seed, folds and target accuracy as the shipped model, via `ai_router.train`),
+  learner, C, seed, folds and target accuracy as the shipped model, via `evals.train`),
   with each fold's threshold chosen on the other folds, and the LLM-only arm's route where
   that model would not decide. It needs scikit-learn (the `dev`/`train` extras).
 
@@ -64,7 +64,7 @@ def _accuracy(
 
 
 def model_card(model_path: str | Path) -> dict[str, Any] | None:
-    """The cross-validated figures `ai_router.train` wrote next to the model (`card.json`), if there."""
+    """The cross-validated figures `evals.train` wrote next to the model (`card.json`), if there."""
     path = Path(model_path).with_name("card.json")
     try:
         card = json.loads(path.read_text(encoding="utf-8"))
@@ -129,7 +129,7 @@ def cross_validated_routes(
     target: float = 0.96,
     budget: int = 2000,
 ) -> dict[str, Any]:
-    """The cascade's routes had the local model never seen the example (k-fold, `ai_router.train`'s code).
+    """The cascade's routes had the local model never seen the example (k-fold, `evals.train`'s code).
 
     Every labelled example whose LLM-only route came from the classifier gets an out-of-fold
     prediction and a decision against a threshold chosen on the other folds; where it would
@@ -142,11 +142,11 @@ def cross_validated_routes(
     """
     from sklearn.model_selection import StratifiedKFold
 
-    from ai_router.local_classifier import document
-    from ai_router.messages import routing_view
-    from ai_router.train import choose_threshold, out_of_fold_logits, softmax
-    from ai_router.train import fit_temperature as fit
-    from graph.routes import classifiable_labels
+    from core.routing.local_model import document
+    from core.messages import routing_view
+    from evals.train import choose_threshold, out_of_fold_logits, softmax
+    from evals.train import fit_temperature as fit
+    from core.routes import classifiable_labels
 
     allowed = set(classifiable_labels())
     rows = [

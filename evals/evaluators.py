@@ -22,7 +22,7 @@ from typing import Any
 
 from langsmith.schemas import Example, Run
 
-from ai_router.settings import get_settings
+from evals.settings import EVAL_PROMPTS, EvalSettings
 
 _UNUSED_OVERLAP = 0.1  # below this share of the search's distinctive words, the answer ignored it
 _WORD = re.compile(r"[a-z][a-z0-9'-]{4,}")
@@ -147,7 +147,7 @@ def local_accuracy(run: Any, example: Any) -> dict[str, Any]:
 
 def _llm_decided(reason: Any) -> bool:
     # "classifier" or "classifier (cached)": the LLM classifier's own answer, not a fallback
-    # or a rule (the same test `ai_router.train` uses for teacher labels).
+    # or a rule (the same test `evals.train` uses for teacher labels).
     return isinstance(reason, str) and reason.startswith("classifier")
 
 
@@ -269,7 +269,7 @@ def cost_table(
     runs: Sequence[Any], input_price: float | None = None, output_price: float | None = None
 ) -> dict[str, Any]:
     """Cloud share and the estimated xAI cost (tokens × `EVAL_XAI_*_PRICE`, USD per million)."""
-    settings = get_settings()
+    settings = EvalSettings()
     input_price = settings.eval_xai_input_price if input_price is None else input_price
     output_price = settings.eval_xai_output_price if output_price is None else output_price
     cloud = 0
@@ -458,7 +458,7 @@ _SCORE = re.compile(r"SCORE\s*[:=]\s*([1-5])", re.I)
 
 
 def make_answer_judge(ask: Callable[[list[dict[str, Any]]], str]) -> Callable[[Any, Any], dict[str, Any]]:
-    """An LLM-as-judge evaluator of answer quality, with the rubric in `prompts/evals/judge.md`.
+    """An LLM-as-judge evaluator of answer quality, with the rubric in `evals/prompts/judge.md`.
 
     Args:
         ask: Sends chat messages to the judging model and returns its text (see `evals.run`).
@@ -466,19 +466,18 @@ def make_answer_judge(ask: Callable[[list[dict[str, Any]]], str]) -> Callable[[A
     Returns:
         A `(run, example)` evaluator with key `answer_quality`, scored 0-1 from the 1-5 grade.
     """
-    from ai_router.messages import last_user_text
-    from prompts import render_prompt
+    from core.messages import last_user_text
 
     def answer_quality(run: Any, example: Any) -> dict[str, Any]:
         out = _outputs(run)
         if not out.get("answer"):
             return {"key": "answer_quality", "score": None, "comment": "no answer (routing-only replay?)"}
         messages = [
-            {"role": "system", "content": render_prompt("evals/judge")},
+            {"role": "system", "content": EVAL_PROMPTS.render("judge")},
             {
                 "role": "user",
-                "content": render_prompt(
-                    "evals/judge_request",
+                "content": EVAL_PROMPTS.render(
+                    "judge_request",
                     query=last_user_text(getattr(example, "inputs", {}).get("messages") or []),
                     context=out.get("enrichment") or "(none)",
                     answer=out["answer"],

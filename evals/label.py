@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from ai_router.sessions.__main__ import iter_records, parse_since
-from ai_router.settings import Settings
-from graph.routes import ROUTES
+from tools.sessions import iter_records, parse_since
+from core.settings import Settings
+from evals.settings import EvalSettings
+from core.routes import ROUTES
 
 SHORTCUTS = {"s": "SIMPLE", "m": "MODERATE", "c": "COMPLEX", "e": "ENRICH", "x": "META"}
 """One-key answers in the interactive loop; any route label typed in full works too."""
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--file", type=Path, default=Path(settings.eval_labels_file), help="EVAL_LABELS_FILE")
+    parser.add_argument("--file", type=Path, default=Path(EvalSettings().eval_labels_file), help="EVAL_LABELS_FILE")
     parser.add_argument("--dir", type=Path, default=Path(settings.session_log_dir), help="SESSION_LOG_DIR")
     parser.add_argument("--route", help="only sessions on this backend path")
     parser.add_argument("--label", help="only sessions routed to this label")

@@ -14,44 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import httpx
 from tqdm import tqdm
 
+from core.context import RouterContext
+from core.services import Services, build_services
+from core.settings import Settings
+from core.state import decision_of
+
 Mode = Literal["routing", "full"]
 Result = dict[str, Any]
-
-
-def reset_process_state() -> None:
-    """Forget cached settings, backends and prompts, after the environment changed in-process."""
-    from ai_router.backends import set_backends
-    from ai_router.caches import set_caches
-    from ai_router.settings import get_settings
-    from prompts import reload_prompts
-
-    get_settings.cache_clear()
-    set_backends(None)
-    set_caches(None)
-    reload_prompts()
-
-
-def use_environment(overrides: Mapping[str, str | None]) -> None:
-    """Set (or, for None, remove) environment variables and reset what was built from them.
-
-    The command-line tools run one eval per process, so changing the environment is how a
-    replay points the graph at other backends or at an edited copy of `prompts/`.
-    """
-    for key, value in overrides.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    reset_process_state()
 
 
 def example_id(example: dict[str, Any]) -> str:
@@ -99,14 +75,9 @@ def result_from_state(eid: str, state: dict[str, Any], total_ms: float, mode: Mo
     return {
         "example_id": eid,
         "mode": mode,
-        "route": state.get("route"),
-        "route_reason": state.get("route_reason"),
-        "backend": state.get("backend"),
-        "degraded": state.get("degraded"),
-        "classification_raw": state.get("classification_raw"),
-        "classification_ms": state.get("classification_ms"),
-        # The local classifier's prediction (label, probability, decided, ms, …), for the cascade metrics.
-        "local_classification": state.get("local_classification"),
+        # The decision, with the local classifier's prediction (label, probability, decided, ms, …)
+        # that the cascade metrics read.
+        **decision_of(state),
         "total_ms": round(total_ms, 3),
         "steps": _steps(state.get("steps")),
         "enrichment": state.get("enrichment"),
@@ -117,15 +88,14 @@ def result_from_state(eid: str, state: dict[str, Any], total_ms: float, mode: Mo
     }
 
 
-async def run_in_process(example: dict[str, Any], mode: Mode) -> Result:
+async def run_in_process(example: dict[str, Any], mode: Mode, services: Services) -> Result:
     """Run one example through the compiled graph in this process (a dry run unless `mode` is full)."""
-    from graph.build import graph
-    from graph.context import RouterContext
+    from graph.build import graph  # the graph module compiles on import: only in-process replays pay for it
 
     started = time.perf_counter()
     state = await graph.ainvoke(
         {"messages": example["inputs"]["messages"], "params": {}},
-        context=RouterContext(dry_run=mode == "routing"),
+        context=RouterContext.from_settings(services.settings, services, dry_run=mode == "routing"),
     )
     return result_from_state(example_id(example), state, (time.perf_counter() - started) * 1000, mode)
 
@@ -167,6 +137,7 @@ async def replay(
     *,
     mode: Mode = "routing",
     router_url: str | None = None,
+    settings: Settings | None = None,
     concurrency: int = 8,
     results_path: Path | None = None,
     progress: bool = True,
@@ -177,6 +148,7 @@ async def replay(
         examples: Dataset rows (`inputs.messages`, `metadata.example_id`).
         mode: `routing` stops at the decision (no generation); `full` generates.
         router_url: Replay over HTTP against this running router instead of in-process.
+        settings: The router's settings for an in-process replay (default: the environment's).
         concurrency: Examples in flight at most.
         results_path: JSONL file results are appended to; rows already there are reused.
         progress: Show a progress bar (on stderr).
@@ -186,6 +158,7 @@ async def replay(
     semaphore = asyncio.Semaphore(max(1, concurrency))
     handle = results_path.open("a", encoding="utf-8") if results_path else None
     client = httpx.AsyncClient(base_url=router_url.rstrip("/"), timeout=600) if router_url else None
+    services = build_services(settings or Settings()) if client is None else None
     bar = tqdm(
         total=len(examples),
         initial=len(examples) - len(todo),
@@ -200,7 +173,8 @@ async def replay(
                 if client is not None:
                     result = await _run_over_http(client, example, mode)
                 else:
-                    result = await run_in_process(example, mode)
+                    assert services is not None
+                    result = await run_in_process(example, mode, services)
             # One broken example must not end a replay of hundreds: record why and go on.
             except Exception as error:  # noqa: BLE001
                 result = {
@@ -225,8 +199,6 @@ async def replay(
             handle.close()
         if client is not None:
             await client.aclose()
-        if router_url is None:
-            from ai_router.backends import get_backends
-
-            await get_backends().aclose()  # the pooled clients belong to this event loop
+        if services is not None:
+            await services.aclose()  # the pooled clients belong to this event loop
     return [done[example_id(e)] for e in examples if example_id(e) in done]

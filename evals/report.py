@@ -22,7 +22,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display on servers and in CI
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ai_router.messages import last_user_text  # noqa: E402
+from core.messages import last_user_text  # noqa: E402
 from evals.evaluators import Evaluation, cost_table, latency_table  # noqa: E402
 
 ROUTE_ORDER = ["META", "SIMPLE", "MODERATE", "COMPLEX", "ENRICH"]

@@ -25,9 +25,9 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-import os
 import re
 import statistics
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,12 +41,13 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
-from ai_router.messages import last_user_text
-from ai_router.sessions.__main__ import parse_since
-from ai_router.settings import Settings, get_settings
+from core.messages import last_user_text
+from tools.sessions import parse_since
+from core.settings import Settings
 from evals.build_dataset import build_examples
 from evals.evaluators import evaluate_offline
 from evals.label import load_labels
+from evals.settings import EVAL_PROMPTS, EvalSettings
 
 EVIDENCE_PER_GROUP = 8
 _FILE_BLOCK = re.compile(r"FILE:\s*([\w/.-]+?)(?:\.md)?\s*\n<<<\n(.*?)\n>>>", re.S)
@@ -73,6 +74,8 @@ class ReviewContext:
     """A ready patch to gate instead of asking the model."""
     backend: str = "primary"
     out_dir: Path = field(default_factory=lambda: Path("logs/reviews"))
+    settings: Settings = field(default_factory=Settings)
+    """The router's settings: its logs, the backends the review model and the regression eval use."""
 
 
 class Problem(TypedDict):
@@ -127,7 +130,7 @@ def logged_result(example: dict[str, Any]) -> dict[str, Any]:
 def load_findings(state: ReviewState, runtime: Runtime[ReviewContext]) -> ReviewState:
     """Read recent sessions, judge their logged decisions, and take in an eval run's findings."""
     ctx = runtime.context
-    settings = get_settings()
+    settings = ctx.settings
     filters = argparse.Namespace(since=ctx.since)
     examples, _ = build_examples(
         ctx.session_dir,
@@ -355,9 +358,8 @@ def findings_text(state: ReviewState) -> str:
     return "\n".join(lines)
 
 
-def ask_model(backend: str, system: str, user: str) -> str:
+def ask_model(settings: Settings, backend: str, system: str, user: str) -> str:
     """One chat call to a configured backend (synchronous: the review is a command-line job)."""
-    settings = get_settings()
     base_url, model, key = {
         "primary": (settings.primary_base_url, settings.primary_model, settings.primary_api_key),
         "classifier": (settings.classifier_base_url, settings.classifier_model, settings.classifier_api_key),
@@ -382,8 +384,6 @@ def ask_model(backend: str, system: str, user: str) -> str:
 
 def propose_edit(state: ReviewState, runtime: Runtime[ReviewContext]) -> ReviewState:
     """Ask the model for a narrative and an edit; fall back to a deterministic edit when it gives none."""
-    from prompts import render_prompt
-
     ctx = runtime.context
     if ctx.proposal is not None:
         patch = ctx.proposal.read_text(encoding="utf-8")
@@ -410,10 +410,9 @@ def propose_edit(state: ReviewState, runtime: Runtime[ReviewContext]) -> ReviewS
         for name in ("routing/system", "routing/request")
     )
     try:
-        answer = ask_model(
-            ctx.backend,
-            render_prompt("evals/review"),
-            render_prompt("evals/review_request", findings=findings_text(state), prompt_files=files),
+        answer = ask_model(ctx.settings, ctx.backend,
+            EVAL_PROMPTS.render("review"),
+            EVAL_PROMPTS.render("review_request", findings=findings_text(state), prompt_files=files),
         )
         failure = None
     except (httpx.HTTPError, KeyError, IndexError, ValueError) as error:
@@ -458,30 +457,29 @@ def route_after_proposal(
 
 def apply_edit(state: ReviewState, runtime: Runtime[ReviewContext]) -> ReviewState:
     """Run the regression eval, apply the patch, run it again; keep the edit only if accuracy holds."""
-    from evals.replay import use_environment
     from evals.run import REGRESSION_SET, run_eval
 
     ctx = runtime.context
     dataset = ctx.regression_set or REGRESSION_SET
-    use_environment({"PROMPTS_DIR": str(ctx.prompts_dir.resolve())})
     work = ctx.out_dir / "eval"
-    before = (
-        run_eval(dataset, work / "before", progress=False)["metrics"].get("route_accuracy_overall") or 0.0
-    )
+
+    def accuracy(name: str, baseline: Path | None = None) -> float:
+        # Each replay reads its own copy of the prompts as they are now, so the one after the
+        # edit never sees a prompt read (and kept) before it.
+        snapshot = work / f"prompts_{name}"
+        shutil.copytree(ctx.prompts_dir, snapshot, dirs_exist_ok=True)
+        settings = ctx.settings.model_copy(update={"prompts_dir": str(snapshot.resolve())})
+        summary = run_eval(dataset, work / name, settings=settings, baseline=baseline, progress=False)
+        return summary["metrics"].get("route_accuracy_overall") or 0.0
+
+    before = accuracy("before")
     ok, message = check_patch(state["patch"], ctx.prompts_dir, check=False)
     if not ok:
         return {"applied": {"kept": False, "why": f"git apply failed: {message}"}}
-    use_environment({})  # the prompts changed on disk: forget the cached ones
-    after = (
-        run_eval(dataset, work / "after", baseline=work / "before" / "summary.json", progress=False)[
-            "metrics"
-        ].get("route_accuracy_overall")
-        or 0.0
-    )
+    after = accuracy("after", work / "before" / "summary.json")
     kept = after >= before - ctx.margin
     if not kept:
         check_patch(state["patch"], ctx.prompts_dir, reverse=True, check=False)
-        use_environment({})
     verdict = "kept" if kept else "reverted"
     return {
         "applied": {
@@ -532,7 +530,7 @@ def write_review(state: ReviewState, runtime: Runtime[ReviewContext]) -> ReviewS
             lines.append(f"- {who} — {item.get('query') or ''!r} — {detail}")
         if problem["kind"] == "missed_meta":
             lines.append(
-                "\n  META is decided by rules, not prompts: extend `ai_router/meta_detect.py` "
+                "\n  META is decided by rules, not prompts: extend `core/routing/meta.py` "
                 "with these shapes (and a fixture under `tests/fixtures/meta_prompts/`)."
             )
         if problem["kind"] in ("latency", "truncation"):
@@ -591,8 +589,8 @@ review_graph = build_review_graph().compile(name="ai-router-review")
 
 def main(argv: list[str] | None = None) -> int:
     """Run the review command line."""
-    from evals.run import REGRESSION_SET, ensure_backends
-    from prompts import prompts_dir
+    from evals.run import REGRESSION_SET, ensure_backends, replay_settings
+    from prompts import PROMPTS_DIR
 
     settings = Settings()
     parser = argparse.ArgumentParser(
@@ -603,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=Path(settings.session_log_dir), help="SESSION_LOG_DIR")
     parser.add_argument("--traces", type=Path, default=Path(settings.trace_log_dir), help="TRACE_LOG_DIR")
     parser.add_argument(
-        "--labels", type=Path, default=Path(settings.eval_labels_file), help="EVAL_LABELS_FILE"
+        "--labels", type=Path, default=Path(EvalSettings().eval_labels_file), help="EVAL_LABELS_FILE"
     )
     parser.add_argument(
         "--since", type=parse_since, default=parse_since("7d"), help="sessions of the last … (7d)"
@@ -630,14 +628,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--simulator", choices=["auto", "on", "off"], default="auto")
     args = parser.parse_args(argv)
 
-    os.environ.setdefault("ROUTE_CACHE_SIZE", "0")  # the regression eval measures the classifier
-    sim = ensure_backends(args.simulator, None)
+    settings, sim = ensure_backends(args.simulator, None, replay_settings(settings))
     if sim:
         print(f"no backend configured: the review model is the embedded simulator at {sim}", file=sys.stderr)
     context = ReviewContext(
         session_dir=args.dir,
         trace_dir=args.traces,
-        prompts_dir=(args.prompts_dir or prompts_dir()).resolve(),
+        prompts_dir=(args.prompts_dir or Path(settings.prompts_dir or PROMPTS_DIR)).resolve(),
         labels_file=args.labels,
         since=args.since,
         findings=args.findings,
@@ -647,6 +644,7 @@ def main(argv: list[str] | None = None) -> int:
         proposal=args.proposal,
         backend=args.backend,
         out_dir=args.out or Path("logs/reviews") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
+        settings=settings,
     )
     state = review_graph.invoke({}, context=context)
     problems = ", ".join(f"{p['kind']} {p['count']}" for p in state.get("problems") or []) or "none"

@@ -34,7 +34,9 @@ from typing import Any
 
 import httpx
 
-from ai_router.settings import Settings, get_settings
+from pydantic import SecretStr
+
+from core.settings import Settings
 from evals.build_dataset import read_jsonl
 from evals.cascade import cascade_gate, cascade_section
 from evals.evaluators import (
@@ -44,8 +46,9 @@ from evals.evaluators import (
     evaluate_offline,
     make_answer_judge,
 )
-from evals.replay import Mode, replay, run_in_process, use_environment
+from evals.replay import Mode, replay, run_in_process
 from evals.report import write_report
+from evals.settings import EvalSettings
 
 EVALS_DIR = Path(__file__).resolve().parent
 REGRESSION_SET = EVALS_DIR / "datasets" / "routing_regression.jsonl"
@@ -60,31 +63,39 @@ def default_baseline(dataset: Path) -> Path:
 _simulator: dict[str, str] = {}  # the embedded simulator this process started, if any
 
 
-def ensure_backends(choice: str, router_url: str | None) -> str | None:
-    """Start the embedded simulator when asked to, or when no backend is configured; return its URL."""
+def ensure_backends(choice: str, router_url: str | None, settings: Settings) -> tuple[Settings, str | None]:
+    """Start the embedded simulator when asked to, or when no backend is configured.
+
+    Returns the settings to replay with (pointed at the simulator when it was started) and
+    the simulator's URL, if any.
+    """
     if router_url is not None or choice == "off":
-        return None
-    if choice == "auto" and "primary_base_url" in Settings().model_fields_set:
-        return None
-    from ai_router.launch import SIM_XAI_KEY, start_simulator
+        return settings, None
+    if choice == "auto" and "primary_base_url" in settings.model_fields_set:
+        return settings, None
+    from tools.launch import SIM_XAI_KEY, start_simulator
 
     os.environ.setdefault("SIM_TOKEN_DELAY_MS", "0")  # evals want answers, not a typing effect
-    url = start_simulator(Settings().classifier_model)
+    url = start_simulator(settings.classifier_model)
     _simulator["url"] = url
-    use_environment(
-        {
-            "PRIMARY_BASE_URL": url,
-            "CLASSIFIER_BASE_URL": url,
-            "XAI_BASE_URL": url,
-            "XAI_API_KEY": os.environ.get("XAI_API_KEY") or SIM_XAI_KEY,
-        }
+    key = settings.xai_api_key if settings.xai_configured else SecretStr(SIM_XAI_KEY)
+    simulated = settings.model_copy(
+        update={"primary_base_url": url, "classifier_base_url": url, "xai_base_url": url, "xai_api_key": key}
     )
-    return url
+    return simulated, url
 
 
-def judge_caller() -> Any:
+def replay_settings(settings: Settings | None = None, **overrides: Any) -> Settings:
+    """The router settings a replay runs with: `settings` (default: the environment's), with
+    `overrides`, and no decision cache unless one is configured (a replay measures the classifier)."""
+    settings = settings or Settings()
+    if "route_cache_size" not in settings.model_fields_set:
+        overrides.setdefault("route_cache_size", 0)
+    return settings.model_copy(update=overrides) if overrides else settings
+
+
+def judge_caller(settings: Settings) -> Any:
     """A synchronous `ask(messages) -> text` on the primary backend, for the LLM judge."""
-    settings = get_settings()
     key = settings.primary_api_key.get_secret_value() if settings.primary_api_key else None
     client = httpx.Client(
         base_url=settings.primary_base_url.rstrip("/"),
@@ -111,10 +122,9 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def run_config(dataset: Path, mode: Mode, router_url: str | None) -> dict[str, Any]:
+def run_config(dataset: Path, mode: Mode, router_url: str | None, settings: Settings) -> dict[str, Any]:
     """The knobs of a run, kept in its summary (and LangSmith experiment metadata)."""
-    settings = get_settings()
-    from prompts import prompts_digest
+    from prompts import PromptLibrary
 
     return {
         "dataset": _shown(dataset),
@@ -127,7 +137,7 @@ def run_config(dataset: Path, mode: Mode, router_url: str | None) -> dict[str, A
         "primary_model": settings.primary_model,
         "xai_model": settings.xai_model if settings.xai_configured else None,
         "prompts_dir": settings.prompts_dir or "prompts/",
-        "prompts_digest": prompts_digest()[:16],
+        "prompts_digest": PromptLibrary.at(settings.prompts_dir).digest[:16],
     }
 
 
@@ -137,6 +147,7 @@ def run_eval(
     *,
     mode: Mode = "routing",
     router_url: str | None = None,
+    settings: Settings | None = None,
     concurrency: int | None = None,
     baseline: Path | None = None,
     resume: bool = False,
@@ -150,32 +161,36 @@ def run_eval(
 
     With `llm_only` and a replay the local classifier decided in, the dataset is replayed again
     with `LOCAL_CLASSIFIER=off` (in-process), or against `llm_only_router` (over HTTP), and the
-    summary gets a `cascade` section comparing the two.
+    summary gets a `cascade` section comparing the two. `settings` are the router's for an
+    in-process replay (default: the environment's, without a decision cache).
     """
+    settings = replay_settings(settings)
+    concurrency = concurrency or EvalSettings().eval_concurrency
     examples = read_jsonl(dataset)
     out_dir.mkdir(parents=True, exist_ok=True)
     results_path = out_dir / "results.jsonl"
     if not resume:
         results_path.unlink(missing_ok=True)
-    config = run_config(dataset, mode, router_url)
+    config = run_config(dataset, mode, router_url, settings)
     results = asyncio.run(
         replay(
             examples,
             mode=mode,
             router_url=router_url,
-            concurrency=concurrency or get_settings().eval_concurrency,
+            settings=settings,
+            concurrency=concurrency,
             results_path=results_path,
             progress=progress,
         )
     )
     evaluation = evaluate_offline(results, examples)
     if judge:
-        evaluation = _judge(evaluation, results, examples)
-    settings = get_settings()
+        evaluation = _judge(evaluation, results, examples, settings)
     llm_results, note = None, "not asked for (--no-llm-only)"
     if llm_only and any((r.get("local_classification") or {}).get("decided") for r in results):
         llm_results, note = _llm_only_arm(
-            examples, out_dir / "llm_only", mode, router_url, llm_only_router, concurrency, resume, progress
+            examples, out_dir / "llm_only", mode, router_url, llm_only_router, settings, concurrency, resume,
+            progress,
         )
     elif llm_only:
         note = "the local classifier decided nothing in this replay (shadow mode?): its routes are the LLM's"
@@ -199,7 +214,8 @@ def _llm_only_arm(
     mode: Mode,
     router_url: str | None,
     llm_only_router: str | None,
-    concurrency: int | None,
+    settings: Settings,
+    concurrency: int,
     resume: bool,
     progress: bool,
 ) -> tuple[list[dict[str, Any]] | None, str | None]:
@@ -210,32 +226,26 @@ def _llm_only_arm(
     results_path = out_dir / "results.jsonl"
     if not resume:
         results_path.unlink(missing_ok=True)
-    previous = os.environ.get("LOCAL_CLASSIFIER")
-    if router_url is None:
-        use_environment({"LOCAL_CLASSIFIER": "off"})
-    try:
-        results = asyncio.run(
-            replay(
-                examples,
-                mode=mode,
-                router_url=llm_only_router if router_url is not None else None,
-                concurrency=concurrency or get_settings().eval_concurrency,
-                results_path=results_path,
-                progress=progress,
-            )
+    results = asyncio.run(
+        replay(
+            examples,
+            mode=mode,
+            router_url=llm_only_router if router_url is not None else None,
+            settings=settings.model_copy(update={"local_classifier": "off"}),
+            concurrency=concurrency,
+            results_path=results_path,
+            progress=progress,
         )
-    finally:
-        if router_url is None:
-            use_environment({"LOCAL_CLASSIFIER": previous})
+    )
     return results, None
 
 
 def _judge(
-    evaluation: Evaluation, results: list[dict[str, Any]], examples: list[dict[str, Any]]
+    evaluation: Evaluation, results: list[dict[str, Any]], examples: list[dict[str, Any]], settings: Settings
 ) -> Evaluation:
     from evals.evaluators import as_langsmith
 
-    answer_quality = make_answer_judge(judge_caller())
+    answer_quality = make_answer_judge(judge_caller(settings))
     runs, rows = as_langsmith(results, examples)
     scores = []
     for row, run, example in zip(evaluation.rows, runs, rows, strict=True):
@@ -271,7 +281,7 @@ class _LoopThread:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
 
-def make_target(mode: Mode = "routing") -> Any:
+def make_target(mode: Mode = "routing", settings: Settings | None = None) -> Any:
     """A `langsmith.evaluate` target: `inputs -> replay result`, the graph run in-process.
 
     LangChain tracing is switched off inside the target (STACK-NOTES: with
@@ -280,18 +290,25 @@ def make_target(mode: Mode = "routing") -> Any:
     import langsmith
 
     runner = _LoopThread()
+    services = runner.run(_build_services(replay_settings(settings)))
 
     def ai_router_replay(inputs: dict[str, Any]) -> dict[str, Any]:
         with langsmith.tracing_context(enabled=False):
             example = {"inputs": inputs, "metadata": {"example_id": "langsmith"}}
-            return runner.run(run_in_process(example, mode))
+            return runner.run(run_in_process(example, mode, services))
 
     return ai_router_replay
 
 
+async def _build_services(settings: Settings) -> Any:
+    from core.services import build_services
+
+    return build_services(settings)  # on the runner's loop: the backend clients belong to it
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the eval command line."""
-    settings = Settings()
+    settings, eval_settings = Settings(), EvalSettings()
     parser = argparse.ArgumentParser(
         prog="python -m evals.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -299,18 +316,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=["routing", "full"], default="routing")
     parser.add_argument("--router", help="replay over HTTP against this running router (base URL)")
     parser.add_argument("--out", type=Path, help="report folder (default logs/evals/<time>)")
-    parser.add_argument("--concurrency", type=int, default=settings.eval_concurrency, help="EVAL_CONCURRENCY")
+    parser.add_argument("--concurrency", type=int, default=eval_settings.eval_concurrency, help="EVAL_CONCURRENCY")
     parser.add_argument("--resume", action="store_true", help="reuse the results already in --out")
     parser.add_argument(
         "--baseline", type=Path, help="baseline summary (default evals/baselines/<dataset>.json)"
     )
     parser.add_argument("--save-baseline", action="store_true", help="save this run as the baseline")
     parser.add_argument("--gate", action="store_true", help="exit 1 when accuracy < baseline - margin")
-    parser.add_argument("--margin", type=float, default=settings.eval_margin, help="EVAL_MARGIN")
+    parser.add_argument("--margin", type=float, default=eval_settings.eval_margin, help="EVAL_MARGIN")
     parser.add_argument(
         "--cascade-margin",
         type=float,
-        default=settings.eval_cascade_margin,
+        default=eval_settings.eval_cascade_margin,
         help="EVAL_CASCADE_MARGIN: --gate fails when the cascade is below LLM-only accuracy by more",
     )
     parser.add_argument(
@@ -335,24 +352,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
 
-    # A replay measures the classifier, not the router's decision cache.
-    os.environ.setdefault("ROUTE_CACHE_SIZE", "0")
     if not args.dataset.is_file():
         print(
             f"no dataset at {args.dataset} (python -m evals.build_regression_set writes the regression set)",
             file=sys.stderr,
         )
         return 2
-    if args.prompts_dir:
-        use_environment({"PROMPTS_DIR": str(Path(args.prompts_dir).resolve())})
-    sim = ensure_backends(args.simulator, args.router)
+    router_settings = replay_settings(
+        settings, **({"prompts_dir": str(Path(args.prompts_dir).resolve())} if args.prompts_dir else {})
+    )
+    router_settings, sim = ensure_backends(args.simulator, args.router, router_settings)
     if sim:
         print(
             f"no backend configured: using the embedded simulator at {sim} (a keyword classifier)",
             file=sys.stderr,
         )
     if args.langsmith:
-        return _run_langsmith(args)
+        return _run_langsmith(args, router_settings)
     baseline = args.baseline or default_baseline(args.dataset)
     if args.gate and not baseline.is_file():
         print(f"--gate needs a baseline at {baseline}; run once with --save-baseline", file=sys.stderr)
@@ -363,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         out,
         mode=args.mode,
         router_url=args.router,
+        settings=router_settings,
         concurrency=args.concurrency,
         baseline=baseline,
         resume=args.resume,
@@ -403,19 +420,19 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
 
-def _run_langsmith(args: argparse.Namespace) -> int:
+def _run_langsmith(args: argparse.Namespace, settings: Settings) -> int:
     if not (os.environ.get("LANGSMITH_API_KEY") or os.environ.get("LANGCHAIN_API_KEY")):
         print("--langsmith needs LANGSMITH_API_KEY; without it, run offline (the default).", file=sys.stderr)
         return 2
     from langsmith.evaluation import evaluate
 
     results = evaluate(
-        make_target(args.mode),
+        make_target(args.mode, settings),
         data=args.langsmith,
         evaluators=ROW_EVALUATORS,
         summary_evaluators=SUMMARY_EVALUATORS,
         experiment_prefix="ai-router",
-        metadata=run_config(args.dataset, args.mode, None),
+        metadata=run_config(args.dataset, args.mode, None, settings),
         max_concurrency=args.concurrency,
     )
     print(f"LangSmith experiment: {results.experiment_name}")  # noqa: T201

@@ -1,4 +1,4 @@
-"""Wire the routing graph: rules, classification, enrichment, generation, fallback.
+r"""Wire the routing graph: rules, classification, enrichment, generation, fallback.
 
 Read top to bottom, this is the whole control flow of a request:
 
@@ -15,13 +15,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import START, StateGraph
 from langgraph.runtime import get_runtime
 
-from ai_router.settings import get_settings
-from graph.context import RouterContext
-from graph.routes import ROUTES, fallback_backend
-from graph.state import InputState, OutputState, RouterState
+from core.context import RouterContext
+from core.routes import ROUTES
+from core.state import InputState, OutputState, RouterState
 from nodes.classify import classify
 from nodes.default_route import default_route
 from nodes.enrich import enrich
@@ -29,7 +28,7 @@ from nodes.fall_back import fall_back
 from nodes.fast_classify import fast_classify
 from nodes.generate import generate
 from nodes.meta_check import meta_check
-from prompts import prompts_digest
+from prompts import PromptLibrary
 
 # The route functions are `async def` although they only read the state: LangGraph runs a
 # plain function given to `add_conditional_edges` in a thread pool under `astream`/`ainvoke`
@@ -37,8 +36,8 @@ from prompts import prompts_digest
 # (see benchmarks/results/README.md). As coroutines they run inline on the event loop.
 
 
-def _dry_run() -> bool:
-    """Whether the current run only decides the route.
+def _context() -> RouterContext | None:
+    """The current run's context, if it has one.
 
     Read through `get_runtime()`, not a `runtime` parameter: `update_state` (editing a paused
     run in Studio) evaluates the edges without a runtime, and LangGraph refuses to call an
@@ -47,14 +46,26 @@ def _dry_run() -> bool:
     try:
         runtime = get_runtime(RouterContext)
     except RuntimeError:  # called outside any graph run
-        return False
-    return runtime is not None and runtime.context is not None and runtime.context.dry_run
+        return None
+    return runtime.context if runtime is not None else None
+
+
+def _dry_run() -> bool:
+    """Whether the current run only decides the route."""
+    context = _context()
+    return context is not None and context.dry_run
+
+
+def _local_classifier_off() -> bool:
+    """Whether the run turned the local classifier off (a context that leaves it unset keeps it on)."""
+    context = _context()
+    return context is not None and context.local_classifier == "off"
 
 
 async def next_after_decision(state: RouterState) -> Literal["enrich", "generate", "__end__"]:
     """Where a decided route goes: nowhere on a dry run or a refusal, else its table node."""
     if _dry_run() or state.get("error"):
-        return END
+        return "__end__"  # END, spelled as the Literal that draws the edge
     if ROUTES[state["route"]].node == "enrich" and not state.get("degraded"):
         return "enrich"
     return "generate"
@@ -66,7 +77,7 @@ async def route_after_meta_check(
     """Classify unless a rule already decided the route; the local classifier first unless it is off."""
     if not state.get("route"):
         # Off skips the node entirely: each node on the hot path costs about 0.2 ms.
-        return "classify" if get_settings().local_classifier == "off" else "fast_classify"
+        return "classify" if _local_classifier_off() else "fast_classify"
     return await next_after_decision(state)
 
 
@@ -87,11 +98,11 @@ async def route_after_classify(
 
 
 async def route_after_generate(state: RouterState) -> Literal["fall_back", "__end__"]:
-    """Fall back when generation failed before any byte reached the client."""
-    return "fall_back" if fallback_backend(state) else END
+    """Fall back when generation failed before any byte reached the client and a backend is left."""
+    return "fall_back" if state.get("fallback_to") else "__end__"  # END
 
 
-def build_graph() -> StateGraph:
+def build_graph() -> StateGraph[RouterState, RouterContext, InputState, OutputState]:
     """Return the uncompiled routing graph (tests compile it with their own options)."""
     builder = StateGraph(
         RouterState, input_schema=InputState, output_schema=OutputState, context_schema=RouterContext
@@ -115,9 +126,9 @@ def build_graph() -> StateGraph:
     return builder
 
 
-# Hash the prompt files now, at import: the decision cache asks for this digest inside the
+# Hash the shipped prompts now, at import: the decision cache asks for this digest inside the
 # async nodes, where a first directory scan would block the event loop (and `langgraph dev`,
 # which loads this module for Studio, refuses blocking calls there).
-prompts_digest()
+_ = PromptLibrary.at().digest
 
 graph = build_graph().compile(name="ai-router")

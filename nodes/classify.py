@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from ai_router.backends import BackendError, elapsed_ms, get_backends
-from ai_router.caches import get_caches
-from ai_router.classification import parse_route
-from ai_router.messages import routing_view
-from ai_router.settings import get_settings
-from ai_router.steps import step_record
-from graph.routes import carries_tools, classifiable_labels, decide
-from graph.state import RouterState
-from prompts import render_prompt
+from langgraph.runtime import Runtime
+
+from core.backends.client import BackendError, elapsed_ms
+from core.backends.steps import step_record
+from core.context import RouterContext
+from core.messages import routing_view
+from core.routes import carries_tools, classifiable_labels, decide
+from core.routing.parse import parse_route
+from core.services import run_scope
+from core.state import RouterState
 
 
-async def classify(state: RouterState) -> dict:
+async def classify(state: RouterState, runtime: Runtime[RouterContext]) -> dict[str, Any]:
     """Classify the request, or record why the classifier could not (`default_route` then decides).
 
     The classifier sees the last user message and at most `CLASSIFY_CONTEXT_BUDGET`
@@ -23,22 +25,23 @@ async def classify(state: RouterState) -> dict:
     seen again (a regeneration, a retry, the next step of a tool loop) is answered from
     the decision cache without a second classifier call.
     """
-    settings = get_settings()
+    services, context = run_scope(runtime.context)
+    settings, prompts = services.settings, context.prompts
     tools = carries_tools(state.get("params"))
     query, history = routing_view(state["messages"], settings.classify_context_budget)
-    cache = get_caches().decisions
-    cached = cache.get(query, history)
+    cache = services.caches.decisions
+    cached = cache.get(query, history, prompts.digest)
     if cached is not None:
         label, raw = cached
         update = decide(label, "classifier (cached)", settings, tools=tools)
         return {**update, "classification_raw": raw, "classification_ms": 0.0}
-    backend = get_backends()["classifier"]
+    backend = services.backends["classifier"]
     labels = classifiable_labels()
     messages = [
-        {"role": "system", "content": render_prompt("routing/system")},
+        {"role": "system", "content": prompts.render("routing/system")},
         {
             "role": "user",
-            "content": render_prompt(
+            "content": prompts.render(
                 "routing/request", history=history or "(none)", query=query, labels=", ".join(labels)
             ),
         },
@@ -61,9 +64,9 @@ async def classify(state: RouterState) -> dict:
         "classify", backend, "/chat/completions", messages, started,
         content=raw, usage=answer.get("usage"), model=answer.get("model"),
     )
-    label = parse_route(raw, labels)
+    parsed = parse_route(raw, labels)
     result = {"classification_raw": raw, "classification_ms": duration, "steps": [step]}
-    if label is None:
+    if parsed is None:
         return {**result, "classification_failure": f"classifier answer not a route ({raw[:80]!r})"}
-    cache.put(query, history, label, raw)
-    return {**decide(label, "classifier", settings, tools=tools), **result}
+    cache.put(query, history, prompts.digest, parsed, raw)
+    return {**decide(parsed, "classifier", settings, tools=tools), **result}

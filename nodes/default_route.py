@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from ai_router.settings import get_settings
-from graph.routes import DEFAULT_ROUTE, carries_tools, classifiable_labels, decide
-from graph.state import RouterState
+from langgraph.runtime import Runtime
+
+from core.context import RouterContext
+from core.routes import DEFAULT_ROUTE, carries_tools, classifiable_labels, decide
+from core.services import run_scope
+from core.state import DecisionUpdate, RouterState
 
 
 def fallback_label(state: RouterState) -> tuple[str, str]:
@@ -21,8 +24,9 @@ def fallback_label(state: RouterState) -> tuple[str, str]:
     return DEFAULT_ROUTE, ""
 
 
-async def default_route(state: RouterState) -> dict:
+async def default_route(state: RouterState, runtime: Runtime[RouterContext]) -> DecisionUpdate:
     """Route on the local guess or MODERATE, saying why the classifier could not decide."""
     label, guess = fallback_label(state)
     reason = f"fallback: {state.get('classification_failure') or 'classifier gave no route'}{guess}"
-    return decide(label, reason, get_settings(), tools=carries_tools(state.get("params")))
+    services, _ = run_scope(runtime.context)
+    return decide(label, reason, services.settings, tools=carries_tools(state.get("params")))

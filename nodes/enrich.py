@@ -5,13 +5,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ai_router.backends import BackendError, get_backends
-from ai_router.messages import routing_view
-from ai_router.payloads import now_text
-from ai_router.settings import get_settings
-from ai_router.steps import step_record
-from graph.state import RouterState
-from prompts import render_prompt
+from langgraph.runtime import Runtime
+
+from core.backends.client import BackendError
+from core.backends.payloads import now_text
+from core.backends.steps import step_record
+from core.context import RouterContext
+from core.messages import routing_view
+from core.services import run_scope
+from core.state import RouterState
 
 
 def read_search_answer(answer: dict[str, Any]) -> tuple[str, list[str]]:
@@ -31,17 +33,20 @@ def read_search_answer(answer: dict[str, Any]) -> tuple[str, list[str]]:
     return "\n".join(t for t in texts if t).strip(), list(dict.fromkeys(urls))
 
 
-async def enrich(state: RouterState) -> dict:
+async def enrich(state: RouterState, runtime: Runtime[RouterContext]) -> dict[str, Any]:
     """Search with xAI and keep what it found; on failure, go on without context.
 
     The search sees the same bounded view of the conversation as the classifier, so a
     follow-up such as "and today?" is searched with the topic it follows up on.
     """
-    settings = get_settings()
-    backend = get_backends()["xai"]
+    services, context = run_scope(runtime.context)
+    settings = services.settings
+    backend = services.backends["xai"]
     query, history = routing_view(state["messages"], settings.classify_context_budget)
     question = f"{history}\nUSER: {query}" if history else query
-    search_prompt = render_prompt("enrichment/search", now=now_text(settings.tz), tz=settings.tz, query=question)
+    search_prompt = context.prompts.render(
+        "enrichment/search", now=now_text(settings.tz), tz=settings.tz, query=question
+    )
     payload = {
         "model": backend.model,
         "input": [{"role": "user", "content": search_prompt}],

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from graph.routes import fallback_backend
-from graph.state import RouterState
+from typing import Any
+
+from core.routes import route_path
+from core.state import RouterState
 
 
-async def fall_back(state: RouterState) -> dict:
-    """Point the run at the fallback backend and say why in the decision."""
+async def fall_back(state: RouterState) -> dict[str, Any]:
+    """Point the run at the fallback backend `generate` named, and say why in the decision."""
     error = state.get("error") or {}
-    target = fallback_backend(state)
-    reason = f"{state.get('route_reason', '')}; {error.get('backend')} failed ({error.get('message')}): fell back to {target}"
-    return {"backend": target, "route_reason": reason, "error": None}
+    target = state.get("fallback_to")
+    failure = f"{error.get('backend')} failed ({error.get('message')})"
+    reason = f"{state.get('route_reason', '')}; {failure}: fell back to {target}"
+    return {
+        "backend": target, "path": route_path(state["route"], target, state.get("degraded")),
+        "route_reason": reason, "error": None, "fallback_to": None,
+    }

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ai_router.local_classifier import load_local_model
-from ai_router.settings import get_settings
-from graph.routes import carries_tools, classifiable_labels, decide
-from graph.state import RouterState
+from langgraph.runtime import Runtime
+
+from core.context import RouterContext
+from core.routes import carries_tools, classifiable_labels, decide
+from core.services import run_scope
+from core.state import RouterState
 
 
-async def fast_classify(state: RouterState) -> dict[str, Any]:
+async def fast_classify(state: RouterState, runtime: Runtime[RouterContext]) -> dict[str, Any]:
     """Predict the route in-process; settle it when confident and `LOCAL_CLASSIFIER=on`.
 
     The prediction is always recorded (`local_classification`), so shadow mode can be
@@ -20,15 +22,17 @@ async def fast_classify(state: RouterState) -> dict[str, Any]:
     added since the last `make train-router`): the LLM classifier knows the new label, the
     model cannot.
     """
-    settings = get_settings()
-    model = load_local_model(settings.local_classifier_model_path)
+    services, context = run_scope(runtime.context)
+    if context.local_classifier == "off":  # a Studio run's context can turn it off after the edge
+        return {}
+    model = services.local_model
     if model is None:
         return {"local_classification": {
             "label": None, "probability": None, "threshold": None, "model_version": None,
             "decided": False, "ms": 0.0, "note": "model not loaded (see the router's log)",
         }}
     prediction = model.predict(state["messages"])
-    threshold = settings.local_classifier_threshold
+    threshold = context.local_classifier_threshold
     threshold = model.threshold if threshold is None else threshold
     labels = classifiable_labels()
     untrained = [label for label in labels if label not in model.labels]
@@ -39,7 +43,7 @@ async def fast_classify(state: RouterState) -> dict[str, Any]:
         note = f"predicted {prediction.label}, no longer a classifiable route"
     elif prediction.known_share < model.min_known_share:
         note = f"unfamiliar text ({prediction.known_share:.0%} of its n-grams known)"
-    elif settings.local_classifier == "shadow":
+    elif context.local_classifier == "shadow":
         note = "shadow mode"
     elif prediction.probability < threshold:
         note = "unsure"
@@ -55,6 +59,6 @@ async def fast_classify(state: RouterState) -> dict[str, Any]:
     if note is not None:
         return {"local_classification": local}
     reason = f"local classifier (p={prediction.probability:.3f} >= {threshold:.3f}, {model.version})"
-    update = decide(prediction.label, reason, settings, tools=carries_tools(state.get("params")))
+    update = decide(prediction.label, reason, services.settings, tools=carries_tools(state.get("params")))
     return {**update, "local_classification": local, "classification_raw": None,
             "classification_ms": round(prediction.ms, 3)}

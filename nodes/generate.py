@@ -8,16 +8,14 @@ from typing import Any
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
-from ai_router.assemble import StreamAssembler
-from ai_router.backends import Backend, BackendError, get_backends
-from ai_router.caches import get_caches
-from ai_router.payloads import chat_payload, system_prompt
-from ai_router.runs import CHUNK_SINK
-from ai_router.settings import get_settings
-from ai_router.steps import step_record
-from graph.context import RouterContext
-from graph.routes import ROUTES
-from graph.state import RouterState
+from core.backends.assemble import StreamAssembler
+from core.backends.client import Backend, BackendError
+from core.backends.payloads import chat_payload, system_prompt
+from core.backends.steps import step_record
+from core.context import RouterContext
+from core.routes import ROUTES, carries_tools, fallback_backend
+from core.services import run_scope
+from core.state import RouterState
 
 CHAT_PATH = "/chat/completions"
 
@@ -27,26 +25,32 @@ async def generate(state: RouterState, runtime: Runtime[RouterContext]) -> dict[
 
     Streaming, each backend chunk is handed to the stream writer as soon as it arrives,
     untouched; the server turns them into SSE. A failure is returned as `error` rather
-    than raised, so the graph's fallback edge can decide what happens next.
+    than raised, with the backend to fall back to (`fallback_to`) when one is left, so the
+    graph's fallback edge can take it.
     """
-    context = runtime.context or RouterContext()
-    settings = get_settings()
+    services, context = run_scope(runtime.context)
+    settings = services.settings
     spec = ROUTES[state["route"]]
-    backend = get_backends()[state["backend"]]
+    backend = services.backends[state["backend"]]
     floor_setting = spec.min_max_tokens_setting if backend.name == spec.backend else None
     payload = chat_payload(
         state["messages"],
         state.get("params") or {},
         backend.model,
-        system_prompt(spec.prompt, settings, state.get("enrichment"), state.get("citations")),
+        system_prompt(context.prompts, spec.prompt, settings.tz, state.get("enrichment"), state.get("citations")),
         stream=context.stream,
         min_max_tokens=getattr(settings, floor_setting) if floor_setting else None,
         allow_tools=spec.takes_tools,
     )
-    update = await (_stream(backend, payload) if context.stream else _complete(backend, payload))
+    update = await (_stream(backend, payload, context) if context.stream else _complete(backend, payload))
     if spec.takes_tools and payload.get("tools") and update.get("response"):
         # The loop's next request (the tool results) must come back to this route.
-        get_caches().tool_routes.remember(update["response"], state["route"])
+        services.caches.tool_routes.remember(update["response"], state["route"])
+    if update.get("error"):
+        failed = [*(state.get("failed_backends") or []), backend.name]
+        update["fallback_to"] = fallback_backend(
+            state["route"], backend.name, update["error"], failed, carries_tools(state.get("params")), settings
+        )
     return update
 
 
@@ -66,9 +70,9 @@ async def _complete(backend: Backend, payload: dict[str, Any]) -> dict[str, Any]
     return {"response": answer, "served_model": answer.get("model"), "error": None, "steps": [step]}
 
 
-async def _stream(backend: Backend, payload: dict[str, Any]) -> dict[str, Any]:
+async def _stream(backend: Backend, payload: dict[str, Any], context: RouterContext) -> dict[str, Any]:
     """One streaming call: every chunk goes to the client as it arrives."""
-    write = CHUNK_SINK.get() or get_stream_writer()
+    write = context.chunk_sink or get_stream_writer()
     assembler = StreamAssembler()
     started = time.perf_counter()
     first_chunk_ms: float | None = None

@@ -1,7 +1,10 @@
-"""Load the router's prompts: markdown files under this folder, addressed by name.
+"""Load prompts: markdown files in a folder, addressed by name.
 
-A prompt's name is its path without `.md` (`"routing/system"`). Prompts use
-`str.format` placeholders only, so a stray brace in a prompt fails loudly in tests.
+A prompt's name is its path without `.md` (`"routing/system"`). Prompts use `str.format`
+placeholders only, so a stray brace in a prompt fails loudly in tests. This package is a
+leaf: it reads the folder it is given (the shipped one by default) and imports nothing of
+the router. Which folder a run uses is the graph's `RouterContext.prompts_dir` (the
+`PROMPTS_DIR` setting by default), so evals can replay an edited copy side by side.
 """
 
 from __future__ import annotations
@@ -11,72 +14,67 @@ from functools import cache
 from pathlib import Path
 
 PROMPTS_DIR = Path(__file__).parent
-"""The shipped prompts; `PROMPTS_DIR` in the environment points the loader at another copy."""
+"""The shipped prompts."""
 
 
-def _configured() -> str | None:
-    from ai_router.settings import get_settings  # late: settings must not import prompts
+class PromptLibrary:
+    """The prompts of one folder, each read once, with a digest of them all."""
 
-    return get_settings().prompts_dir
+    def __init__(self, folder: Path) -> None:
+        """Read prompts from `folder` (nothing is read until a prompt is asked for)."""
+        self.folder = folder
+        self._texts: dict[str, str] = {}
+        self._digest: str | None = None
+
+    @staticmethod
+    def at(folder: str | None = None) -> PromptLibrary:
+        """The library of `folder` (None: the shipped prompts), one instance per folder."""
+        return _library(folder or None)
+
+    def names(self) -> list[str]:
+        """Every prompt name in the folder."""
+        return sorted(str(p.relative_to(self.folder).with_suffix("")) for p in self.folder.rglob("*.md"))
+
+    def load(self, name: str) -> str:
+        """The text of prompt `name` (e.g. `"primary/system"`).
+
+        Raises:
+            FileNotFoundError: no such prompt; the message lists the valid names.
+        """
+        text = self._texts.get(name)
+        if text is None:
+            path = self.folder / f"{name}.md"
+            if not path.is_file():
+                raise FileNotFoundError(f"No prompt named {name!r} in {self.folder}. Expected one of: {self.names()}")
+            text = self._texts[name] = path.read_text(encoding="utf-8").strip()
+        return text
+
+    def render(self, name: str, **values: object) -> str:
+        """Render prompt `name` with its `str.format` placeholders filled from `values`."""
+        return self.load(name).format(**values)
+
+    @property
+    def digest(self) -> str:
+        """A hash of every prompt (name and text): names the prompts behind a decision."""
+        if self._digest is None:
+            digest = hashlib.sha256()
+            for name in self.names():
+                digest.update(name.encode())
+                digest.update(self.load(name).encode())
+            self._digest = digest.hexdigest()
+        return self._digest
 
 
-def prompts_dir() -> Path:
-    """The folder prompts are read from: the `PROMPTS_DIR` setting, else this package's folder.
-
-    Evals replay the graph against an edited copy of the prompts this way, without
-    touching the shipped files.
-    """
-    configured = _configured()
-    return Path(configured) if configured else PROMPTS_DIR
-
-
-def available_prompts() -> list[str]:
-    """List every prompt name under the prompts folder."""
-    folder = prompts_dir()
-    return sorted(str(p.relative_to(folder).with_suffix("")) for p in folder.rglob("*.md"))
+@cache
+def _library(folder: str | None) -> PromptLibrary:
+    return PromptLibrary(Path(folder) if folder else PROMPTS_DIR)
 
 
 def load_prompt(name: str) -> str:
-    """Return the text of prompt `name` (e.g. `"primary/system"`), read once per process and folder.
-
-    Raises:
-        FileNotFoundError: no such prompt; the message lists the valid names.
-    """
-    # Keyed on the raw setting (None = shipped prompts): no path work on the request path.
-    return _read_prompt(_configured(), name)
-
-
-@cache
-def _read_prompt(configured: str | None, name: str) -> str:
-    folder = Path(configured) if configured else PROMPTS_DIR
-    path = folder / f"{name}.md"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"No prompt named {name!r} in {folder}. Expected one of: {available_prompts()}"
-        )
-    return path.read_text(encoding="utf-8").strip()
-
-
-def reload_prompts() -> None:
-    """Forget the prompts read so far (after editing the files in place)."""
-    _read_prompt.cache_clear()
-    _digest.cache_clear()
+    """The text of shipped prompt `name` (see `PromptLibrary.load`)."""
+    return PromptLibrary.at().load(name)
 
 
 def render_prompt(name: str, **values: object) -> str:
-    """Render prompt `name` with `str.format` placeholders filled from `values`."""
-    return load_prompt(name).format(**values)
-
-
-def prompts_digest() -> str:
-    """Hash every prompt file (name and text), so a decision can name the prompts behind it."""
-    return _digest(_configured())
-
-
-@cache
-def _digest(configured: str | None) -> str:
-    digest = hashlib.sha256()
-    for name in available_prompts():
-        digest.update(name.encode())
-        digest.update(load_prompt(name).encode())
-    return digest.hexdigest()
+    """Render shipped prompt `name` (see `PromptLibrary.render`)."""
+    return PromptLibrary.at().render(name, **values)

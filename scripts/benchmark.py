@@ -85,10 +85,10 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def start_simulator(log_dir: Path) -> tuple[subprocess.Popen, str]:
-    """Start `python -m ai_router.simulator` on a free port; return it and its base URL."""
+    """Start `python -m tools.simulator` on a free port; return it and its base URL."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "ai_router.simulator", "--port", str(port), "--tokens", "12",
+        [sys.executable, "-m", "tools.simulator", "--port", str(port), "--tokens", "12",
          "--classifier-model", CLASSIFIER_MODEL, "--classifier-answer", "MODERATE"],
         cwd=ROOT, stdout=(log_dir / "simulator.log").open("w"), stderr=subprocess.STDOUT,
     )

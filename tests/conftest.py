@@ -17,7 +17,7 @@ import jsonschema
 import openai
 import pytest
 
-from ai_router.simulator import SimConfig, SimServer
+from tools.simulator import SimConfig, SimServer
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_XAI_KEY = "xai-TESTKEY-never-to-be-seen-0123456789"
@@ -200,7 +200,7 @@ def sim_calls(sim: SimServer) -> list[dict]:
     return httpx.get(f"{sim.url}/sim/calls").json()
 
 
-SESSION_SCHEMA = json.loads((ROOT / "ai_router" / "sessions" / "session.schema.json").read_text())
+SESSION_SCHEMA = json.loads((ROOT / "core" / "sessions" / "session.schema.json").read_text())
 
 
 def wait_for_record(router: Router, session_id: str, timeout: float = 10.0) -> dict:

@@ -15,13 +15,13 @@ ROUTING_LINE = "- TRANSLATE: translating a text from one language into another.\
 
 
 def _copy_project(target):
-    for name in ("ai_router", "graph", "nodes", "prompts"):
+    for name in ("core", "graph", "nodes", "prompts"):
         shutil.copytree(ROOT / name, target / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "server.py", target / "server.py")
 
 
 def _apply_edit(project):
-    routes = project / "graph" / "routes.py"
+    routes = project / "core" / "routes.py"
     text = routes.read_text()
     anchor = "ROUTES: dict[str, RouteSpec] = {\n"
     assert anchor in text

@@ -32,8 +32,9 @@ import jsonschema
 import pytest
 import yaml
 
-from ai_router.access import OPEN_PATHS
-from ai_router.settings import Settings
+from core.http.access import OPEN_PATHS
+from core.settings import Settings
+from evals.settings import EvalSettings
 from tests.conftest import PRIMARY_MODEL, ROOT, free_port, sim_env, wait_until_serving
 
 COMPOSE_FILE = ROOT / "compose.yaml"
@@ -41,9 +42,9 @@ DOCKERFILE = ROOT / "Dockerfile"
 ENV_EXAMPLE = ROOT / ".env.example"
 CADDYFILE = ROOT / "deploy" / "Caddyfile"
 
-# Variables read outside `Settings`: by `ai_router.launch` (make run / studio), by
-# `ai_router.healthcheck` (make health / status), by LangSmith's client (server.py and
-# `python -m ai_router.sessions` check them), and by `docker compose` only.
+# Variables read outside `Settings`: by `tools.launch` (make run / studio), by
+# `tools.healthcheck` (make health / status), by LangSmith's client (server.py and
+# `python -m tools.sessions` check them), and by `docker compose` only.
 LAUNCH_VARS = {"SIMULATOR", "SIM_TOKEN_DELAY_MS", "STUDIO_PORT"}
 HEALTH_VARS = {"ROUTER_URL"}
 LANGSMITH_VARS = {"LANGSMITH_TRACING", "LANGSMITH_API_KEY"}
@@ -185,7 +186,7 @@ def test_router_is_restartable_non_root_scalable_and_keeps_state_on_a_volume():
     assert router["env_file"] == [{"path": ".env", "required": False}]
     assert router["environment"]["HOST"] == "0.0.0.0" and router["environment"]["SIMULATOR"] == "off"
     assert "router-data:/data" in router["volumes"]
-    assert router["healthcheck"]["test"][-4:] == ["-m", "ai_router.healthcheck", "--local", "--quiet"]
+    assert router["healthcheck"]["test"][-4:] == ["-m", "tools.healthcheck", "--local", "--quiet"]
     assert router["build"]["dockerfile"] == "Dockerfile"
 
 
@@ -257,7 +258,7 @@ def test_every_named_volume_is_declared_and_used():
 def test_env_example_lists_exactly_what_the_code_and_the_stack_read():
     keys = env_example_keys()
     assert len(keys) == len(set(keys)), "a variable is listed twice"
-    settings_vars = {name.upper() for name in Settings.model_fields}
+    settings_vars = {name.upper() for name in (*Settings.model_fields, *EvalSettings.model_fields)}
     expected = settings_vars | LAUNCH_VARS | HEALTH_VARS | LANGSMITH_VARS | COMPOSE_ONLY_VARS
     assert set(keys) == expected, {"missing": expected - set(keys), "unknown": set(keys) - expected}
     # Every variable compose interpolates is documented (VIRTUAL_MODEL etc. come from Settings).
@@ -352,7 +353,7 @@ def test_dockerfile_build_install_and_start_work_outside_a_container(sim_reset, 
     )
     wheel = next((tmp_path / "wheels").glob("ai_router-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "server.py" in names and "ai_router/launch.py" in names and "ai_router/healthcheck.py" in names
+    assert "server.py" in names and "tools/launch.py" in names and "tools/healthcheck.py" in names
     assert {f"prompts/{p.relative_to(ROOT / 'prompts')}" for p in (ROOT / "prompts").rglob("*.md")} <= names
 
     install = next(args for name, args in instructions if name == "RUN" and "pip install" in args)
@@ -428,8 +429,8 @@ def test_dockerfile_build_install_and_start_work_outside_a_container(sim_reset, 
         assert answer.status_code == 200 and answer.headers["x-ai-router-model"] == PRIMARY_MODEL
         # The local route classifier shipped in the image is where the image's settings look.
         loaded = subprocess.run(
-            [sys.executable, "-c", "from ai_router.settings import Settings; "
-             "from ai_router.local_classifier import load_local_model; "
+            [sys.executable, "-c", "from core.settings import Settings; "
+             "from core.routing.local_model import load_local_model; "
              "print(load_local_model(Settings().local_classifier_model_path) is not None)"],
             env=env, cwd=workdir, capture_output=True, text=True, timeout=60,
         )

@@ -171,7 +171,7 @@ def test_gate_rule_and_margin():
 
 
 def test_cross_validated_cascade_reproduces_the_model_card():
-    """The held-out figure reuses `ai_router.train`: on the regression set it lands on the card's."""
+    """The held-out figure reuses `evals.train`: on the regression set it lands on the card's."""
     examples = [json.loads(x) for x in REGRESSION.read_text().splitlines() if x.strip()]
     rule_routes = {"META", "VISION"}
     # An LLM-only arm that always says MODERATE (rules still decide META and VISION).

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from ai_router.settings import get_settings
+from core.context import RouterContext
+from core.settings import Settings
 from evals.build_dataset import build_examples, read_jsonl
 from evals.build_regression_set import DEFAULT_OUT, build_rows
 from evals.label import interactive, load_labels, parse_answer, set_label
-from prompts import load_prompt, reload_prompts
+from prompts import PromptLibrary, load_prompt
 from tests.conftest import ROOT
 
 
@@ -194,14 +195,15 @@ def test_prompts_dir_setting_points_the_loader_at_another_copy(tmp_path, monkeyp
     (tmp_path / "routing" / "system.md").write_text("Edited routing prompt.\n")
     shipped = load_prompt("routing/system")
     monkeypatch.setenv("PROMPTS_DIR", str(tmp_path))
-    get_settings.cache_clear()
-    try:
-        assert load_prompt("routing/system") == "Edited routing prompt."
-        with pytest.raises(FileNotFoundError, match="Expected one of: \\['routing/system'\\]"):
-            load_prompt("primary/system")
-    finally:
-        monkeypatch.undo()
-        get_settings.cache_clear()
-        reload_prompts()
+    prompts = RouterContext.from_settings(Settings()).prompts  # the setting, read into a run's context
+    assert prompts.load("routing/system") == "Edited routing prompt."
+    with pytest.raises(FileNotFoundError, match="Expected one of: \\['routing/system'\\]"):
+        prompts.load("primary/system")
+    assert prompts.digest != PromptLibrary.at().digest
+    # A request's own choice beats the environment (request > env > default).
+    assert RouterContext.from_settings(Settings(), prompts_dir=str(ROOT / "prompts")).prompts.load(
+        "routing/system") == shipped
+    monkeypatch.undo()
+    assert RouterContext.from_settings(Settings()).prompts.load("routing/system") == shipped
     assert load_prompt("routing/system") == shipped
     assert (ROOT / "prompts" / "routing" / "system.md").read_text().strip() == shipped

@@ -18,7 +18,7 @@ from evals.evaluators import (
     percentile,
     route_accuracy,
 )
-from evals.replay import use_environment
+from core.settings import Settings
 from evals.report import write_report
 from tests.conftest import sim_env
 
@@ -207,7 +207,7 @@ def test_langsmith_evaluate_runs_the_same_evaluators_offline(sim, sim_reset, mon
     env = sim_env(sim)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    use_environment({})
+    settings = Settings()
     try:
         examples = [
             ex("hi", "SIMPLE", text="hello"),
@@ -216,7 +216,7 @@ def test_langsmith_evaluate_runs_the_same_evaluators_offline(sim, sim_reset, mon
         ]
         _, rows = as_langsmith([{}] * 3, examples)
         results = evaluate(
-            make_target("routing"),
+            make_target("routing", settings),
             data=rows,
             evaluators=ROW_EVALUATORS,
             summary_evaluators=SUMMARY_EVALUATORS,
@@ -230,7 +230,6 @@ def test_langsmith_evaluate_runs_the_same_evaluators_offline(sim, sim_reset, mon
         summary = {r.key: r.score for r in results._summary_results["results"]}
     finally:
         monkeypatch.undo()
-        use_environment({})
     assert sorted(s for s in scores["route_accuracy"]) == [0, 1, 1]
     assert summary["route_accuracy_overall"] == pytest.approx(2 / 3)
     assert summary["cloud_share"] == pytest.approx(1 / 3)  # the proof went to xAI
@@ -246,18 +245,16 @@ def test_full_replay_generates_and_measures_cost_and_enrichment(sim, sim_reset, 
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("EVAL_XAI_INPUT_PRICE", "1000000")  # 1 USD per token: the cost equals the token count
     monkeypatch.setenv("EVAL_XAI_OUTPUT_PRICE", "1000000")
-    use_environment({})
     try:
         examples = [
             ex("w", "ENRICH", text="What's the weather in Oslo today?"),
             ex("p", "COMPLEX", text="Prove that e is irrational"),
             ex("h", "SIMPLE", text="hello"),
         ]
-        results = asyncio.run(replay(examples, mode="full", progress=False, concurrency=3))
+        results = asyncio.run(replay(examples, mode="full", settings=Settings(), progress=False, concurrency=3))
         evaluation = evaluate_offline(results, examples)
     finally:
         monkeypatch.undo()
-        use_environment({})
     assert [r["route"] for r in results] == ["ENRICH", "COMPLEX", "SIMPLE"]
     assert all(r["answer"] and r["answer"].startswith("[sim:") for r in results)
     assert [s["node"] for s in results[0]["steps"]] == ["classify", "enrich", "generate"]

@@ -310,7 +310,8 @@ def test_resumed_replay_skips_finished_examples(logged, sim):
     """Results already on disk are reused: the simulator sees no classifier call for them."""
     import asyncio
 
-    from evals.replay import replay, use_environment
+    from core.settings import Settings
+    from evals.replay import replay
 
     tmp = logged["tmp"]
     examples = [
@@ -319,13 +320,9 @@ def test_resumed_replay_skips_finished_examples(logged, sim):
     ]
     results = tmp / "resume.jsonl"
     results.write_text(json.dumps({"example_id": "greeting", "route": "SIMPLE", "steps": []}) + "\n")
-    saved = {k: os.environ.get(k) for k in logged["env"]}
-    use_environment(logged["env"])
-    try:
-        httpx.post(f"{sim.url}/sim/reset").raise_for_status()
-        out = asyncio.run(replay(examples, results_path=results, progress=False, concurrency=2))
-    finally:
-        use_environment(saved)
+    settings = Settings(**{key.lower(): value for key, value in logged["env"].items()})
+    httpx.post(f"{sim.url}/sim/reset").raise_for_status()
+    out = asyncio.run(replay(examples, settings=settings, results_path=results, progress=False, concurrency=2))
     assert [r["route"] for r in out] == ["SIMPLE", "COMPLEX", "ENRICH"]
     calls = httpx.get(f"{sim.url}/sim/calls").json()
     assert len(calls) == 2  # one classification each for the two unfinished examples

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ai_router import train
-from ai_router.local_classifier import LocalModel, features
-from graph.routes import ROUTES, RouteSpec
+from evals import train
+from core.routing.local_model import LocalModel, features
+from core.routes import ROUTES, RouteSpec
 from nodes.fast_classify import fast_classify
 from tests.conftest import (
     CLASSIFIER_MODEL,
@@ -158,15 +158,16 @@ def test_failing_classifier_falls_back_to_the_local_guess(shadow_router, sim_res
 
 @pytest.mark.anyio
 async def test_a_route_added_after_training_sends_requests_to_the_llm(monkeypatch):
-    from ai_router.settings import get_settings
+    from langgraph.runtime import Runtime
 
-    monkeypatch.setenv("LOCAL_CLASSIFIER", "on")
-    get_settings.cache_clear()
+    from core.context import RouterContext
+    from core.services import build_services
+    from core.settings import Settings
+
+    settings = Settings(local_classifier="on")
+    context = RouterContext.from_settings(settings, build_services(settings))
     monkeypatch.setitem(ROUTES, "TRANSLATE", RouteSpec(backend="primary", prompt="primary/system"))
-    try:
-        update = await fast_classify({"messages": [{"role": "user", "content": CONFIDENT}]})
-    finally:
-        get_settings.cache_clear()
+    update = await fast_classify({"messages": [{"role": "user", "content": CONFIDENT}]}, Runtime(context=context))
     assert "route" not in update
     assert update["local_classification"]["decided"] is False
     assert "TRANSLATE" in update["local_classification"]["note"]

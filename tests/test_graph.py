@@ -6,12 +6,13 @@ import string
 
 import pytest
 
-from ai_router.classification import parse_route
-from ai_router.messages import routing_view
-from ai_router.payloads import chat_payload, with_system_prompt
+from core.routing.parse import parse_route
+from core.messages import routing_view
+from core.backends.payloads import chat_payload, with_system_prompt
 from graph.build import build_graph, graph
-from graph.routes import ROUTES, classifiable_labels, decide
-from prompts import available_prompts, load_prompt, render_prompt
+from core.routes import ROUTES, classifiable_labels, decide
+from evals.settings import EVAL_PROMPTS
+from prompts import PromptLibrary, load_prompt
 
 LABELS = ["SIMPLE", "MODERATE", "COMPLEX", "ENRICH"]
 
@@ -36,8 +37,11 @@ def test_graph_input_schema_takes_openai_messages():
     assert "messages" in schema["properties"] and "messages" in schema["required"]
 
 
+SHIPPED = PromptLibrary.at()
+
+
 def test_every_route_is_wired_to_an_existing_prompt():
-    names = set(available_prompts())
+    names = set(SHIPPED.names())
     for label, spec in ROUTES.items():
         assert spec.prompt in names, label
 
@@ -49,12 +53,20 @@ def test_every_classifiable_route_is_described_in_the_routing_prompt():
     assert "- META:" not in routing  # META is rule-based, never classified
 
 
-@pytest.mark.parametrize("name", available_prompts())
-def test_every_prompt_renders_with_its_keys(name):
-    keys = {field for _, field, _, _ in string.Formatter().parse(load_prompt(name)) if field}
+def test_eval_prompts_are_not_router_prompts():
+    # Editing the judge or review prompt must not change the router's prompt digest (and so
+    # every session's prompt_version and every cache key).
+    assert not any(name.startswith("evals") for name in SHIPPED.names())
+    assert set(EVAL_PROMPTS.names()) == {"judge", "judge_request", "review", "review_request"}
+
+
+@pytest.mark.parametrize(("library", "name"), [(SHIPPED, n) for n in SHIPPED.names()]
+                         + [(EVAL_PROMPTS, n) for n in EVAL_PROMPTS.names()])
+def test_every_prompt_renders_with_its_keys(library, name):
+    keys = {field for _, field, _, _ in string.Formatter().parse(library.load(name)) if field}
     assert keys <= {"now", "tz", "context", "sources", "query", "history", "labels",
-                    "answer", "findings", "prompt_files"}, keys  # the last three: prompts/evals
-    rendered = render_prompt(name, **{k: f"<{k}>" for k in keys})
+                    "answer", "findings", "prompt_files"}, keys  # the last three: evals/prompts
+    rendered = library.render(name, **{k: f"<{k}>" for k in keys})
     assert "{" not in rendered.replace("{ ", "").replace("{\"", "") or name.startswith("meta")
 
 
@@ -110,7 +122,7 @@ def test_chat_payload_passes_client_fields_and_floors_max_tokens():
 
 
 def test_decide_degrades_without_xai_key():
-    from ai_router.settings import Settings
+    from core.settings import Settings
 
     without_key = decide("COMPLEX", "classifier", Settings(xai_api_key=None))
     assert without_key["backend"] == "primary" and without_key["degraded"]

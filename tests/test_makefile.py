@@ -48,9 +48,9 @@ DOCKER_TARGETS = ["up", "down", "logs", "logs-router", "logs-primary", "logs-cla
 OPTIONAL = [
     ("eval", "evals/run.py", "-m evals.run"),
     ("review", "evals/review.py", "-m evals.review"),
-    ("sessions", "ai_router/sessions", "-m ai_router.sessions list"),
+    ("sessions", "tools/sessions.py", "-m tools.sessions list"),
     ("benchmark", "scripts/benchmark.py", "scripts/benchmark.py"),
-    ("train-router", "ai_router/train.py", "-m ai_router.train"),
+    ("train-router", "evals/train.py", "-m evals.train"),
 ]
 LOCAL = ["SETUP=", f"PY={sys.executable}", f"PYTHON={sys.executable}"]
 

@@ -1,4 +1,4 @@
-"""Tests for ai_router.meta_detect: client housekeeping requests vs. real users."""
+"""Tests for core.routing.meta: client housekeeping requests vs. real users."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from ai_router import meta_detect
-from ai_router.meta_detect import MetaMatch, detect_meta
+from core.routing import meta as meta_detect
+from core.routing.meta import MetaMatch, detect_meta
 
 FIXTURES = Path(__file__).parent / "fixtures" / "meta_prompts"
 POSITIVE_FILES = sorted(p for p in FIXTURES.glob("*.json") if p.name != "negatives.json")

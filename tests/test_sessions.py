@@ -15,7 +15,7 @@ import openai
 import pytest
 from langsmith.schemas import Run
 
-from ai_router.sessions.store import rotate
+from core.sessions.store import rotate
 from tests.conftest import (
     ROOT,
     SESSION_SCHEMA,
@@ -218,7 +218,7 @@ def test_sessions_cli_lists_shows_and_exports(router, sim_reset, tmp_path):
     wait_for_record(router, session_id)
 
     def cli(*args: str) -> str:
-        return subprocess.run([sys.executable, "-m", "ai_router.sessions", "--dir", str(router.session_dir), *args],
+        return subprocess.run([sys.executable, "-m", "tools.sessions", "--dir", str(router.session_dir), *args],
                               cwd=ROOT, capture_output=True, text=True, check=True).stdout
 
     assert "Prove the four colour theorem" in cli("list", "--label", "COMPLEX", "--since", "1h")
@@ -234,7 +234,7 @@ def test_sessions_cli_lists_shows_and_exports(router, sim_reset, tmp_path):
 
 def test_upload_traces_needs_a_key(router):
     env = {k: v for k, v in os.environ.items() if "LANGSMITH" not in k and "LANGCHAIN" not in k}
-    result = subprocess.run([sys.executable, "-m", "ai_router.sessions", "upload-traces"], cwd=ROOT, env=env,
+    result = subprocess.run([sys.executable, "-m", "tools.sessions", "upload-traces"], cwd=ROOT, env=env,
                             capture_output=True, text=True)
     assert result.returncode == 2 and "LANGSMITH_API_KEY" in result.stderr
 
@@ -243,7 +243,7 @@ def test_schema_is_valid_json_schema():
     import jsonschema
 
     jsonschema.Draft202012Validator.check_schema(SESSION_SCHEMA)
-    assert Path(ROOT / "ai_router" / "sessions" / "session.schema.json").is_file()
+    assert Path(ROOT / "core" / "sessions" / "session.schema.json").is_file()
 
 
 def test_upload_traces_sends_rows_to_a_langsmith_endpoint(router, sim_reset, tmp_path):
@@ -277,7 +277,7 @@ def test_upload_traces_sends_rows_to_a_langsmith_endpoint(router, sim_reset, tmp
         env = {k: v for k, v in os.environ.items() if "LANGSMITH" not in k and "LANGCHAIN" not in k}
         env.update({"LANGSMITH_API_KEY": "lsv2-test-key-not-real", "TRACE_LOG_DIR": str(router.trace_dir),
                     "LANGSMITH_ENDPOINT": f"http://127.0.0.1:{server.server_port}", "LANGSMITH_TRACING": "false"})
-        result = subprocess.run([sys.executable, "-m", "ai_router.sessions", "upload-traces"], cwd=ROOT, env=env,
+        result = subprocess.run([sys.executable, "-m", "tools.sessions", "upload-traces"], cwd=ROOT, env=env,
                                 capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
         assert "uploaded" in result.stdout

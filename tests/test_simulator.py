@@ -1,4 +1,4 @@
-"""Tests for the backend simulator (ai_router.simulator).
+"""Tests for the backend simulator (tools.simulator).
 
 They run a real uvicorn server on 127.0.0.1 (``SimServer``) and talk to it with
 the official ``openai`` client and ``httpx``, exactly as the router will.
@@ -19,7 +19,7 @@ import httpx
 import openai
 import pytest
 
-from ai_router.simulator import SimConfig, SimServer, classify
+from tools.simulator import SimConfig, SimServer, classify
 
 USER = [{"role": "user", "content": "Tell me about sorting algorithms please"}]
 # Shape of the router's rendered classification request: the label descriptions
@@ -449,7 +449,7 @@ def test_cli_serves() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "ai_router.simulator", "--port", str(port), "--tokens", "4"]
+    cmd = [sys.executable, "-m", "tools.simulator", "--port", str(port), "--tokens", "4"]
     proc = subprocess.Popen(cmd,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

@@ -22,10 +22,10 @@ import httpx
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-from ai_router import backends as backends_module
-from ai_router.settings import get_settings
+from core.services import build_services
+from core.settings import Settings
 from graph.build import build_graph
-from graph.context import RouterContext
+from core.context import RouterContext
 from tests.conftest import PRIMARY_MODEL, ROOT, Router, free_port, sim_calls, sim_env, wait_until_serving
 
 FIXTURES = ROOT / "tests" / "fixtures" / "meta_prompts"
@@ -103,13 +103,15 @@ def test_langgraph_json_points_at_the_compiled_graph():
     config = json.loads((ROOT / "langgraph.json").read_text(encoding="utf-8"))
     assert config["dependencies"] == ["."]
     module, attribute = config["graphs"]["ai-router"].split(":")
-    assert module == "./graph/build.py" and attribute == "graph"
-    from graph import build
+    assert module == "./graph/studio.py" and attribute == "graph"
+    from graph import build, studio
 
-    compiled = getattr(build, attribute)
-    assert compiled.name == "ai-router"
+    compiled = getattr(studio, attribute)
+    assert compiled is build.graph and compiled.name == "ai-router"
     assert compiled.get_input_jsonschema()["required"] == ["messages"]
-    assert set(compiled.get_context_jsonschema()["properties"]) == {"forced_route", "dry_run", "stream"}
+    # The run-level knobs only (request > environment > default); never the services objects.
+    assert set(compiled.get_context_jsonschema()["properties"]) == {
+        "forced_route", "dry_run", "stream", "local_classifier", "local_classifier_threshold", "prompts_dir"}
 
 
 def test_committed_graph_picture_matches_the_graph():
@@ -202,15 +204,11 @@ def test_studio_breakpoint_edit_and_resume_as_the_readme_shows(studio: Studio, s
 
 
 @pytest.fixture()
-def in_process_backends(sim_reset, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Point this process's settings and backends at the simulator for in-process graph runs."""
+def in_process_backends(sim_reset, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings pointed at the simulator, for in-process graph runs."""
     for key, value in sim_env(sim_reset).items():
         monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    backends_module.set_backends(None)
-    yield
-    get_settings.cache_clear()
-    backends_module.set_backends(None)
+    yield Settings()
 
 
 def test_pause_before_classify_and_generate_edit_the_route_and_resume(in_process_backends, sim_reset):
@@ -219,7 +217,8 @@ def test_pause_before_classify_and_generate_edit_the_route_and_resume(in_process
     async def step() -> tuple[list[tuple[str, ...]], dict[str, Any], dict[str, Any]]:
         graph = build_graph().compile(checkpointer=InMemorySaver(), interrupt_before=["classify", "generate"])
         config = {"configurable": {"thread_id": "studio-step"}}
-        context = RouterContext()
+        services = build_services(in_process_backends)
+        context = RouterContext.from_settings(in_process_backends, services)
         stops = []
         try:
             await graph.ainvoke({"messages": [{"role": "user", "content": "hi!"}]}, config, context=context)
@@ -235,7 +234,7 @@ def test_pause_before_classify_and_generate_edit_the_route_and_resume(in_process
             final = await graph.aget_state(config)
             return stops, dict(paused.values), dict(final.values)
         finally:
-            await backends_module.get_backends().aclose()
+            await services.aclose()
 
     stops, paused, final = asyncio.run(step())
     assert stops == [("classify",), ("generate",), ("generate",)]

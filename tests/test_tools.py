@@ -293,8 +293,8 @@ def test_tools_to_a_backend_without_tool_support_are_refused(router_no_tools_any
 
 
 def test_decide_keeps_tools_off_backends_that_do_not_take_them():
-    from ai_router.settings import Settings
-    from graph.routes import decide
+    from core.settings import Settings
+    from core.routes import decide
 
     no_xai_tools = Settings(xai_api_key="k", xai_supports_tools=False)
     assert decide("COMPLEX", "classifier", no_xai_tools)["backend"] == "xai"  # no tools: unchanged

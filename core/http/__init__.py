@@ -1,0 +1,1 @@
+"""The HTTP edge: request schemas, OpenAI errors, access control, SSE, the chat path and the proxies."""

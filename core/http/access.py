@@ -1,0 +1,136 @@
+"""Who may call the router, and how often: client keys, the admin key, rate limits.
+
+A pure ASGI middleware, so it also guards the LangServe routes and costs next to nothing
+when no key and no limit is configured (the workstation default).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from collections import OrderedDict
+
+import orjson
+from aiolimiter import AsyncLimiter
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from core.http.errors import error_body
+from core.settings import Settings
+
+# Operator endpoints: they reveal routing internals or run arbitrary routes.
+ADMIN_PREFIXES = ("/api/", "/stats", "/graph", "/metrics")
+OPEN_PATHS = ("/health",)  # health checks (compose, load balancers) need no key
+_MAX_BUCKETS = 10_000  # distinct clients remembered by the rate limiter
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` only accepts connections from this machine."""
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _matches(given: str, keys: list[str]) -> bool:
+    """Constant-time comparison against every configured key."""
+    found = False
+    for key in keys:
+        found |= hmac.compare_digest(given.encode(), key.encode())
+    return found
+
+
+class AccessMiddleware:
+    """Check keys and rate limits before a request reaches any route."""
+
+    def __init__(self, app: ASGIApp, settings: Settings | None = None) -> None:
+        """Keep `app`; keys and limits are read from `settings` (default: the app's, built in its lifespan)."""
+        self.app = app
+        self._settings = settings
+        self.enabled: bool | None = None
+
+    def _configure(self, scope: Scope) -> None:
+        settings: Settings = self._settings or scope["app"].state.settings
+        self.client_keys = settings.client_keys
+        self.admin_key = settings.admin_api_key.get_secret_value() if settings.admin_api_key else None
+        self.rate = settings.rate_limit_per_minute
+        self.burst = max(1, settings.rate_limit_burst)
+        self.limiters: OrderedDict[str, AsyncLimiter] = OrderedDict()
+        self.enabled = bool(self.client_keys or self.admin_key or self.rate > 0)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse with 401/403/429 in OpenAI's error shape, or pass the request on."""
+        if scope["type"] != "http":  # the lifespan runs through here before the settings exist
+            await self.app(scope, receive, send)
+            return
+        if self.enabled is None:
+            self._configure(scope)
+        if not self.enabled or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        token = _bearer(scope)
+        admin_path = path.startswith(ADMIN_PREFIXES)
+        if admin_path and self.admin_key:
+            if token is None:
+                return await _refuse(send, 401, "This endpoint needs the admin key (Authorization: Bearer …).")
+            if not _matches(token, [self.admin_key]):
+                status = 403 if self.client_keys and _matches(token, self.client_keys) else 401
+                message = ("A client key cannot use operator endpoints; use ADMIN_API_KEY." if status == 403
+                           else "Invalid admin key.")
+                return await _refuse(send, status, message)
+        elif self.client_keys:
+            allowed = self.client_keys + ([self.admin_key] if self.admin_key else [])
+            if token is None:
+                return await _refuse(send, 401, "Missing API key: send Authorization: Bearer <key>.")
+            if not _matches(token, allowed):
+                return await _refuse(send, 401, "Invalid API key.")
+        if self.rate > 0:
+            identity = f"key:{_fingerprint(token)}" if token else f"addr:{(scope.get('client') or ('?',))[0]}"
+            limiter = self._limiter(identity)
+            if not limiter.has_capacity():
+                retry_after = max(1, round(60 / self.rate))
+                return await _refuse(send, 429, f"Rate limit of {self.rate:g} requests per minute exceeded.",
+                                     {"retry-after": str(retry_after)})
+            await limiter.acquire()
+        await self.app(scope, receive, send)
+
+    def _limiter(self, identity: str) -> AsyncLimiter:
+        """The token bucket of one client: `burst` requests at once, refilled at the rate."""
+        limiter = self.limiters.get(identity)
+        if limiter is None:
+            limiter = AsyncLimiter(self.burst, self.burst * 60 / self.rate)
+            self.limiters[identity] = limiter
+            if len(self.limiters) > _MAX_BUCKETS:
+                self.limiters.popitem(last=False)
+        else:
+            self.limiters.move_to_end(identity)
+        return limiter
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope.get("headers") or ():
+        if name == b"authorization":
+            text = value.decode("latin-1").strip()
+            if text.lower().startswith("bearer "):
+                return text[7:].strip() or None
+            return None
+    return None
+
+
+def _fingerprint(token: str) -> str:
+    """A short stable id for a key, so the key itself is never kept as a dict key or logged."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+async def _refuse(send: Send, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    body = orjson.dumps(error_body(status, message, code={401: "invalid_api_key", 403: "forbidden",
+                                                          429: "rate_limit_exceeded"}.get(status)))
+    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        raw_headers.append((b"www-authenticate", b"Bearer"))
+    raw_headers += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})

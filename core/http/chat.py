@@ -1,0 +1,300 @@
+"""The chat path at the HTTP edge: run the graph for one request and answer as OpenAI does.
+
+`run_chat` is the heart of every chat endpoint: it builds the run's context, answers from the
+response cache when it may, drives the graph (`GraphRun`), and turns the run's state into a JSON
+body or an SSE stream with the decision in its headers. Every way out finishes the request's
+session exactly once (`recorded`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import anyio
+import orjson
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+from langgraph.graph.state import CompiledStateGraph
+
+from core.backends.assemble import completion_chunks
+from core.backends.client import elapsed_ms
+from core.backends.steps import overhead_ms
+from core.caches import CachedResponse, ResponseCache
+from core.context import RouterContext
+from core.http.errors import OpenAIError, error_body
+from core.http.runs import GraphRun
+from core.http.sse import DisconnectAwareStreamingResponse
+from core.redact import redact
+from core.routes import check_route
+from core.services import Services
+from core.sessions.recorder import RequestSession
+from core.state import decision_of, request_params
+
+log = logging.getLogger("ai_router")
+
+
+def open_session(request: Request, endpoint: str) -> RequestSession:
+    """Start the session of a request that just arrived."""
+    app_state = request.app.state
+    session = RequestSession(
+        app_state.sessions, app_state.stats, endpoint, request.headers.get("user-agent"), app_state.prompt_version
+    )
+    request.state.session_id = session.id
+    return session
+
+
+def header_safe(text: str, limit: int = 300) -> str:
+    """Make `text` fit an HTTP header (latin-1, one line, bounded)."""
+    return text.encode("ascii", "replace").decode().replace("\r", " ").replace("\n", " ")[:limit]
+
+
+def decision_headers(session_id: str, state: dict[str, Any], overhead_ms: float | None) -> dict[str, str]:
+    """Response headers that tell operators how the request was routed."""
+    headers = {
+        "X-Session-Id": session_id,
+        "X-AI-Router-Route": state.get("route") or "",
+        "X-AI-Router-Backend": state.get("path") or "router",
+        "X-AI-Router-Reason": header_safe(state.get("route_reason") or ""),
+    }
+    if state.get("served_model"):
+        headers["X-AI-Router-Model"] = header_safe(state["served_model"])
+    if overhead_ms is not None:
+        headers["X-AI-Router-Overhead-Ms"] = f"{overhead_ms:.2f}"
+    return headers
+
+
+def error_from_state(state: dict[str, Any]) -> OpenAIError:
+    """The OpenAI-style error of a run that ended with `error` (with `Retry-After` when the backend sent one)."""
+    error = state["error"]
+    retry_after = error.get("retry_after")
+    headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else None
+    return OpenAIError(error.get("status_code") or 502, error.get("message") or "backend failed",
+                       code=error.get("kind"), headers=headers)
+
+
+async def recorded(session: RequestSession, request: Request, handler: Awaitable[Response],
+                   state: dict[str, Any] | None = None) -> Response:
+    """Await `handler`; if it fails, finish the session with the error, then re-raise.
+
+    Successful paths finish the session themselves (a stream only when it ends), and
+    `finish` writes once, so every request leaves exactly one record, whatever happens.
+    The record holds the graph run's state when the failure came after the run began.
+    """
+    try:
+        return await handler
+    except ClientDisconnected:
+        session.finish(getattr(request.state, "run_state", None) or state or {}, status_code=499,
+                       error="client disconnected before the answer")
+        return Response(status_code=499)
+    except BaseException as exc:
+        run_state = getattr(request.state, "run_state", None) or state or {}
+        if isinstance(exc, OpenAIError):
+            session.finish(run_state, status_code=exc.status_code, error=exc.message)
+        elif isinstance(exc, asyncio.CancelledError):
+            session.finish(run_state, status_code=499, error="client disconnected")
+        else:
+            session.finish(run_state, status_code=500, error=f"internal error: {type(exc).__name__}")
+        raise
+
+
+class ClientDisconnected(Exception):
+    """The client hung up before a non-streaming answer was ready."""
+
+
+async def until_disconnect(request: Request, run: GraphRun) -> dict[str, Any]:
+    """Run the graph to the end, unless the client hangs up first: then cancel the run.
+
+    Starlette does not cancel a non-streaming handler when its client goes away, so without
+    this a closed connection would leave the generation running on the GPU.
+    """
+    work = asyncio.ensure_future(run.run_to_end())
+    watcher = asyncio.ensure_future(_client_gone(request))
+    try:
+        done, _ = await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        work.cancel()
+        raise
+    finally:
+        watcher.cancel()
+    if work in done:
+        return work.result()
+    work.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await work
+    await run.aclose()
+    raise ClientDisconnected
+
+
+async def _client_gone(request: Request) -> None:
+    """Return once the client has disconnected (the body was already read)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def run_chat(
+    graph: CompiledStateGraph[Any, Any, Any, Any],
+    services: Services,
+    request: Request,
+    session: RequestSession,
+    body: dict[str, Any],
+    *,
+    stream: bool,
+    forced_route: str | None = None,
+    dry_run: bool = False,
+) -> Response:
+    """Route and answer one chat request (the heart of every chat endpoint)."""
+    settings = services.settings
+    session.stream, session.dry_run = stream and not dry_run, dry_run
+    if forced_route is not None:
+        try:
+            check_route(forced_route)
+        except ValueError as error:
+            raise OpenAIError(400, str(error), param="route") from None
+    context = RouterContext.from_settings(settings, services, forced_route=forced_route, dry_run=dry_run,
+                                          stream=session.stream)
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    responses = services.caches.responses
+    cache_key = None
+    if responses is not None and not dry_run and ResponseCache.cacheable(body):
+        cache_key = ResponseCache.key(body, request.headers.get("authorization"), forced_route,
+                                      context.prompts.digest)
+        hit = responses.get(cache_key)
+        if hit is not None:
+            return _from_cache(settings.virtual_model, session, hit, stream=stream, include_usage=include_usage)
+    run = GraphRun(graph, {"messages": body["messages"], "params": request_params(body)}, context, session.node_times)
+    request.state.run_state = run.state
+
+    if not context.stream:
+        state = await until_disconnect(request, run)
+        if dry_run:
+            session.finish(state, status_code=200, error=None)
+            return JSONResponse(_dry_run_body(session.id, state, elapsed_ms(session.started)),
+                                headers=decision_headers(session.id, state, None))
+        if state.get("error"):
+            raise error_from_state(state)
+        response = dict(state["response"])
+        response["id"] = session.id
+        response["model"] = settings.virtual_model
+        if cache_key is not None:
+            _store(responses, cache_key, state)
+        headers = decision_headers(session.id, state, overhead_ms(state, elapsed_ms(session.started)))
+        session.finish(state, status_code=200, error=None)
+        return Response(orjson.dumps(response), media_type="application/json", headers=headers)
+
+    # Streaming: run until the first chunk, so that a failure before any byte (and every
+    # fallback) can still become a proper HTTP error, and the headers can name the route.
+    try:
+        first = await run.next_chunk()
+    except BaseException:
+        await run.aclose()
+        raise
+    if first is None and run.state.get("error"):
+        raise error_from_state(run.state)
+    headers = decision_headers(session.id, run.state, None)
+    if first and first.get("model"):
+        headers["X-AI-Router-Model"] = header_safe(str(first["model"]))  # the state has it only at the end
+    store = (lambda state: _store(responses, cache_key, state)) if cache_key is not None else None
+    return DisconnectAwareStreamingResponse(
+        _sse(run, first, session, settings.virtual_model, include_usage, store),
+        media_type="text/event-stream",
+        headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _sse(
+    run: GraphRun,
+    first: dict[str, Any] | None,
+    session: RequestSession,
+    virtual_model: str,
+    include_usage: bool,
+    store: Callable[[dict[str, Any]], None] | None = None,
+) -> AsyncIterator[bytes]:
+    r"""Yield the stream as SSE, exactly as vLLM frames it (`data: {json}` + blank line, then `[DONE]`).
+
+    Chunks keep every field the backend sent; only `id` (the session id) and `model` (the
+    virtual model) are rewritten. A failure after the first byte ends the stream with an
+    in-band OpenAI error event, never a silent truncation. Framing by hand rather than with
+    sse-starlette keeps the bytes identical to vLLM's (no `\r\n`, no ping comments).
+    """
+    error: str | None = None
+    status = 200
+    try:
+        chunk = first
+        while chunk is not None:
+            if include_usage or chunk.get("choices") or not chunk.get("usage"):
+                chunk["id"] = session.id
+                chunk["model"] = virtual_model
+                yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+                session.mark_first_byte()
+            chunk = await run.next_chunk()
+        if run.state.get("error"):
+            failure = error_from_state(run.state)
+            error, status = f"stream truncated: {failure.message}", failure.status_code
+            yield b"data: " + orjson.dumps(failure.body()) + b"\n\n"
+        elif store is not None:
+            store(run.state)
+        yield b"data: [DONE]\n\n"
+    except (asyncio.CancelledError, GeneratorExit):
+        error, status = "client disconnected mid-stream", 499
+        raise
+    except Exception as exc:  # a bug in a node: tell the client in-band, keep the record
+        error, status = f"internal error during the stream: {type(exc).__name__}", 500
+        log.error("stream failed: %s", redact(repr(exc)))
+        yield b"data: " + orjson.dumps(error_body(500, "Internal router error during the stream.")) + b"\n\n"
+        yield b"data: [DONE]\n\n"
+    finally:
+        # Starlette cancels this generator when the client leaves, and its cancel scope
+        # would cancel the clean-up too: shield it, so the upstream call really stops.
+        with anyio.CancelScope(shield=True):
+            await run.aclose()
+        session.finish(run.state, status_code=status, error=error)
+
+
+def _dry_run_body(session_id: str, state: dict[str, Any], total_ms: float) -> dict[str, Any]:
+    """The decision a dry run returns: every decision field, `route` naming the path it takes."""
+    decision = decision_of(state)
+    return {
+        "session_id": session_id,
+        "dry_run": True,
+        **decision,
+        "route": decision["path"] or "router",
+        "route_label": decision["route"],
+        "total_ms": total_ms,
+    }
+
+
+# --- the response cache (RESPONSE_CACHE=on) ------------------------------------------------
+
+def _store(cache: ResponseCache | None, key: str | None, state: dict[str, Any]) -> None:
+    """Keep a finished answer, unless it was built on a live search (it would go stale)."""
+    if cache is None or key is None or not state.get("response") or state.get("error"):
+        return
+    if state.get("path") == "enrich":
+        return
+    cache.put(key, state["response"], {**decision_of(state), "served_model": state.get("served_model")})
+
+
+def _from_cache(
+    virtual_model: str, session: RequestSession, hit: CachedResponse, *, stream: bool, include_usage: bool
+) -> Response:
+    """Answer from the response cache, as JSON or as a stream of chunks."""
+    response = orjson.loads(hit.body)
+    response["id"] = session.id
+    response["model"] = virtual_model
+    state = {
+        **hit.decision, "response": response, "steps": [],
+        "route_reason": f"response cache hit (first answered: {hit.decision['route_reason']})",
+    }
+    headers = {**decision_headers(session.id, state, None), "X-AI-Router-Cache": "hit"}
+    session.finish(state, status_code=200, error=None)
+    if not stream:
+        return Response(orjson.dumps(response), media_type="application/json", headers=headers)
+    chunks = completion_chunks(response, include_usage=include_usage)
+    frames = b"".join(b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks) + b"data: [DONE]\n\n"
+    return Response(frames, media_type="text/event-stream", headers={**headers, "Cache-Control": "no-cache"})
+
+

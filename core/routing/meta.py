@@ -1,0 +1,512 @@
+r"""Recognise chat clients' own "housekeeping" requests without calling a model.
+
+Chat front-ends send requests of their own besides the user's turns: a chat
+title, tags, follow-up suggestions, web-search queries, autocompletion, an
+emoji, an image prompt, a summary for context compaction, a tool choice.
+These are cheap tasks (short, machine-parsed outputs), so the router sends them
+to a cheap model as META. No header names the task, so the decision is made
+from the message text alone, with pure-Python rules.
+
+Approach
+--------
+* Only the **last message** is examined (it must be a ``user`` message, or a
+  ``system`` message because some clients append their instruction as a
+  trailing system message, or send one system message only). A conversation
+  ending in an ``assistant`` or ``tool`` message is never META. The **first
+  system message** is also read, because some clients (LobeChat, Chatbox, the
+  Open WebUI tool picker, SillyTavern's raw mode) put the task into the system
+  prompt and the bare transcript into the user turn.
+* Each text is cut to a window: the first ``HEAD_CHARS`` and the last
+  ``TAIL_CHARS`` characters. The head holds the instructions of every known
+  template; the tail is kept because Open WebUI's autocomplete template puts
+  ``<text>`` after the chat history, and admins may move instructions below
+  the history. So the cost is bounded however long the pasted history is.
+* Rules look for the **shape** of a task, not only its first words, because
+  Open WebUI admins can reword every template. An Open WebUI task needs two
+  independent signals: an output contract (``{ "title": ...``,
+  ``{ "tags": [``, ``{ "follow_ups": [``, ``{ "queries": [``, ``{ "text": ...``,
+  ``{ "prompt": ...``) found in the *instructions* (outside the history block),
+  plus either a ``<chat_history>`` block or a ``### Task:`` heading over an
+  inlined ``USER:`` / ``ASSISTANT:`` transcript. Other clients' prompts are
+  fixed strings in their source; their rules still require two distinctive
+  phrases (or a phrase plus a structural marker), so a person who asks "give me
+  a title for my essay" or pastes a transcript and asks about it does not
+  match.
+* Vetoes keep people who *talk about* such prompts out: an unrendered template
+  (``<chat_history>`` followed by ``{{MESSAGES...}}``), and a question typed
+  after a pasted, rendered prompt.
+* Every check is a substring test or a precompiled regex over at most a few KB,
+  and most rules bail out after one or two ``in`` tests, so a normal request
+  costs a few microseconds.
+
+Sources of the rules (prompt text read from each project's source)
+------------------------------------------------------------------
+* Open WebUI 0.12.4 (PyPI wheel): ``open_webui/config.py``
+  ``DEFAULT_TITLE_GENERATION_PROMPT_TEMPLATE``,
+  ``DEFAULT_TAGS_GENERATION_PROMPT_TEMPLATE``,
+  ``DEFAULT_FOLLOW_UP_GENERATION_PROMPT_TEMPLATE``,
+  ``DEFAULT_QUERY_GENERATION_PROMPT_TEMPLATE``,
+  ``DEFAULT_AUTOCOMPLETE_GENERATION_PROMPT_TEMPLATE``,
+  ``DEFAULT_EMOJI_GENERATION_PROMPT_TEMPLATE``,
+  ``DEFAULT_IMAGE_PROMPT_GENERATION_PROMPT_TEMPLATE``,
+  ``DEFAULT_TOOLS_FUNCTION_CALLING_PROMPT_TEMPLATE``;
+  ``open_webui/utils/context_compaction.py`` ``DEFAULT_CONTEXT_COMPACTION_PROMPT``;
+  rendering in ``open_webui/utils/task.py``. Open WebUI 0.6.5's older title
+  template (emoji titles) has the same contract and is covered too.
+  ``DEFAULT_RAG_TEMPLATE`` is a real answer and deliberately does not match.
+* LibreChat: ``danny-avila/agents`` (npm ``@librechat/agents`` 3.6.11)
+  ``src/utils/title.ts`` (completion and structured title prompts) with the
+  ``User: ...\\nAI: ...`` conversation from ``src/run.ts``; the legacy
+  ``api/app/clients/OpenAIClient.js`` / ``GoogleClient.js`` ``||>Title:`` prompts.
+* LobeChat (``lobehub/lobe-chat`` ``packages/prompts/src/chains``):
+  ``summaryTitle.ts`` (current ``<task>``/``<conversation>`` form, the earlier
+  English form and the earlier Chinese form), ``summaryHistory.ts``,
+  ``pickEmoji.ts``, ``summaryTags.ts``, ``followUpAction.ts``.
+* Chatbox 1.20.0 (``chatboxai/chatbox`` ``src/renderer/packages/prompts.ts``
+  and the newer ``src/shared/prompts.ts``): ``nameConversation`` (and the
+  wording used up to v0.10.x), ``summarizeConversation`` (both wordings),
+  ``contructSearchAction`` and related search-decision prompts.
+* Continue (``continuedev/continue`` ``core/util/chatDescriber.ts``): both
+  ``ChatDescriber.prompt`` wordings.
+* NextChat 2.16.1 (``ChatGPTNextWeb/NextChat`` ``app/locales/en.ts`` and
+  ``cn.ts`` ``Store.Prompt.Topic`` / ``Store.Prompt.Summarize``, current and
+  earlier English wordings), sent from ``app/store/chat.ts``.
+* SillyTavern 1.12.6 (``public/scripts/extensions/memory/index.js``
+  ``defaultPrompt``): the Summarize extension, quiet-prompt and raw modes.
+
+``tests/fixtures/meta_prompts/README.md`` lists the exact files and commits
+the fixtures were rendered from.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["MetaMatch", "detect_meta", "HEAD_CHARS", "TAIL_CHARS", "SYSTEM_HEAD_CHARS"]
+
+#: Characters read from the start of the examined message. Every known template
+#: has its instructions within the first ~2 KB.
+HEAD_CHARS = 4096
+#: Characters read from the end of the examined message (the part after a long
+#: inlined history: Open WebUI's autocomplete ``<text>``, the closing tag).
+TAIL_CHARS = 1024
+#: Characters read from the start of the first system message; its end
+#: (``TAIL_CHARS``) is read as well, since a tool list can push a template's
+#: output contract far down.
+SYSTEM_HEAD_CHARS = 2048
+
+
+@dataclass(frozen=True)
+class MetaMatch:
+    """A recognised housekeeping request.
+
+    Attributes:
+        rule: Which rule fired, ``"<client>.<what>"``, e.g. ``"openwebui.title"``,
+            ``"librechat.title"``, ``"lobechat.topic_title"``.
+        task: The kind of task: ``"title"``, ``"tags"``, ``"follow_ups"``,
+            ``"queries"``, ``"autocomplete"``, ``"emoji"``, ``"image_prompt"``,
+            ``"summary"`` or ``"tool_selection"``.
+    """
+
+    rule: str
+    task: str
+
+
+# --------------------------------------------------------------------------
+# Text extraction
+# --------------------------------------------------------------------------
+
+
+def _content_text(content: Any) -> str:
+    """Return the text of an OpenAI message ``content`` (string or parts list).
+
+    Non-text parts (images, audio, files) are skipped: the rules only read text.
+    """
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts: list[str] = []
+        for part in content:
+            if isinstance(part, Mapping):
+                if part.get("type") == "text":
+                    text = part.get("text")
+                    if isinstance(text, str):
+                        texts.append(text)
+            elif isinstance(part, str):  # tolerated by several SDKs
+                texts.append(part)
+        return "\n".join(texts)
+    return ""
+
+
+def _window(text: str, head: int, tail: int) -> str:
+    """Keep the first ``head`` and last ``tail`` characters of ``text``.
+
+    Joined with a newline so the tail's first line still starts a line for the
+    ``(?m)^`` patterns.
+    """
+    if len(text) <= head + tail:
+        return text
+    return text[:head] + "\n" + text[-tail:]
+
+
+class _Ctx:
+    """The parts of a request the rules look at, computed once per request."""
+
+    __slots__ = ("text", "low", "sys_low", "n_messages")
+
+    def __init__(self, text: str, sys_text: str, n_messages: int) -> None:
+        self.text = text  # examined (last) message, windowed, original case
+        self.low = text.lower()
+        self.sys_low = sys_text.lower()  # first system message, windowed; "" if none
+        self.n_messages = n_messages
+
+
+# --------------------------------------------------------------------------
+# Open WebUI
+# --------------------------------------------------------------------------
+
+# "### Task:" (admins keep the Markdown heading style). Searched without a "^"
+# anchor: a pattern that starts with a literal lets the regex engine skip ahead
+# to each "#", whereas "(?m)^" is tried at every position of a long text.
+_TASK_MARK = re.compile(r"#[ \t]*task[ \t]*:")
+# Open WebUI inlines history as "ROLE: content" with the role upper-cased
+# (utils/misc.py get_messages_content); the title task's empty answer is "ASSISTANT: ".
+_TRANSCRIPT_UPPER = re.compile(r"(?m)^(?:USER|ASSISTANT|SYSTEM):(?: |$)")
+# A template that was pasted, not rendered: the history slot is still a variable.
+_UNRENDERED_HISTORY = re.compile(r"<chat_history>\s*\{\{")
+# <type>/<text> blocks of the autocomplete template hold user text (may contain "?").
+_IO_BLOCKS = re.compile(r"<(type|text)>.*?</\1>", re.S)
+
+# Output contracts, checked in this order; the needle is a cheap substring
+# test before the regex. Order matters only if an admin template names two.
+_CONTRACTS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
+    ("follow_ups", '"follow', re.compile(r'\{\s*"follow_?ups"\s*:\s*\[')),
+    ("queries", '"queries"', re.compile(r'\{\s*"queries"\s*:\s*\[')),
+    ("tags", '"tags"', re.compile(r'\{\s*"tags"\s*:\s*\[')),
+    ("autocomplete", '"text"', re.compile(r'\{\s*"text"\s*:')),
+    ("image_prompt", '"prompt"', re.compile(r'\{\s*"prompt"\s*:')),
+    ("title", '"title"', re.compile(r'\{\s*"title"\s*:')),
+)
+
+_COMPACTION_HEADINGS = ("### messages being compacted", "### recent messages kept in context")
+_EMOJI_MESSAGE = re.compile(r"(?m)^message:[ \t]*```")
+
+
+def _has_task_heading(low: str) -> bool:
+    """Whether ``low`` has a Markdown ``### Task:`` heading at the start of a line."""
+    if "task" not in low:
+        return False
+    for m in _TASK_MARK.finditer(low):
+        line_start = low.rfind("\n", 0, m.start()) + 1
+        prefix = low[line_start : m.start()]
+        # Only indentation and the rest of the "###" run may precede it.
+        if len(prefix) <= 8 and not prefix.strip(" \t#"):
+            return True
+    return False
+
+
+def _contract(instructions: str, low: str) -> str | None:
+    """Return the task whose JSON output contract appears in ``instructions``."""
+    for task, needle, pattern in _CONTRACTS:
+        if needle in instructions and pattern.search(instructions):
+            # The autocomplete contract is only meaningful with its <text> input.
+            if task == "autocomplete" and "<text>" not in low:
+                continue
+            return task
+    return None
+
+
+def _rule_openwebui_task(c: _Ctx) -> MetaMatch | None:
+    """Open WebUI title/tags/follow-ups/queries/autocomplete/image-prompt tasks.
+
+    Needs an output contract in the instructions plus a ``<chat_history>`` block,
+    or a ``### Task:`` heading over an inlined ``USER:``/``ASSISTANT:`` transcript.
+    """
+    low = c.low
+    start = low.find("<chat_history>")
+    if start >= 0:
+        if _UNRENDERED_HISTORY.match(low, start):
+            # The history slot is still "{{MESSAGES...}}": someone asking about a
+            # template, not a rendered task. (Only this first tag counts: a real
+            # history may itself quote an unrendered template.)
+            return None
+        end = low.rfind("</chat_history>")
+        if end > start:
+            before, after = low[:start], low[end + len("</chat_history>") :]
+        else:  # closing tag cut off or missing: everything after is history
+            before, after = low[:start], ""
+        task = _contract(before, low)
+        if task is not None:
+            # Instructions above the history and a question typed below it: a
+            # person pasted a rendered prompt and asks about it.
+            rest = _IO_BLOCKS.sub("", after)
+            cut = rest.find("<text>")  # an unclosed <text> (tail cut off)
+            if cut >= 0:
+                rest = rest[:cut]
+            if "?" in rest:
+                return None
+        else:
+            # Admins may put the history first and the instructions after it.
+            task = _contract(after, low)
+        if task is not None:
+            return MetaMatch(f"openwebui.{task}", task)
+        return None
+
+    # No history tags: a "### Task:" heading over an inlined transcript.
+    if not _has_task_heading(low):
+        return None
+    m = _TRANSCRIPT_UPPER.search(c.text)
+    if m is None:
+        return None
+    if "<source" in low or "<context>" in low:
+        return None  # Open WebUI's RAG template wraps a real question
+    task = _contract(c.text[: m.start()].lower(), low)
+    if task is not None:
+        return MetaMatch(f"openwebui.{task}", task)
+    return None
+
+
+def _rule_openwebui_compaction(c: _Ctx) -> MetaMatch | None:
+    """Open WebUI context compaction (``DEFAULT_CONTEXT_COMPACTION_PROMPT``)."""
+    low = c.low
+    if "compacted" not in low and "kept in context" not in low:
+        return None
+    if not any(h in low for h in _COMPACTION_HEADINGS):
+        return None
+    if "summar" in low and _has_task_heading(low):
+        return MetaMatch("openwebui.compaction", "summary")
+    return None
+
+
+def _rule_openwebui_emoji(c: _Ctx) -> MetaMatch | None:
+    """Open WebUI voice-call emoji (``DEFAULT_EMOJI_GENERATION_PROMPT_TEMPLATE``)."""
+    low = c.low
+    if "facial expression" not in low or "emoji" not in low:
+        return None
+    if "{{prompt" in low:
+        return None  # unrendered template
+    if _EMOJI_MESSAGE.search(low):
+        return MetaMatch("openwebui.emoji", "emoji")
+    return None
+
+
+def _rule_openwebui_function_calling(c: _Ctx) -> MetaMatch | None:
+    """Open WebUI prompt-based tool choice (``DEFAULT_TOOLS_FUNCTION_CALLING_PROMPT_TEMPLATE``).
+
+    The template is the system message; the user turn is ``History: ...`` /
+    ``Query: ...`` (utils/middleware.py ``get_tools_function_calling_payload``).
+    """
+    s = c.sys_low
+    if not s.startswith("available tools:") or '"tool_calls"' not in s:
+        return None
+    if c.low.startswith("query: ") or c.low.startswith("history:\n"):
+        return MetaMatch("openwebui.function_calling", "tool_selection")
+    return None
+
+
+# --------------------------------------------------------------------------
+# LibreChat
+# --------------------------------------------------------------------------
+
+
+def _rule_librechat(c: _Ctx) -> MetaMatch | None:
+    """LibreChat title prompts (agents package and the legacy clients)."""
+    low = c.low
+    if "title" not in low:
+        return None
+    # @librechat/agents defaultCompletionPrompt (TitleMethod.COMPLETION, the default).
+    if "5-word-or-less title for the conversation" in low and "only return the title" in low:
+        return MetaMatch("librechat.title", "title")
+    # @librechat/agents defaultTitlePrompt (structured output / functions).
+    if low.startswith("analyze this conversation and provide:") and (
+        "a concise title in the detected language" in low
+    ):
+        return MetaMatch("librechat.title_structured", "title")
+    # Legacy clients: "||>User: ... ||>Response: ... ||>Title:".
+    if "||>title:" in low and ("||>user:" in low or "||>message:" in low):
+        return MetaMatch("librechat.title_legacy", "title")
+    return None
+
+
+# --------------------------------------------------------------------------
+# LobeChat
+# --------------------------------------------------------------------------
+
+_LOBE_TASK_TITLE = re.compile(r"<task>\s*generate a concise title[^<]*</task>")
+# LobeChat's earlier title chain sends the bare transcript as "role: content".
+_TRANSCRIPT_LOWER = re.compile(r"(?m)^(?:user|assistant|system|tool): ")
+
+
+def _rule_lobechat(c: _Ctx) -> MetaMatch | None:
+    """LobeChat topic title, history summary, agent emoji/tags and follow-up chips."""
+    low, s = c.low, c.sys_low
+    if "<task>" in low and "<conversation>" in low and _LOBE_TASK_TITLE.search(low):
+        return MetaMatch("lobechat.topic_title", "title")
+    if "请总结上述对话为" in low and "标题" in low and "输出语言语种" in low:
+        return MetaMatch("lobechat.topic_title_zh", "title")
+    if (
+        "<chat_history>" in low
+        and "please summarize the above conversation and retain key information" in low
+    ):
+        return MetaMatch("lobechat.history_summary", "summary")
+    if not s:
+        return None
+    if (
+        "professional conversation summarizer" in s
+        and "generate a concise title" in s
+        and _TRANSCRIPT_LOWER.search(c.text)
+    ):
+        return MetaMatch("lobechat.topic_title", "title")
+    if "you are an emoji expert" in s and "single emoji" in s:
+        return MetaMatch("lobechat.pick_emoji", "emoji")
+    if "会话标签总结" in s and low.startswith("输入: {"):
+        return MetaMatch("lobechat.summary_tags", "tags")
+    if "quick-reply suggestions" in s and "sidecar" in s and low.startswith("last assistant message:"):
+        return MetaMatch("lobechat.follow_up_chips", "follow_ups")
+    return None
+
+
+# --------------------------------------------------------------------------
+# Chatbox
+# --------------------------------------------------------------------------
+
+_CHATBOX_SEARCH_ENUMS = (
+    '"enum":["search","proceed"]',
+    '"enum":["search_web","proceed"]',
+    '"enum":["search_knowledge_base","search_web","proceed"]',
+)
+
+
+def _rule_chatbox(c: _Ctx) -> MetaMatch | None:
+    """Chatbox conversation naming, compaction summary and search decision."""
+    low = c.low
+    if "conversation" in low:
+        if "give this conversation a name" in low and (
+            "the name is:" in low or "name this conversation in" in low
+        ):
+            return MetaMatch("chatbox.title", "title")
+        if "name the conversation based on the chat records" in low and ("the conversation is named:" in low):
+            return MetaMatch("chatbox.title", "title")
+        if (
+            "summary for continuing this conversation" in low
+            and "not have access to our conversation history" in low
+        ):
+            return MetaMatch("chatbox.summary", "summary")
+        if "handoff briefing" in low and "without access to the full history" in low:
+            return MetaMatch("chatbox.summary", "summary")
+    s = c.sys_low
+    if (
+        s
+        and "you must answer with a json object that matches the json schema above" in s
+        and any(e in s for e in _CHATBOX_SEARCH_ENUMS)
+    ):
+        return MetaMatch("chatbox.search_decision", "queries")
+    return None
+
+
+# --------------------------------------------------------------------------
+# Continue, NextChat, SillyTavern
+# --------------------------------------------------------------------------
+
+
+def _rule_continue(c: _Ctx) -> MetaMatch | None:
+    """Continue's ChatDescriber (session title) prompt."""
+    low = c.low
+    if not low.startswith("given the following... please reply with a"):
+        return None
+    head = low[:300]
+    if "title for the chat" in head or "short summary" in head:
+        return MetaMatch("continue.title", "title")
+    return None
+
+
+_NEXTCHAT_TOPIC = (
+    "please generate a four to five word title summarizing our conversation",
+    "use four to five words to directly return the brief topic of this sentence",
+    "使用四到五个字直接返回这句话的简要主题",
+)
+_NEXTCHAT_SUMMARY = (
+    "summarize the discussion briefly in 200 words or less to use as a prompt for future context",
+    "summarize the conversation briefly and use it as a prompt for subsequent context prompts",
+    "简要总结一下对话内容，用作后续的上下文提示",
+)
+# NextChat sends the instruction alone as the last message; a longer message
+# that quotes it is a person writing, not the client.
+_NEXTCHAT_MAX_LEN = 600
+
+
+def _rule_nextchat(c: _Ctx) -> MetaMatch | None:
+    """NextChat topic (title) and memory summary, appended after the history."""
+    low = c.low
+    if len(low) > _NEXTCHAT_MAX_LEN or c.n_messages < 2:
+        return None
+    if any(p in low for p in _NEXTCHAT_TOPIC):
+        return MetaMatch("nextchat.topic", "title")
+    if any(p in low for p in _NEXTCHAT_SUMMARY):
+        return MetaMatch("nextchat.summary", "summary")
+    return None
+
+
+def _rule_sillytavern(c: _Ctx) -> MetaMatch | None:
+    """SillyTavern Summarize extension (trailing quiet prompt, or raw-mode system)."""
+    for text in (c.low, c.sys_low):
+        if "summarize the most important facts and events in the story so far" in text and (
+            "nothing but the summary" in text
+        ):
+            return MetaMatch("sillytavern.summary", "summary")
+    return None
+
+
+_RULES: tuple[Callable[[_Ctx], MetaMatch | None], ...] = (
+    _rule_openwebui_task,
+    _rule_openwebui_compaction,
+    _rule_openwebui_emoji,
+    _rule_openwebui_function_calling,
+    _rule_librechat,
+    _rule_lobechat,
+    _rule_chatbox,
+    _rule_continue,
+    _rule_nextchat,
+    _rule_sillytavern,
+)
+
+_EXAMINED_ROLES = frozenset({"user", "system", "developer"})
+_SYSTEM_ROLES = frozenset({"system", "developer"})
+
+
+def detect_meta(messages: Sequence[Mapping[str, Any]]) -> MetaMatch | None:
+    """Say whether a chat request is a client's housekeeping task.
+
+    Args:
+        messages: OpenAI chat messages. ``content`` may be a string or a list of
+            content parts; only ``{"type": "text"}`` parts are read.
+
+    Returns:
+        A :class:`MetaMatch` naming the rule and task, or ``None`` for a normal
+        request, an empty list, or a conversation whose last message is not a
+        ``user`` (or trailing ``system``) message, e.g. a ``tool`` result.
+    """
+    if not messages:
+        return None
+    last = messages[-1]
+    if not isinstance(last, Mapping) or last.get("role") not in _EXAMINED_ROLES:
+        return None
+    text = _window(_content_text(last.get("content")), HEAD_CHARS, TAIL_CHARS)
+    if not text.strip():
+        return None
+
+    sys_text = ""
+    if len(messages) > 1:
+        first = messages[0]
+        if isinstance(first, Mapping) and first.get("role") in _SYSTEM_ROLES:
+            sys_text = _window(_content_text(first.get("content")), SYSTEM_HEAD_CHARS, TAIL_CHARS)
+
+    ctx = _Ctx(text, sys_text, len(messages))
+    for rule in _RULES:
+        match = rule(ctx)
+        if match is not None:
+            return match
+    return None

@@ -1,0 +1,1 @@
+"""Session records and traces: the per-request recorder, the record, the writer process, the reader."""
