@@ -478,6 +478,9 @@ def build(snapdir: Path, strict: bool) -> tuple[str, str, str, list[str]]:
             continue
         seen.add(k)
         final.append(it)
+    ids = [it["id"] for it in final]
+    if len(set(ids)) != len(ids):
+        raise SystemExit("duplicate ids: " + ", ".join(sorted(i for i, n in Counter(ids).items() if n > 1))[:500])
     if missing and strict:
         raise SystemExit("missing snapshots: " + ", ".join(missing))
     if missing and not existing:

@@ -121,7 +121,7 @@ def parse_hwu(snap: Snapshot):
                 text = (row.get("answer_from_user") or "").strip()
                 if text:
                     rule = {S: "hwu64.intent_simple", M: "hwu64.intent_moderate", E: "hwu64.intent_enrich"}[route]
-                    yield cand(row["answerid"], text, route, acc, intent, rule)
+                    yield cand(f'{intent}:{row["answerid"]}', text, route, acc, intent, rule)
 
 
 SNIPS_MAP = {"GetWeather": (E, []), "SearchScreeningEvent": (E, [])}
