@@ -104,7 +104,12 @@ LEFT_OUT = [
     ("MATH full / GSM8K train / awesome-chatgpt-prompts prompts.csv", "files of 4 MiB or more are not in the "
      "snapshots; MATH-500 (with levels) is used instead of full MATH"),
     ("prm800k MATH splits (openai/prm800k)", "stored as Git LFS pointers only"),
-    ("TruthfulQA, BIG-Bench Hard", "no snapshot available here"),
+    ("TruthfulQA's own repository (sylinrl/TruthfulQA), BIG-Bench Hard", "no snapshot available here; "
+     "TruthfulQA is read from a verbatim copy of its CSV in frankxwang/probing-experiments instead"),
+    ("Taskmaster-2/3 (google-research-datasets/Taskmaster), Mintaka (amazon-science/mintaka), the rest of SGD's "
+     "test split (dialogues_012+)", "their data files are 4 MiB or more and are not in the snapshots"),
+    ("MBPP", "only unofficial copies in unrelated repositories were found (the official one sits inside the very "
+     "large google-research repository); HumanEval, CRUXEval and ClassEval cover code"),
     ("ASDiv, Minerva/OCW math (copies in Qwen2.5-Math)", "CC BY-NC licences"),
     ("AIME 2024 / AMC 2023 / Gaokao copies (Qwen2.5-Math)", "no dataset licence given for those files"),
     ("GPQA, LeetCode problem dumps", "redistribution forbidden or content copyrighted"),

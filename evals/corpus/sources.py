@@ -357,6 +357,43 @@ def parse_self_instruct(snap: Snapshot):
             yield cand(row["id"], text, M, [S], f'{row["name"]} (generation)', "self_instruct.generation_moderate")
 
 
+# --------------------------------------------------------------------------- added: reasoning QA, code
+
+def parse_strategyqa(snap: Snapshot):
+    for row in json.loads(snap.text("data/strategyqa/train.json")):
+        steps = len(row.get("decomposition") or [])
+        yield cand(row["qid"], row["question"], M, [S], f"implicit multi-step yes/no ({steps} decomposition steps)",
+                   "strategyqa.all_moderate")
+
+
+TRUTHFUL_ENRICH = {"Indexical Error: Time", "Misconceptions: Topical"}
+TRUTHFUL_PATH = "TruthfulQA.csv"
+
+
+def parse_truthfulqa(snap: Snapshot):
+    rows = csv.DictReader(io.StringIO(snap.text(TRUTHFUL_PATH).lstrip("\ufeff")))
+    for i, row in enumerate(rows):
+        cat = row["Category"]
+        if cat in TRUTHFUL_ENRICH:
+            yield cand(i, row["Question"], E, [S], cat, "truthfulqa.time_indexical_enrich")
+        else:
+            yield cand(i, row["Question"], S, [M], cat, "truthfulqa.other_simple")
+
+
+def parse_classeval(snap: Snapshot):
+    for row in json.loads(snap.text("data/ClassEval_data.json")):
+        text = "Implement this Python class so that every method does what its docstring says:\n\n```python\n" + \
+            row["skeleton"].rstrip() + "\n```"
+        yield cand(row["task_id"], text, C, [M], "class-level code generation", "classeval.all_complex")
+
+
+def parse_cruxeval(snap: Snapshot):
+    for row in snap.jsonl("data/cruxeval.jsonl"):
+        text = ("What does this Python function return when it is called as f(" + row["input"] + ")?\n\n```python\n"
+                + row["code"].rstrip() + "\n```")
+        yield cand(row["id"], text, M, [S, C], "output prediction (CRUXEval-O)", "cruxeval.output_moderate")
+
+
 # --------------------------------------------------------------------------- the table
 
 QWEN_MATH = ("QwenLM/Qwen2.5-Math", "a45202bd16f1ec06f433442dc1152d0074773465")
@@ -470,4 +507,27 @@ SOURCES: tuple[Source, ...] = (
            {"self_instruct.classification_simple": "is_classification true -> SIMPLE, acceptable MODERATE",
             "self_instruct.generation_moderate": "is_classification false -> MODERATE, acceptable SIMPLE"},
            parse_self_instruct, {S: 175, M: 175}),
+    Source("strategyqa", "eladsegal/strategyqa", "1ba1e97452e189569357876f2854b01357ffbe37",
+           ("data/strategyqa/train.json",), "MIT", "StrategyQA (yes/no questions that need an implicit multi-step strategy)",
+           {"strategyqa.all_moderate": "every question (the dataset's defining label: an implicit multi-step "
+            "decomposition) -> MODERATE, acceptable SIMPLE"},
+           parse_strategyqa, {M: 300}),
+    Source("truthfulqa", "frankxwang/probing-experiments", "b7eb5a9f55e266503b18778bd3b9c1c6b314aea1",
+           (TRUTHFUL_PATH,), "Apache-2.0", "TruthfulQA questions (a copy of sylinrl/TruthfulQA's TruthfulQA.csv, "
+           "813 questions) with the dataset's Category column",
+           {"truthfulqa.time_indexical_enrich": "Category 'Indexical Error: Time' or 'Misconceptions: Topical' (the "
+            "answer depends on when it is asked) -> ENRICH, acceptable SIMPLE",
+            "truthfulqa.other_simple": "every other category (short factual questions with a best answer) -> SIMPLE, "
+            "acceptable MODERATE"},
+           parse_truthfulqa, {S: 400, E: 40}),
+    Source("classeval", "FudanSELab/ClassEval", "eaeac44d0d5dcd8a95feec50726d66fedc73a98f", ("data/ClassEval_data.json",),
+           "MIT", "ClassEval (class-level Python code generation from a skeleton)",
+           {"classeval.all_complex": "every task, as 'Implement this Python class ...' + the skeleton -> COMPLEX, "
+            "acceptable MODERATE (skeletons over the length limit are skipped)"},
+           parse_classeval, {C: 100}),
+    Source("cruxeval", "facebookresearch/cruxeval", "190faf16d175b5847b0af05d937872b1fb395942", ("data/cruxeval.jsonl",),
+           "MIT", "CRUXEval (short Python functions; output prediction)",
+           {"cruxeval.output_moderate": "every function, asked as 'What does this function return when called as "
+            "f(<input>)?' -> MODERATE, acceptable SIMPLE/COMPLEX"},
+           parse_cruxeval, {M: 250}),
 )
