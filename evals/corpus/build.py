@@ -62,8 +62,8 @@ FRESH_FOLLOWUPS = (
     "Is that still true today, or has it changed since?",
 )
 NQ_FRESH_RE = re.compile(
-    r"\b(current|currently|latest|most recent|newest|now|this year|last time|reigning|record for|"
-    r"world record|who has the most|who holds the)\b"
+    r"\b(current|currently|latest|most recent|newest|last time|reigning|world record|record for|"
+    r"who has the most|who holds the)\b"
 )
 
 COMPOSED = {
@@ -87,7 +87,7 @@ COMPOSED = {
         "needs": ("nq_open",),
         "source": "handwritten",
         "description": "An NQ-open question whose wording marks it as time-dependent (regex NQ_FRESH_RE: current, "
-        "latest, most recent, last time, record ...) + its gold short answer, followed by a handwritten "
+        "latest, most recent, last time, world record, who has the most ...) + its gold short answer, followed by a handwritten "
         "'and today?'-style follow-up (FRESH_FOLLOWUPS in build.py) -> ENRICH, acceptable SIMPLE.",
         "n": 80,
     },
@@ -359,6 +359,7 @@ def make_card(items: list[dict], stats: dict) -> dict:
         },
         "limits": {"max_user_chars": MAX_USER_CHARS, "max_assistant_chars": MAX_ASSISTANT_CHARS,
                    "source_cap": SOURCE_CAP,
+                   "skipped_over_length": {k: v for k, v in sorted(stats["skipped_long_or_empty"].items())},
                    "long_rule": f"a candidate with a user message over {MAX_USER_CHARS} characters is skipped; an "
                    f"earlier assistant turn over {MAX_ASSISTANT_CHARS} characters is cut at a line end and "
                    "marked '[...]'"},
@@ -422,7 +423,9 @@ def render_md(card: dict) -> str:
     L.append(f"- Seed `{card['seed']}`: within a source and route, candidates are ordered by "
              "sha256(seed|id) and the first *quota* taken; duplicates (same conversation, case/punctuation "
              f"ignored) are dropped first. No source has more than {card['limits']['source_cap']} items.")
-    L.append(f"- Lengths: {card['limits']['long_rule']}.")
+    sk = card["limits"]["skipped_over_length"]
+    L.append(f"- Lengths: {card['limits']['long_rule']}. Skipped (too long or empty): "
+             + (", ".join(f"{k} {v}" for k, v in sk.items()) or "none") + ".")
     ro = card["regression_overlap"]
     L.append(f"- Regression set `{ro['set']}`: {ro['rule']}. Excluded: "
              + (", ".join(f"{k} {v}" for k, v in ro["excluded"].items()) or "none") + ".")
@@ -496,6 +499,8 @@ def build(snapdir: Path, strict: bool) -> tuple[str, str, str, list[str]]:
         if old:
             for k, v in old["regression_overlap"]["excluded"].items():
                 stats["regression_overlap_excluded"].setdefault(k, v)
+            for k, v in old["limits"]["skipped_over_length"].items():
+                stats["skipped_long_or_empty"].setdefault(k, v)
     card = make_card(final, stats)
     return dump_jsonl(final), json.dumps(card, indent=2, sort_keys=True, ensure_ascii=False) + "\n", render_md(card), missing
 
