@@ -49,6 +49,7 @@ def card() -> dict:
 
 # ----------------------------------------------------------------------------- checks
 
+
 def schema_problems(items: list[dict]) -> list[str]:
     bad = []
     for it in items:
@@ -97,7 +98,7 @@ def multi_turn_problems(items: list[dict]) -> list[str]:
             bad.append(f"{it['id']}: {len(msgs)} messages")
         if roles[-1] != "user" or "assistant" not in roles or roles.count("user") < 2:
             bad.append(f"{it['id']}: no earlier turns before the last user message")
-        if any(a == b for a, b in zip(roles, roles[1:])):
+        if any(a == b for a, b in zip(roles, roles[1:], strict=False)):
             bad.append(f"{it['id']}: roles do not alternate")
     return bad
 
@@ -161,10 +162,10 @@ def card_problems(items: list[dict], card: dict, md: str) -> list[str]:
         bad.append("card.json items")
     if card["multi_turn"] != sum(1 for it in items if len(it["messages"]) > 1):
         bad.append("card.json multi_turn")
-    if card["routes"] != dict(Counter(it["route"] for it in items)) | {r: 0 for r in ROUTES if r not in
-                                                                        Counter(it["route"] for it in items)}:
+    route_counts = Counter(it["route"] for it in items)
+    if card["routes"] != {r: route_counts[r] for r in ROUTES}:
         bad.append("card.json routes")
-    # the Markdown table: | id | repo | commit | licence | SIMPLE | MODERATE | COMPLEX | ENRICH | total | multi |
+    # Markdown table: | id | repo | commit | licence | SIMPLE | MODERATE | COMPLEX | ENRICH | total | multi |
     rows = {}
     for line in md.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -185,9 +186,10 @@ def regression_problems(items: list[dict]) -> list[str]:
 
 # ----------------------------------------------------------------------------- the corpus passes
 
+
 def test_file_format(raw, items):
     assert raw.endswith("\n") and "\r" not in raw
-    for line, it in zip(raw.splitlines(), items):
+    for line, it in zip(raw.splitlines(), items, strict=True):
         assert line == json.dumps(it, sort_keys=True, ensure_ascii=False)
 
 
@@ -232,7 +234,9 @@ def test_build_without_snapshots_reproduces_committed_files(tmp_path):
         build.build(tmp_path, strict=True)
 
 
-@pytest.mark.skipif(not os.environ.get("CORPUS_SNAPSHOTS"), reason="set CORPUS_SNAPSHOTS to rebuild from snapshots")
+@pytest.mark.skipif(
+    not os.environ.get("CORPUS_SNAPSHOTS"), reason="set CORPUS_SNAPSHOTS to rebuild from snapshots"
+)
 def test_rebuild_from_snapshots_is_byte_identical():
     corpus, card_text, md, missing = build.build(Path(os.environ["CORPUS_SNAPSHOTS"]), strict=True)
     assert missing == []
@@ -241,6 +245,7 @@ def test_rebuild_from_snapshots_is_byte_identical():
 
 
 # ----------------------------------------------------------------------------- the checks can fail
+
 
 def test_checks_catch_schema_errors(items):
     it = copy.deepcopy(items[0])
@@ -287,8 +292,13 @@ def test_checks_catch_card_mismatch(items, card):
     card2["sources"][0]["counts"]["SIMPLE"] += 1
     assert card_problems(items, card2, md)
     sid = card["sources"][0]["id"]
-    md2 = re.sub(rf"^\| {sid} \|(.*?)\| (\d+) \|", lambda m: f"| {sid} |{m.group(1)}| {int(m.group(2)) + 1} |",
-                 md, count=1, flags=re.M)
+    md2 = re.sub(
+        rf"^\| {sid} \|(.*?)\| (\d+) \|",
+        lambda m: f"| {sid} |{m.group(1)}| {int(m.group(2)) + 1} |",
+        md,
+        count=1,
+        flags=re.M,
+    )
     assert md2 != md and card_problems(items, card, md2)
 
 
