@@ -175,7 +175,7 @@ def parse_snips(snap: Snapshot):
     base = "2017-06-custom-intent-engines"
     for intent, (route, acc) in sorted(SNIPS_MAP.items()):
         for fname in (f"train_{intent}_full.json", f"validate_{intent}.json"):
-            data = json.loads(snap.read(f"{base}/{intent}/{fname}").decode("latin-1"))
+            data = json.loads(snap.text(f"{base}/{intent}/{fname}"))
             for i, utt in enumerate(data[intent]):
                 text = "".join(p["text"] for p in utt["data"]).strip()
                 if text:
@@ -228,12 +228,15 @@ def parse_sgd(snap: Snapshot):
                 acts = {a["act"] for f in t["frames"] for a in f["actions"]}
                 hit = sorted(i for i in intents if i in SGD_LOOKUP and i in seen_active)
                 if k >= 2 and hit and "INFORM_INTENT" not in acts:
+                    # asking only for details of a result already offered (acts REQUEST only):
+                    # still a lookup, but answerable from the conversation too
+                    acc = [S] if acts == {"REQUEST"} else []
                     yield cand(
                         f"{did}:{k}",
                         None,
                         E,
-                        [],
-                        hit[0],
+                        acc,
+                        f"{hit[0]} ({'+'.join(sorted(acts))})",
                         "sgd.lookup_in_context",
                         messages=_sgd_messages(turns[: k + 1]),
                     )
@@ -619,8 +622,9 @@ SOURCES: tuple[Source, ...] = (
             "intent (GetWeather, FindEvents, Search*Flight*, FindBus, FindTrains, GetTimesForMovie, "
             "GetCarsAvailable, "
             "SearchHotel, SearchHouse, FindRestaurants, FindHomeByArea, FindProvider, FindAttractions) "
-            "already active "
-            "earlier and not newly stated (no INFORM_INTENT act) -> ENRICH; conversation up to that turn",
+            "already active earlier and not newly stated (no INFORM_INTENT act) -> ENRICH "
+            "(acceptable SIMPLE when the turn's only act is REQUEST, i.e. details of an offered result); "
+            "conversation up to that turn",
             "sgd.closing": "last user turn whose only dialogue acts are THANK_YOU/GOODBYE -> SIMPLE; "
             "conversation up to that turn",
         },
