@@ -563,7 +563,8 @@ SOURCES: tuple[Source, ...] = (
             "cook_time, nutrition_info, "
             "calories, meal_suggestion, travel_suggestion, oil_change_how, jump_start, tire_change, "
             "improve_credit_score, "
-            "rollover_401k) -> MODERATE, acceptable SIMPLE",
+            "rollover_401k) -> MODERATE, acceptable SIMPLE "
+            "(nutrition_info and travel_suggestion also ENRICH)",
             "clinc150.intent_enrich": "live-data intents (weather, exchange_rate, traffic, flight_status, "
             "time, date, timezone, "
             "next_holiday, travel_alert, restaurant_reviews, directions, distance, how_busy) -> ENRICH "
@@ -588,7 +589,8 @@ SOURCES: tuple[Source, ...] = (
             "hwu64.intent_moderate": "cooking_recipe -> MODERATE, acceptable SIMPLE",
             "hwu64.intent_enrich": "weather_query, news_query, qa_stock, qa_currency, transport_traffic, "
             "transport_query, "
-            "recommendation_events, recommendation_locations, datetime_query -> ENRICH",
+            "recommendation_events, recommendation_locations, datetime_query -> ENRICH "
+            "(recommendation_locations also MODERATE, datetime_query also SIMPLE)",
         },
         parse_hwu,
         {S: 200, M: 70, E: 230},
