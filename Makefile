@@ -18,7 +18,7 @@ export STUDIO_PORT
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test up down health status logs logs-router logs-primary logs-classifier \
-	benchmark eval review sessions train-router studio graph gpu clean-all
+	benchmark eval review sessions train-router corpus studio graph gpu clean-all
 
 # Fail with a clear message when Docker's Compose plugin is not there.
 define need_compose
@@ -108,6 +108,9 @@ sessions: $(SETUP) ## List logged sessions (ARGS="show ID", "export --out f.json
 
 train-router: $(SETUP) ## Train the router's classifier from logged sessions
 	$(call optional,evals/train.py,-m evals.train)
+
+corpus: $(SETUP) ## Rebuild the routing corpus (evals/corpus/) from pinned dataset snapshots (ARGS=--check compares)
+	$(PY) -m evals.corpus.build $(ARGS)
 
 clean-all: ## Remove .venv, caches and local state (the Docker stack's volumes too, if Docker is there)
 	-@$(COMPOSE) version >/dev/null 2>&1 && COMPOSE_PROFILES=gpu,sim,ui $(COMPOSE) down -v --remove-orphans
