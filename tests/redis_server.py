@@ -6,11 +6,17 @@ Readiness is a PING polled against a deadline, never a sleep. The server can be 
 crash or an OOM kill would) or stopped, and started again on the same port, so tests can check
 what routers do while Redis is gone and after it comes back (empty: nothing persists).
 
-Use the fixture in a test module with either of:
+Use the fixture in a test module with one of:
 
-    from tests.redis_server import redis_server  # noqa: F401  (pytest finds the fixture by name)
+    from tests import redis_server as redis_helper
+    redis_server = redis_helper.redis_server      # pytest finds fixtures by module-level name
 
-    pytest_plugins = ["tests.redis_server"]       # in the root tests/conftest.py only (pytest rule)
+    from tests.redis_server import redis_server   # noqa: F401  (ruff then flags F811 on parameters)
+
+or for every test, one line in tests/conftest.py (pytest allows `pytest_plugins` only there,
+in the root conftest; in a test module it works but warns if the module was imported first):
+
+    pytest_plugins = ["tests.redis_server"]
 
 and then::
 
@@ -185,7 +191,9 @@ class RedisServer:
             if self.ping(timeout=0.25) and self._answering_pid() == (self.process and self.process.pid):
                 return
             if time.monotonic() > deadline:
-                raise TimeoutError(f"redis-server on port {self.port} not ready after {timeout}s:\n{self.log()}")
+                raise TimeoutError(
+                    f"redis-server on port {self.port} not ready after {timeout}s:\n{self.log()}"
+                )
             time.sleep(0.01)  # poll interval only; readiness is decided by PING
 
     def kill(self) -> None:

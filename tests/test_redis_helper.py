@@ -7,7 +7,10 @@ import time
 
 import pytest
 
-from tests.redis_server import RedisError, RedisServer, redis_server  # noqa: F401  (the fixture)
+from tests import redis_server as redis_helper
+from tests.redis_server import RedisError, RedisServer
+
+redis_server = redis_helper.redis_server  # the fixture, found by pytest under this name
 
 
 def test_fixture_serves_an_empty_redis_on_loopback_without_persistence(redis_server: RedisServer):
