@@ -121,6 +121,11 @@ class Settings(BaseSettings):
     rate_limit_per_minute: float = Field(0, description="Requests per minute per key or client address; 0 = off.")
     rate_limit_burst: int = Field(20, description="Requests a client may send at once before the rate applies.")
 
+    # --- shared state (several router processes) ----------------------------------------
+    redis_url: str = Field(
+        "", description="Redis that several routers share state through (redis://host:6379/0); empty = per process."
+    )
+
     # --- session logs and traces -------------------------------------------------------
     session_logs: bool = Field(True, description="Write one session record per request.")
     session_log_dir: str = Field("logs/sessions", description="Folder of session records.")

