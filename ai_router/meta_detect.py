@@ -85,6 +85,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .meta_index import TemplateIndex, default_index
+
 __all__ = ["MetaMatch", "detect_meta", "HEAD_CHARS", "TAIL_CHARS", "SYSTEM_HEAD_CHARS"]
 
 #: Characters read from the start of the examined message. Every known template
@@ -460,29 +462,212 @@ def _rule_sillytavern(c: _Ctx) -> MetaMatch | None:
     return None
 
 
-_RULES: tuple[Callable[[_Ctx], MetaMatch | None], ...] = (
-    _rule_openwebui_task,
-    _rule_openwebui_compaction,
-    _rule_openwebui_emoji,
-    _rule_openwebui_function_calling,
-    _rule_librechat,
-    _rule_lobechat,
-    _rule_chatbox,
-    _rule_continue,
-    _rule_nextchat,
-    _rule_sillytavern,
+#: The hand-written exact rules, each with the client whose source it was written from. An
+#: index that leaves a client out (the held-out evaluation) turns that client's rules off.
+_CLIENT_RULES: tuple[tuple[str, Callable[[_Ctx], MetaMatch | None]], ...] = (
+    ("openwebui", _rule_openwebui_task),
+    ("openwebui", _rule_openwebui_compaction),
+    ("openwebui", _rule_openwebui_emoji),
+    ("openwebui", _rule_openwebui_function_calling),
+    ("librechat", _rule_librechat),
+    ("lobechat", _rule_lobechat),
+    ("chatbox", _rule_chatbox),
+    ("continue", _rule_continue),
+    ("nextchat", _rule_nextchat),
+    ("sillytavern", _rule_sillytavern),
 )
+_RULES: tuple[Callable[[_Ctx], MetaMatch | None], ...] = tuple(rule for _, rule in _CLIENT_RULES)
+
+
+# --------------------------------------------------------------------------
+# Similarity to known templates (survives an admin's edits)
+# --------------------------------------------------------------------------
+
+# A person's own words around a pasted prompt: a question, first person, a request to explain.
+_PERSONAL = re.compile(
+    r"[?？]|\b(?:i|i'm|i've|my|me|we|us|can|could|would|why|what|how|explain|debug|improve|"
+    r"warum|wieso|ich|mein|meine|pourquoi|comment|je|mon|ma|mes|por qué|cómo|mi|yo)\b|为什么|怎么|我|なぜ|どう|私"
+)
+#: Preface longer than this many characters before a template that starts with fixed text:
+#: the template was pasted into something else.
+_MAX_PREFACE_CHARS = 400
+#: A slotless template (sent as is, e.g. NextChat's) may carry a few words of rendered values;
+#: a message with much more than that around it was written by a person.
+_MIN_COVERED_SLOTLESS = 0.75
+
+
+_NEEDS_NONE = frozenset({""})
+_NEEDS_HISTORY = frozenset({"", "history"})
+_NEEDS_TRANSCRIPT = frozenset({"", "transcript"})
+# "Name: text" lines of a chat log (role names or characters' names).
+_NAMED_LINE = re.compile(r"(?m)^[ \t]*[\w][\w .'-]{0,30}:[ \t]")
+
+
+def _is_transcript(text: str) -> bool:
+    """Whether a user turn is a chat log (what a client sends under a system instruction)."""
+    head = text[:2000]
+    if head.lstrip().startswith('[{"role"'):
+        return True
+    if _CONTAINER.search(head.lower()) or len(_XML_ROLE.findall(head.lower())) >= 2:
+        return True
+    return len(_NAMED_LINE.findall(head)) >= 2 or len(_ROLE_LINE.findall(head)) >= 1
+
+
+def _personal(text: str) -> bool:
+    return _PERSONAL.search(text) is not None
+
+
+def _similar(low: str, where: str, index: TemplateIndex, needs: frozenset[str]) -> MetaMatch | None:
+    """The known template ``low`` (examined text, lower case) was rendered from, with its guards."""
+    m = index.best(low, where, needs)
+    if m is None:
+        return None
+    t = m.template
+    if t.starts_literal:
+        preface = low[: m.first_offset]
+        if len(preface) > _MAX_PREFACE_CHARS or (preface.strip() and _personal(preface)):
+            return None
+    if t.slotless:
+        if index.covered_fraction(low, t) < _MIN_COVERED_SLOTLESS:
+            return None
+    if t.tail_literal:
+        cut = low.rfind(t.tail_literal[-40:])
+        after = low[cut + min(40, len(t.tail_literal)) :] if cut >= 0 else low[m.last_offset :]
+        if after.strip() and _personal(after):
+            return None
+    return MetaMatch(f"similar.{t.id}", t.task)
+
+
+# --------------------------------------------------------------------------
+# Generic structure of a housekeeping request (no client's wording)
+# --------------------------------------------------------------------------
+
+# A JSON output contract naming a housekeeping field.
+_GENERIC_CONTRACT = re.compile(
+    r'\{\s*"(title|tags|follow_?ups|queries|query|prompt|text|summary|emoji|topic|keywords)"\s*:\s*[\["]'
+)
+_CONTRACT_TASK = {
+    "title": "title",
+    "topic": "title",
+    "tags": "tags",
+    "keywords": "tags",
+    "follow_ups": "follow_ups",
+    "followups": "follow_ups",
+    "queries": "queries",
+    "query": "queries",
+    "prompt": "image_prompt",
+    "text": "autocomplete",
+    "summary": "summary",
+    "emoji": "emoji",
+}
+# Containers and role labels of a transcript quoted inside a prompt.
+_CONTAINER = re.compile(r"<(chat_history|conversation|history|transcript|messages|chat|dialogue)>")
+_ROLE_LINE = re.compile(r"(?im)^[ \t]*(?:\|\|>)?(?:user|assistant|ai|human|bot|model|system)[ \t]*:")
+_XML_ROLE = re.compile(r"<(user|assistant)>")
+
+# What a housekeeping instruction asks for (English and the other languages of the catalogue).
+_CHAT_WORDS = r"(?:conversation|chat|discussion|dialog(?:ue)?|chat records|thread|session|story so far)"
+_INTENTS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("queries", re.compile(r"search quer(?:y|ies)|standalone (?:question|query)|rephrase[^.\n]{0,60}(?:question|query)")),
+    ("follow_ups", re.compile(r"follow[- ]?up (?:questions|suggestions|prompts)|quick[- ]repl(?:y|ies)")),
+    ("tags", re.compile(r"\btags?\b[^.\n]{0,80}" + _CHAT_WORDS)),
+    ("title", re.compile(r"\b(?:title|name|topic|heading)\b[^.\n]{0,80}" + _CHAT_WORDS + r"|" + _CHAT_WORDS + r"[^.\n]{0,40}\b(?:title|name)\b|标题|主题")),
+    ("summary", re.compile(r"\bsummar(?:y|ize|ise)\b[^.\n]{0,80}" + _CHAT_WORDS + r"|" + _CHAT_WORDS + r"[^.\n]{0,40}\bsummar|总结[^。\n]{0,20}对话")),
+)
+# An output constraint: housekeeping prompts fix the shape of the answer.
+_CONSTRAINT = re.compile(
+    r"\bonly\b|nothing else|no (?:additional|extra|other) (?:text|commentary)|without (?:any )?(?:explanation|additional|lead-in|quot|punctuation)"
+    r"|\bno (?:punctuation|quotes|quotation)|\bdo not (?:explain|use|include|add)|\b(?:\d+|one|two|three|four|five|six|ten)(?:-| to )?(?:\d+|five|six|ten)?[- ]words?\b"
+    r"|within \d+ (?:words|characters)|\d+ (?:words|characters) (?:or less|max)|不要|以内|直接返回"
+)
+# Words a person uses when asking for themselves (the clients' prompts are impersonal).
+_PERSON = re.compile(
+    r"[?？]|\b(?:i|i'm|i've|i'd|my|me|mine|can you|could you|would you|help me|for us|boss|team|colleague|manager|client|blog|essay|article|email|report|wiki)\b"
+)
+_INSTRUCTION_CHARS = 700
+
+
+def _instruction_parts(text: str) -> tuple[str, str, bool]:
+    """Split ``text`` (lower case) into (instructions before, after) a quoted transcript, if any."""
+    starts = [m.start() for m in (_CONTAINER.search(text), _ROLE_LINE.search(text), _XML_ROLE.search(text)) if m]
+    fence = text.find("```")
+    if fence >= 0:
+        starts.append(fence)
+    if not starts:
+        return text, "", False
+    first = min(starts)
+    quoted = (
+        _CONTAINER.search(text) is not None
+        or len(_ROLE_LINE.findall(text)) >= 2
+        or len(_XML_ROLE.findall(text)) >= 2
+        or text.count("```") >= 2
+    )
+    if not quoted:
+        return text, "", False
+    cm = _CONTAINER.search(text)
+    close = text.rfind("</" + cm.group(1) + ">") if cm else (text.rfind("```") if text.count("```") >= 2 else -1)
+    after = ""
+    if close > first:
+        nl = text.find("\n", close)
+        after = text[nl + 1 :] if nl >= 0 else ""
+    return text[:first], after, True
+
+
+def _housekeeping(instr: str) -> str | None:
+    """The task an impersonal, format-constrained instruction asks for, if any."""
+    if not _CONSTRAINT.search(instr) or _PERSON.search(instr):
+        return None
+    for task, pattern in _INTENTS:
+        if pattern.search(instr):
+            return task
+    return None
+
+
+def _rule_generic(c: _Ctx, history_before: bool) -> MetaMatch | None:
+    """Housekeeping shapes shared by clients, with no client's wording.
+
+    * A JSON output contract for a housekeeping field in instructions wrapped around a quoted
+      transcript (``<chat_history>``-style container or role-labelled lines).
+    * An impersonal, format-constrained instruction to title / summarise / tag / search the
+      conversation, wrapped around a quoted transcript, or placed in the system message over a
+      transcript in the user turn, or appended as the last message after the chat itself.
+    """
+    low = c.low
+    before, after, quoted = _instruction_parts(low)
+    if quoted:
+        if _PERSON.search(after):
+            return None  # a question typed below a pasted transcript
+        instr = before[-_INSTRUCTION_CHARS * 3 :] + "\n" + after[:_INSTRUCTION_CHARS]
+        m = _GENERIC_CONTRACT.search(instr)
+        if m and not _PERSON.search(before[-_INSTRUCTION_CHARS:].replace('"', "")):
+            return MetaMatch("generic.json_contract", _CONTRACT_TASK[m.group(1).replace("-", "_")])
+        task = _housekeeping(before[:_INSTRUCTION_CHARS]) or _housekeeping(after[-_INSTRUCTION_CHARS:])
+        if task:
+            return MetaMatch("generic.wrapped_transcript", task)
+    s = c.sys_low
+    if s and (quoted or low.lstrip().startswith("[{")):
+        task = _housekeeping(s[:_INSTRUCTION_CHARS])
+        if task:
+            return MetaMatch("generic.system_over_transcript", task)
+    if history_before and len(low) <= _INSTRUCTION_CHARS and not quoted:
+        task = _housekeeping(low)
+        if task and re.search(r"\b(?:our|the|this|above)\b[^.\n]{0,20}" + _CHAT_WORDS + r"|above|so far|对话", low):
+            return MetaMatch("generic.trailing_instruction", task)
+    return None
+
 
 _EXAMINED_ROLES = frozenset({"user", "system", "developer"})
 _SYSTEM_ROLES = frozenset({"system", "developer"})
 
 
-def detect_meta(messages: Sequence[Mapping[str, Any]]) -> MetaMatch | None:
+def detect_meta(messages: Sequence[Mapping[str, Any]], index: TemplateIndex | None = None) -> MetaMatch | None:
     """Say whether a chat request is a client's housekeeping task.
 
     Args:
         messages: OpenAI chat messages. ``content`` may be a string or a list of
             content parts; only ``{"type": "text"}`` parts are read.
+        index: The known templates and threshold; the shipped ``meta_templates.json`` when
+            ``None``. Clients absent from it also lose their hand-written exact rules.
 
     Returns:
         A :class:`MetaMatch` naming the rule and task, or ``None`` for a normal
@@ -497,6 +682,7 @@ def detect_meta(messages: Sequence[Mapping[str, Any]]) -> MetaMatch | None:
     text = _window(_content_text(last.get("content")), HEAD_CHARS, TAIL_CHARS)
     if not text.strip():
         return None
+    idx = default_index() if index is None else index
 
     sys_text = ""
     if len(messages) > 1:
@@ -505,8 +691,23 @@ def detect_meta(messages: Sequence[Mapping[str, Any]]) -> MetaMatch | None:
             sys_text = _window(_content_text(first.get("content")), SYSTEM_HEAD_CHARS, TAIL_CHARS)
 
     ctx = _Ctx(text, sys_text, len(messages))
-    for rule in _RULES:
-        match = rule(ctx)
-        if match is not None:
-            return match
-    return None
+    # 1. Exact rules of the clients the index knows.
+    for client, rule in _CLIENT_RULES:
+        if idx.rules_enabled(client):
+            match = rule(ctx)
+            if match is not None:
+                return match
+    # 2. Similarity to a known template (the examined message, then the system message).
+    if idx.has_placeholder(ctx.low) or (ctx.sys_low and idx.has_placeholder(ctx.sys_low)):
+        return None  # a template pasted with its variables: someone asking about it
+    history_before = len(messages) >= 3 and any(
+        isinstance(m, Mapping) and m.get("role") == "assistant" for m in messages[:-1]
+    )
+    needs = _NEEDS_HISTORY if history_before else _NEEDS_NONE
+    match = _similar(ctx.low, "last", idx, needs)
+    if match is None and ctx.sys_low and last.get("role") == "user":
+        match = _similar(ctx.sys_low, "system", idx, _NEEDS_TRANSCRIPT if _is_transcript(ctx.text) else _NEEDS_NONE)
+    if match is not None:
+        return match
+    # 3. Generic housekeeping structure.
+    return _rule_generic(ctx, history_before)
