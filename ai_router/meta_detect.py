@@ -85,7 +85,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .meta_index import TemplateIndex, default_index
+from .meta_index import SimilarityMatch, TemplateIndex, default_index
 
 __all__ = ["MetaMatch", "detect_meta", "HEAD_CHARS", "TAIL_CHARS", "SYSTEM_HEAD_CHARS"]
 
@@ -486,8 +486,23 @@ _RULES: tuple[Callable[[_Ctx], MetaMatch | None], ...] = tuple(rule for _, rule 
 # A person's own words around a pasted prompt: a question, first person, a request to explain.
 _PERSONAL = re.compile(
     r"[?？]|\b(?:i|i'm|i've|my|me|we|us|can|could|would|why|what|how|explain|debug|improve|"
-    r"warum|wieso|ich|mein|meine|pourquoi|comment|je|mon|ma|mes|por qué|cómo|mi|yo)\b|为什么|怎么|我|なぜ|どう|私"
+    r"warum|wieso|ich|mein|meine|pourquoi|comment|je|mon|ma|mes|por qué|qué|cómo|mi|yo)\b"
+    r"|为什么|怎么|什么|请问|吗|我|なぜ|どう|私|教えて|ですか|ますか|でしょうか"
 )
+# Words that point at a prompt (a person asking about the text above, not a chat turn).
+_PROMPT_REF = re.compile(r"\b(?:prompt|template|instructions?|guidelines?|output format|tokens?)\b|提示词|指令|プロンプト|指示")
+
+
+def _meta_question(low: str, after: int) -> bool:
+    """Whether the text ends with a short paragraph, past the template's text (which ends at
+    ``after``), of a person asking about the prompt above it."""
+    cut = low.rstrip().rfind("\n\n")
+    if cut < after:
+        return False
+    last = low[cut:].strip()
+    if len(last) > 300 or last.startswith(("</", "```")):
+        return False
+    return _personal(last) and _PROMPT_REF.search(last) is not None
 #: Preface longer than this many characters before a template that starts with fixed text:
 #: the template was pasted into something else.
 _MAX_PREFACE_CHARS = 400
@@ -517,25 +532,36 @@ def _personal(text: str) -> bool:
     return _PERSONAL.search(text) is not None
 
 
-def _similar(low: str, where: str, index: TemplateIndex, needs: frozenset[str]) -> MetaMatch | None:
-    """The known template ``low`` (examined text, lower case) was rendered from, with its guards."""
-    m = index.best(low, where, needs)
-    if m is None:
-        return None
+def _unrendered(low: str, index: TemplateIndex) -> bool:
+    """Whether a template's variable sits in the instructions (not inside a quoted chat)."""
+    pos = index.placeholder_at(low)
+    if pos < 0:
+        return False
+    marks = [m.start() for m in (_CONTAINER.search(low), _ROLE_LINE.search(low), _XML_ROLE.search(low)) if m]
+    if not marks:
+        return True
+    first = min(marks)
+    # Before the quoted chat, or as the whole content of its container: "<chat_history>\n{{...".
+    return pos < first or not low[low.find(">", first) + 1 : pos].strip()
+
+
+def _guards_ok(low: str, m: SimilarityMatch, index: TemplateIndex) -> bool:
+    """Whether a template found in ``low`` was sent as is, not pasted into a person's message."""
     t = m.template
     if t.starts_literal:
         preface = low[: m.first_offset]
         if len(preface) > _MAX_PREFACE_CHARS or (preface.strip() and _personal(preface)):
-            return None
-    if t.slotless:
-        if index.covered_fraction(low, t) < _MIN_COVERED_SLOTLESS:
-            return None
+            return False
+    if t.slotless and index.covered_fraction(low, t) < _MIN_COVERED_SLOTLESS:
+        return False
     if t.tail_literal:
-        cut = low.rfind(t.tail_literal[-40:])
-        after = low[cut + min(40, len(t.tail_literal)) :] if cut >= 0 else low[m.last_offset :]
-        if after.strip() and _personal(after):
-            return None
-    return MetaMatch(f"similar.{t.id}", t.task)
+        key = t.tail_literal[-40:]
+        cut = low.rfind(key)
+        if cut >= 0 and _personal(low[cut + len(key) :]):
+            return False  # the person's own words after the pasted prompt
+    if _meta_question(low, m.last_offset):
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------
@@ -691,6 +717,14 @@ def detect_meta(messages: Sequence[Mapping[str, Any]], index: TemplateIndex | No
             sys_text = _window(_content_text(first.get("content")), SYSTEM_HEAD_CHARS, TAIL_CHARS)
 
     ctx = _Ctx(text, sys_text, len(messages))
+    # 0. A template pasted with its variables, or pasted between a person's own words: the
+    #    person is asking about a prompt, whichever client it comes from.
+    if _unrendered(ctx.low, idx) or (ctx.sys_low and _unrendered(ctx.sys_low, idx)):
+        return None
+    scan = idx.scan(ctx.low)
+    pasted = scan.best(None, None)
+    if pasted is not None and not _guards_ok(ctx.low, pasted, idx):
+        return None
     # 1. Exact rules of the clients the index knows.
     for client, rule in _CLIENT_RULES:
         if idx.rules_enabled(client):
@@ -698,16 +732,16 @@ def detect_meta(messages: Sequence[Mapping[str, Any]], index: TemplateIndex | No
             if match is not None:
                 return match
     # 2. Similarity to a known template (the examined message, then the system message).
-    if idx.has_placeholder(ctx.low) or (ctx.sys_low and idx.has_placeholder(ctx.sys_low)):
-        return None  # a template pasted with its variables: someone asking about it
     history_before = len(messages) >= 3 and any(
         isinstance(m, Mapping) and m.get("role") == "assistant" for m in messages[:-1]
     )
-    needs = _NEEDS_HISTORY if history_before else _NEEDS_NONE
-    match = _similar(ctx.low, "last", idx, needs)
-    if match is None and ctx.sys_low and last.get("role") == "user":
-        match = _similar(ctx.sys_low, "system", idx, _NEEDS_TRANSCRIPT if _is_transcript(ctx.text) else _NEEDS_NONE)
-    if match is not None:
-        return match
+    found = scan.best("last", _NEEDS_HISTORY if history_before else _NEEDS_NONE)
+    if found is not None and _guards_ok(ctx.low, found, idx):
+        return MetaMatch(f"similar.{found.template.id}", found.template.task)
+    if ctx.sys_low and last.get("role") == "user":
+        needs = _NEEDS_TRANSCRIPT if _is_transcript(ctx.text) else _NEEDS_NONE
+        found = idx.scan(ctx.sys_low).best("system", needs)
+        if found is not None and _guards_ok(ctx.sys_low, found, idx):
+            return MetaMatch(f"similar.{found.template.id}", found.template.task)
     # 3. Generic housekeeping structure.
     return _rule_generic(ctx, history_before)

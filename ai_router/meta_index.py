@@ -116,7 +116,7 @@ class TemplateIndex:
                     task=t["task"],
                     where=t["where"],
                     shingles=frozenset(shingles),
-                    starts_literal=bool(parts[0].strip()),
+                    starts_literal=len(tokenize(parts[0].lower())) >= K,
                     tail_literal=parts[-1].strip().lower() if len(parts) > 1 else "",
                     slotless=len(parts) == 1,
                     needs=t.get("needs", ""),
@@ -145,49 +145,33 @@ class TemplateIndex:
 
     # ---------------------------------------------------------------- match
 
+    def placeholder_at(self, low: str) -> int:
+        """Offset of the first known template variable in ``low``, or -1."""
+        if self._placeholder_re is None:
+            return -1
+        m = self._placeholder_re.search(low)
+        return -1 if m is None else m.start()
+
     def has_placeholder(self, low: str) -> bool:
         """Whether ``low`` still holds a known template variable (an unrendered, pasted template)."""
         return self._placeholder_re is not None and self._placeholder_re.search(low) is not None
 
-    def best(self, low: str, where: str, needs: frozenset[str] = frozenset({""})) -> SimilarityMatch | None:
-        """The template (placed at ``where``, needing only what ``needs`` allows) that ``low``
-        contains most, if at or over the threshold."""
+    def scan(self, low: str) -> Scan:
+        """Count, per template, the distinct shingles of ``low`` it contains (one pass)."""
         toks = tokenize(low)
-        if len(toks) < K:
-            return None
-        words = [t for t, _ in toks]
-        shingles = _shingles(words)
-        seen: set[str] = set()
+        shingles = _shingles([t for t, _ in toks])
         counts: dict[int, int] = {}
         by = self._by_shingle
-        for s in shingles:
-            if s in seen:
-                continue
-            seen.add(s)
+        for s in set(shingles):
             ids = by.get(s)
             if ids:
                 for i in ids:
                     counts[i] = counts.get(i, 0) + 1
-        best_i, best_c = -1, 0.0
-        for i, c in counts.items():
-            t = self.templates[i]
-            if t.where != where or t.needs not in needs:
-                continue
-            score = c / len(t.shingles)
-            if score > best_c:
-                best_i, best_c = i, score
-        if best_i < 0 or best_c < self.threshold:
-            return None
-        t = self.templates[best_i]
-        first = last = -1
-        for j, s in enumerate(shingles):
-            if s in t.shingles:
-                if first < 0:
-                    first = j
-                last = j
-        first_offset = toks[first][1]
-        end_tok = toks[last + K - 1]
-        return SimilarityMatch(t, best_c, first_offset, end_tok[1] + len(end_tok[0]))
+        return Scan(self, toks, shingles, counts)
+
+    def best(self, low: str, where: str | None, needs: frozenset[str] | None = frozenset({""})) -> SimilarityMatch | None:
+        """The template that ``low`` contains most, if at or over the threshold (see :meth:`Scan.best`)."""
+        return self.scan(low).best(where, needs)
 
     def covered_fraction(self, low: str, template: IndexedTemplate) -> float:
         """Share of the text's tokens that lie inside a shingle of ``template``."""
@@ -200,6 +184,41 @@ class TemplateIndex:
                 for k in range(j, j + K):
                     covered[k] = True
         return sum(covered) / len(toks)
+
+
+@dataclass
+class Scan:
+    """One text's shingles and its per-template hit counts."""
+
+    index: TemplateIndex
+    toks: list[tuple[str, int]]
+    shingles: list[str]
+    counts: dict[int, int]
+
+    def best(self, where: str | None, needs: frozenset[str] | None = frozenset({""})) -> SimilarityMatch | None:
+        """The template placed at ``where`` (any place if ``None``) and needing only what
+        ``needs`` allows (anything if ``None``) with the highest containment, if at or over the
+        index's threshold."""
+        best_i, best_c = -1, 0.0
+        templates = self.index.templates
+        for i, c in self.counts.items():
+            t = templates[i]
+            if (where is not None and t.where != where) or (needs is not None and t.needs not in needs):
+                continue
+            score = c / len(t.shingles)
+            if score > best_c:
+                best_i, best_c = i, score
+        if best_i < 0 or best_c < self.index.threshold:
+            return None
+        t = templates[best_i]
+        first = last = -1
+        for j, s in enumerate(self.shingles):
+            if s in t.shingles:
+                if first < 0:
+                    first = j
+                last = j
+        end_tok = self.toks[last + K - 1]
+        return SimilarityMatch(t, best_c, self.toks[first][1], end_tok[1] + len(end_tok[0]))
 
 
 def index_data(entries: Iterable[Mapping[str, Any]], threshold: float, exclude_clients: Iterable[str] = ()) -> dict[str, Any]:
@@ -218,7 +237,7 @@ def index_data(entries: Iterable[Mapping[str, Any]], threshold: float, exclude_c
             continue
         clients.add(e["client"])
         slots = list(e.get("slots", {}))
-        placeholders.update(p for p in slots if not p.startswith("${") or len(p) > 12)
+        placeholders.update(slots)
         delivery = e["delivery"]
         where = "system" if delivery.startswith("system+") else "last"
         needs = ""
