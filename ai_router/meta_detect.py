@@ -552,6 +552,10 @@ def _guards_ok(low: str, m: SimilarityMatch, index: TemplateIndex) -> bool:
         preface = low[: m.first_offset]
         if len(preface) > _MAX_PREFACE_CHARS or (preface.strip() and _personal(preface)):
             return False
+    elif t.lead:
+        pos = low.find(t.lead)
+        if pos > 0 and _personal(low[:pos]):
+            return False
     if t.slotless and index.covered_fraction(low, t) < _MIN_COVERED_SLOTLESS:
         return False
     if t.tail_literal:

@@ -60,6 +60,7 @@ class IndexedTemplate:
     starts_literal: bool  # the template begins with fixed text (not with a placeholder)
     tail_literal: str  # lower-cased fixed text after the last placeholder ("" if it ends with one)
     slotless: bool  # no placeholder at all: the message is the template
+    lead: str = ""  # lower-cased fixed text before the first placeholder, when too short to shingle
     needs: str = ""  # "history": sent after the chat's own messages; "transcript": over a transcript in the user turn
 
 
@@ -120,6 +121,7 @@ class TemplateIndex:
                     tail_literal=parts[-1].strip().lower() if len(parts) > 1 else "",
                     slotless=len(parts) == 1,
                     needs=t.get("needs", ""),
+                    lead=parts[0].strip().lower() if len(parts) > 1 else "",
                 )
             )
         return cls(
