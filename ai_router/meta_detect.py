@@ -532,6 +532,17 @@ def _personal(text: str) -> bool:
     return _PERSONAL.search(text) is not None
 
 
+#: The similarity scan reads a smaller window than the rules (its cost grows with the text).
+SIM_HEAD_CHARS = 2500
+SIM_TAIL_CHARS = 600
+
+
+def _sim_window(low: str) -> str:
+    if len(low) <= SIM_HEAD_CHARS + SIM_TAIL_CHARS:
+        return low
+    return low[:SIM_HEAD_CHARS] + "\n" + low[-SIM_TAIL_CHARS:]
+
+
 def _unrendered(low: str, index: TemplateIndex) -> bool:
     """Whether a template's variable sits in the instructions (not inside a quoted chat)."""
     pos = index.placeholder_at(low)
@@ -725,9 +736,9 @@ def detect_meta(messages: Sequence[Mapping[str, Any]], index: TemplateIndex | No
     #    person is asking about a prompt, whichever client it comes from.
     if _unrendered(ctx.low, idx) or (ctx.sys_low and _unrendered(ctx.sys_low, idx)):
         return None
-    scan = idx.scan(ctx.low)
+    scan = idx.scan(_sim_window(ctx.low))
     pasted = scan.best(None, None)
-    if pasted is not None and not _guards_ok(ctx.low, pasted, idx):
+    if pasted is not None and not _guards_ok(scan.low, pasted, idx):
         return None
     # 1. Exact rules of the clients the index knows.
     for client, rule in _CLIENT_RULES:
@@ -740,12 +751,13 @@ def detect_meta(messages: Sequence[Mapping[str, Any]], index: TemplateIndex | No
         isinstance(m, Mapping) and m.get("role") == "assistant" for m in messages[:-1]
     )
     found = scan.best("last", _NEEDS_HISTORY if history_before else _NEEDS_NONE)
-    if found is not None and _guards_ok(ctx.low, found, idx):
+    if found is not None and _guards_ok(scan.low, found, idx):
         return MetaMatch(f"similar.{found.template.id}", found.template.task)
     if ctx.sys_low and last.get("role") == "user":
         needs = _NEEDS_TRANSCRIPT if _is_transcript(ctx.text) else _NEEDS_NONE
-        found = idx.scan(ctx.sys_low).best("system", needs)
-        if found is not None and _guards_ok(ctx.sys_low, found, idx):
+        sys_scan = idx.scan(_sim_window(ctx.sys_low))
+        found = sys_scan.best("system", needs)
+        if found is not None and _guards_ok(sys_scan.low, found, idx):
             return MetaMatch(f"similar.{found.template.id}", found.template.task)
     # 3. Generic housekeeping structure.
     return _rule_generic(ctx, history_before)

@@ -31,7 +31,7 @@ DEFAULT_INDEX_PATH = Path(__file__).with_name("meta_templates.json")
 #: Shingle length in tokens.
 K = 3
 #: Characters of a template's literal text that can count (a request is only read in a window).
-TEMPLATE_HEAD_CHARS = 3500
+TEMPLATE_HEAD_CHARS = 2500
 TEMPLATE_TAIL_CHARS = 800
 #: Fewer distinct shingles than this: the template is too short to be matched by similarity.
 MIN_SHINGLES = 6
@@ -39,13 +39,28 @@ MIN_SHINGLES = 6
 _TOKEN = re.compile(r"[a-z0-9]+|[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
 
 
-def tokenize(low: str) -> list[tuple[str, int]]:
-    """(token, start offset) pairs of an already lower-cased text."""
-    return [(m.group(0), m.start()) for m in _TOKEN.finditer(low)]
+def tokenize(low: str) -> list[str]:
+    """Tokens of an already lower-cased text."""
+    return _TOKEN.findall(low)
 
 
-def _shingles(tokens: list[str]) -> list[str]:
-    return [" ".join(tokens[i : i + K]) for i in range(len(tokens) - K + 1)]
+Shingle = tuple[str, str, str]
+
+
+def _shingles(tokens: list[str]) -> list[Shingle]:
+    return list(zip(tokens, tokens[1:], tokens[2:]))
+
+
+def _token_span(low: str, first: int, last: int) -> tuple[int, int]:
+    """Start offset of token ``first`` and end offset of token ``last`` (reads only up to ``last``)."""
+    start = end = 0
+    for j, m in enumerate(_TOKEN.finditer(low)):
+        if j == first:
+            start = m.start()
+        if j == last:
+            end = m.end()
+            break
+    return start, end
 
 
 @dataclass(frozen=True)
@@ -56,7 +71,7 @@ class IndexedTemplate:
     client: str
     task: str
     where: str  # "last" or "system"
-    shingles: frozenset[str]
+    shingles: frozenset[Shingle]
     starts_literal: bool  # the template begins with fixed text (not with a placeholder)
     tail_literal: str  # lower-cased fixed text after the last placeholder ("" if it ends with one)
     slotless: bool  # no placeholder at all: the message is the template
@@ -80,11 +95,11 @@ class TemplateIndex:
     clients: frozenset[str]
     threshold: float = 0.5
     placeholders: tuple[str, ...] = ()
-    _by_shingle: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
+    _by_shingle: dict[Shingle, tuple[int, ...]] = field(default_factory=dict, repr=False)
     _placeholder_re: re.Pattern[str] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        inv: dict[str, list[int]] = {}
+        inv: dict[Shingle, list[int]] = {}
         for i, t in enumerate(self.templates):
             for s in t.shingles:
                 inv.setdefault(s, []).append(i)
@@ -104,10 +119,10 @@ class TemplateIndex:
             # Only the part of a long template that a bounded window of the request can show.
             head = literal[:TEMPLATE_HEAD_CHARS]
             tail = parts[-1][-TEMPLATE_TAIL_CHARS:] if len(literal) > TEMPLATE_HEAD_CHARS else ""
-            shingles: set[str] = set()
+            shingles: set[Shingle] = set()
             for chunk in (head, tail):
                 for seg in chunk.split("\x00"):
-                    shingles.update(_shingles([tok for tok, _ in tokenize(seg.lower())]))
+                    shingles.update(_shingles(tokenize(seg.lower())))
             if len(shingles) < MIN_SHINGLES:
                 continue
             templates.append(
@@ -160,16 +175,16 @@ class TemplateIndex:
 
     def scan(self, low: str) -> Scan:
         """Count, per template, the distinct shingles of ``low`` it contains (one pass)."""
-        toks = tokenize(low)
-        shingles = _shingles([t for t, _ in toks])
+        shingles = _shingles(tokenize(low))
         counts: dict[int, int] = {}
         by = self._by_shingle
+        get = by.get
         for s in set(shingles):
-            ids = by.get(s)
-            if ids:
+            ids = get(s)
+            if ids is not None:
                 for i in ids:
                     counts[i] = counts.get(i, 0) + 1
-        return Scan(self, toks, shingles, counts)
+        return Scan(self, low, shingles, counts)
 
     def best(self, low: str, where: str | None, needs: frozenset[str] | None = frozenset({""})) -> SimilarityMatch | None:
         """The template that ``low`` contains most, if at or over the threshold (see :meth:`Scan.best`)."""
@@ -177,7 +192,7 @@ class TemplateIndex:
 
     def covered_fraction(self, low: str, template: IndexedTemplate) -> float:
         """Share of the text's tokens that lie inside a shingle of ``template``."""
-        toks = [t for t, _ in tokenize(low)]
+        toks = tokenize(low)
         if not toks:
             return 0.0
         covered = [False] * len(toks)
@@ -193,8 +208,8 @@ class Scan:
     """One text's shingles and its per-template hit counts."""
 
     index: TemplateIndex
-    toks: list[tuple[str, int]]
-    shingles: list[str]
+    low: str
+    shingles: list[Shingle]
     counts: dict[int, int]
 
     def best(self, where: str | None, needs: frozenset[str] | None = frozenset({""})) -> SimilarityMatch | None:
@@ -219,8 +234,8 @@ class Scan:
                 if first < 0:
                     first = j
                 last = j
-        end_tok = self.toks[last + K - 1]
-        return SimilarityMatch(t, best_c, self.toks[first][1], end_tok[1] + len(end_tok[0]))
+        start, end = _token_span(self.low, first, last + K - 1)
+        return SimilarityMatch(t, best_c, start, end)
 
 
 def index_data(entries: Iterable[Mapping[str, Any]], threshold: float, exclude_clients: Iterable[str] = ()) -> dict[str, Any]:
