@@ -585,7 +585,7 @@ def _guards_ok(low: str, m: SimilarityMatch, index: TemplateIndex) -> bool:
 
 # A JSON output contract naming a housekeeping field.
 _GENERIC_CONTRACT = re.compile(
-    r'\{\s*"(title|tags|follow_?ups|queries|query|prompt|text|summary|emoji|topic|keywords)"\s*:\s*[\["]'
+    r'\{\s*"(title|tags|follow_ups|followups|queries|query|prompt|text|summary|emoji|topic|keywords|tool_calls)"\s*:\s*[\["]'
 )
 _CONTRACT_TASK = {
     "title": "title",
@@ -600,53 +600,67 @@ _CONTRACT_TASK = {
     "text": "autocomplete",
     "summary": "summary",
     "emoji": "emoji",
+    "tool_calls": "tool_selection",
 }
 # Containers and role labels of a transcript quoted inside a prompt.
 _CONTAINER = re.compile(r"<(chat_history|conversation|history|transcript|messages|chat|dialogue)>")
-_ROLE_LINE = re.compile(r"(?im)^[ \t]*(?:\|\|>)?(?:user|assistant|ai|human|bot|model|system)[ \t]*:")
+_ROLE_LINE = re.compile(r"(?im)^[ \t]*(?:\|\|>(?:user|response|message)|user|assistant|ai|human|bot|model|system)[ \t]*:")
 _XML_ROLE = re.compile(r"<(user|assistant)>")
+# A template variable left unrendered (Jinja/handlebars style, or a JS template literal).
+_GENERIC_PLACEHOLDER = re.compile(r"\{\{\s*[a-z_][\w:.| -]{0,40}\}\}|\$\{[\w.()]{1,60}\}")
 
-# What a housekeeping instruction asks for (English and the other languages of the catalogue).
-_CHAT_WORDS = r"(?:conversation|chat|discussion|dialog(?:ue)?|chat records|thread|session|story so far)"
-_INTENTS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("queries", re.compile(r"search quer(?:y|ies)|standalone (?:question|query)|rephrase[^.\n]{0,60}(?:question|query)")),
-    ("follow_ups", re.compile(r"follow[- ]?up (?:questions|suggestions|prompts)|quick[- ]repl(?:y|ies)")),
-    ("tags", re.compile(r"\btags?\b[^.\n]{0,80}" + _CHAT_WORDS)),
-    ("title", re.compile(r"\b(?:title|name|topic|heading)\b[^.\n]{0,80}" + _CHAT_WORDS + r"|" + _CHAT_WORDS + r"[^.\n]{0,40}\b(?:title|name)\b|标题|主题")),
-    ("summary", re.compile(r"\bsummar(?:y|ize|ise)\b[^.\n]{0,80}" + _CHAT_WORDS + r"|" + _CHAT_WORDS + r"[^.\n]{0,40}\bsummar|总结[^。\n]{0,20}对话")),
+# What a housekeeping instruction asks for: a kind of output and the conversation as its object
+# (English and the other languages of the catalogue's templates).
+_CHAT_WORD = re.compile(r"\b(?:conversation|chat|discussion|dialog(?:ue)?|thread|session|interactions?|story so far)\b|对话|会话|聊天|这句话|这段")
+_INTENTS: tuple[tuple[str, re.Pattern[str], bool], ...] = (
+    # (task, pattern, needs a word for the conversation too)
+    ("queries", re.compile(r"search quer(?:y|ies)|standalone (?:question|quer)|rephrase[^.\n]{0,60}(?:question|quer)|web search"), False),
+    ("follow_ups", re.compile(r"follow[- ]?up (?:questions|suggestions|prompts|messages)|quick[- ]repl(?:y|ies)"), False),
+    ("tool_selection", re.compile(r"\b(?:pick|choose|select)\b[^.\n]{0,60}\b(?:function|tool)s?\b|\b(?:function|tool)s? match"), False),
+    ("tags", re.compile(r"\btags?\b|标签"), True),
+    ("title", re.compile(r"\b(?:title|name|topic|heading)\b|标题|主题"), True),
+    ("summary", re.compile(r"\bsummar(?:y|ize|ise|izing)\b|总结|摘要"), True),
 )
 # An output constraint: housekeeping prompts fix the shape of the answer.
 _CONSTRAINT = re.compile(
-    r"\bonly\b|nothing else|no (?:additional|extra|other) (?:text|commentary)|without (?:any )?(?:explanation|additional|lead-in|quot|punctuation)"
-    r"|\bno (?:punctuation|quotes|quotation)|\bdo not (?:explain|use|include|add)|\b(?:\d+|one|two|three|four|five|six|ten)(?:-| to )?(?:\d+|five|six|ten)?[- ]words?\b"
-    r"|within \d+ (?:words|characters)|\d+ (?:words|characters) (?:or less|max)|不要|以内|直接返回"
+    r"\bonly\b|\bexclusively\b|nothing (?:else|but)|no (?:additional|extra|other) (?:text|commentary)|refrain from|any additional commentary"
+    r"|without (?:any )?(?:explanation|additional|lead-in|quot|punctuation)|\bno (?:punctuation|quotes|quotation|explanations?)"
+    r"|\b(?:do not|don't|never) (?:\w+ ){0,2}(?:explain|use|include|add|insert|output|write|mention|repeat)"
+    r"|\b(?:\d+|one|two|three|four|five|six|ten)(?:-| to )?(?:\d+|five|six|ten)?[- ]words?\b"
+    r"|(?:within|limited to|at most|no more than|maximum) \d+|\d+ (?:words|characters|tokens) (?:or less|max)"
+    r"|in json|json (?:object|format)|(?:return|respond with) an empty (?:string|list|array)|\bbe concise\b|\bconcise\b|不要|以内|直接返回"
 )
 # Words a person uses when asking for themselves (the clients' prompts are impersonal).
 _PERSON = re.compile(
     r"[?？]|\b(?:i|i'm|i've|i'd|my|me|mine|can you|could you|would you|help me|for us|boss|team|colleague|manager|client|blog|essay|article|email|report|wiki)\b"
 )
+# The trailing instruction refers to the chat it follows.
+_REFERS_BACK = re.compile(r"\b(?:our|the|this|above)\b[^.\n]{0,30}" + _CHAT_WORD.pattern + r"|\babove\b|\bso far\b|这句话|上述|以上|这段")
 _INSTRUCTION_CHARS = 700
+_CONSTRAINT_CHARS = 1500
+_TRAILING_MAX_CHARS = 2500
 
 
 def _instruction_parts(text: str) -> tuple[str, str, bool]:
     """Split ``text`` (lower case) into (instructions before, after) a quoted transcript, if any."""
-    starts = [m.start() for m in (_CONTAINER.search(text), _ROLE_LINE.search(text), _XML_ROLE.search(text)) if m]
-    fence = text.find("```")
-    if fence >= 0:
-        starts.append(fence)
+    cm = _CONTAINER.search(text)
+    rm = _ROLE_LINE.search(text)
+    xm = _XML_ROLE.search(text)
+    starts = [m.start() for m in (cm, rm, xm) if m]
+    for fence in ("```", '"""'):
+        f = text.find(fence)
+        if f >= 0 and text.count(fence) >= 2:
+            starts.append(f)
     if not starts:
         return text, "", False
     first = min(starts)
-    quoted = (
-        _CONTAINER.search(text) is not None
-        or len(_ROLE_LINE.findall(text)) >= 2
-        or len(_XML_ROLE.findall(text)) >= 2
-        or text.count("```") >= 2
-    )
+    quoted = cm is not None or len(_ROLE_LINE.findall(text)) >= 2 or len(_XML_ROLE.findall(text)) >= 2 or len(starts) > len([m for m in (cm, rm, xm) if m])
     if not quoted:
         return text, "", False
-    cm = _CONTAINER.search(text)
-    close = text.rfind("</" + cm.group(1) + ">") if cm else (text.rfind("```") if text.count("```") >= 2 else -1)
+    if cm:
+        close = text.rfind("</" + cm.group(1) + ">")
+    else:
+        close = max(text.rfind("```"), text.rfind('"""'))
     after = ""
     if close > first:
         nl = text.find("\n", close)
@@ -655,45 +669,83 @@ def _instruction_parts(text: str) -> tuple[str, str, bool]:
 
 
 def _housekeeping(instr: str) -> str | None:
-    """The task an impersonal, format-constrained instruction asks for, if any."""
-    if not _CONSTRAINT.search(instr) or _PERSON.search(instr):
+    """The task an impersonal, format-constrained instruction asks for, if any.
+
+    Impersonal: its first paragraph has no first person and no question (later paragraphs of a
+    client's prompt may quote the user's own question or give examples).
+    """
+    if not instr.strip() or not _CONSTRAINT.search(instr):
         return None
-    for task, pattern in _INTENTS:
-        if pattern.search(instr):
+    stripped = instr.lstrip()
+    para = stripped[: stripped.find("\n\n")] if "\n\n" in stripped else stripped
+    if _PERSON.search(para[:_INSTRUCTION_CHARS]):
+        return None
+    chat = _CHAT_WORD.search(instr) is not None
+    for task, pattern, needs_chat in _INTENTS:
+        if pattern.search(instr) and (chat or not needs_chat):
             return task
     return None
 
 
-def _rule_generic(c: _Ctx, history_before: bool) -> MetaMatch | None:
+def _first_line(low: str) -> str:
+    line = low.lstrip()[:300]
+    nl = line.find("\n")
+    return line if nl < 0 else line[:nl]
+
+
+def _person_around(low: str) -> bool:
+    """A person's own line before the prompt, or a question about the prompt after it."""
+    first = _first_line(low)
+    if first and not _ROLE_LINE.match(first) and not _CONTAINER.search(first):
+        if _PERSON.search(first) or (_personal(first) and _PROMPT_REF.search(first)):
+            return True
+    return _meta_question(low, 0)
+
+
+def _rule_generic(c: _Ctx, history_before: bool, last_role: str) -> MetaMatch | None:
     """Housekeeping shapes shared by clients, with no client's wording.
 
     * A JSON output contract for a housekeeping field in instructions wrapped around a quoted
-      transcript (``<chat_history>``-style container or role-labelled lines).
+      transcript (``<chat_history>``-style container, role-labelled lines, a fenced block).
     * An impersonal, format-constrained instruction to title / summarise / tag / search the
-      conversation, wrapped around a quoted transcript, or placed in the system message over a
-      transcript in the user turn, or appended as the last message after the chat itself.
+      conversation (or to pick a tool), wrapped around a quoted transcript, or placed in the
+      system message over a transcript in the user turn, or appended as the last message after
+      the chat itself.
     """
     low = c.low
     before, after, quoted = _instruction_parts(low)
+    if _GENERIC_PLACEHOLDER.search(before) or _GENERIC_PLACEHOLDER.search(c.sys_low[: _INSTRUCTION_CHARS * 3]):
+        return None  # an unrendered template
+    cm = _CONTAINER.search(low)
+    if cm and _GENERIC_PLACEHOLDER.match(low, cm.end() + len(low[cm.end() :]) - len(low[cm.end() :].lstrip())):
+        return None  # "<chat_history>\n{{MESSAGES...}}": the history slot is unrendered
     if quoted:
-        if _PERSON.search(after):
-            return None  # a question typed below a pasted transcript
+        if _person_around(low):
+            return None  # a person's line before a pasted prompt, or a question below it
         instr = before[-_INSTRUCTION_CHARS * 3 :] + "\n" + after[:_INSTRUCTION_CHARS]
         m = _GENERIC_CONTRACT.search(instr)
-        if m and not _PERSON.search(before[-_INSTRUCTION_CHARS:].replace('"', "")):
-            return MetaMatch("generic.json_contract", _CONTRACT_TASK[m.group(1).replace("-", "_")])
-        task = _housekeeping(before[:_INSTRUCTION_CHARS]) or _housekeeping(after[-_INSTRUCTION_CHARS:])
+        if m:
+            return MetaMatch("generic.json_contract", _CONTRACT_TASK[m.group(1)])
+        task = _housekeeping(before[:_CONSTRAINT_CHARS]) or _housekeeping(after[-_INSTRUCTION_CHARS:])
         if task:
             return MetaMatch("generic.wrapped_transcript", task)
     s = c.sys_low
-    if s and (quoted or low.lstrip().startswith("[{")):
-        task = _housekeeping(s[:_INSTRUCTION_CHARS])
-        if task:
-            return MetaMatch("generic.system_over_transcript", task)
-    if history_before and len(low) <= _INSTRUCTION_CHARS and not quoted:
-        task = _housekeeping(low)
-        if task and re.search(r"\b(?:our|the|this|above)\b[^.\n]{0,20}" + _CHAT_WORDS + r"|above|so far|对话", low):
-            return MetaMatch("generic.trailing_instruction", task)
+    if s and last_role == "user":
+        transcript = quoted or _is_transcript(c.text)
+        m = _GENERIC_CONTRACT.search(s)
+        if m and transcript and _CONTRACT_TASK[m.group(1)] == "tool_selection":
+            return MetaMatch("generic.system_instruction", "tool_selection")
+        task = _housekeeping(s[:_CONSTRAINT_CHARS]) or _housekeeping(s[-_INSTRUCTION_CHARS:])
+        if task and (task == "tool_selection" or transcript):
+            return MetaMatch("generic.system_instruction", task)
+    if history_before and len(low) <= _TRAILING_MAX_CHARS and not quoted and not _person_around(low):
+        instr = low if len(low) <= 2 * _INSTRUCTION_CHARS else low[:_INSTRUCTION_CHARS] + "\n" + low[-_INSTRUCTION_CHARS:]
+        task = _housekeeping(instr)
+        if task and task != "tool_selection" and _REFERS_BACK.search(low):
+            # A person can type this into the chat; a client-appended system message or a
+            # prompt with several output constraints is the client's.
+            if last_role == "system" or len(_CONSTRAINT.findall(low)) >= 2:
+                return MetaMatch("generic.trailing_instruction", task)
     return None
 
 
@@ -760,4 +812,4 @@ def detect_meta(messages: Sequence[Mapping[str, Any]], index: TemplateIndex | No
         if found is not None and _guards_ok(sys_scan.low, found, idx):
             return MetaMatch(f"similar.{found.template.id}", found.template.task)
     # 3. Generic housekeeping structure.
-    return _rule_generic(ctx, history_before)
+    return _rule_generic(ctx, history_before, str(last.get("role")))
