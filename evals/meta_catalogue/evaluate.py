@@ -4,8 +4,8 @@ Prints recall per client, per task and per release over ``rendered.jsonl``, prec
 ``negatives.jsonl``, a client-held-out evaluation (for each client: the template index is built
 and the similarity threshold tuned without that client's entries, and that client's exact
 rules are switched off, then that client's rendered requests are scored), a release-held-out
-evaluation for Open WebUI (index and threshold from releases 0.5.0 and later, scored on the
-templates first shipped before 0.5.0), and a latency benchmark of ``detect_meta``.
+evaluation for Open WebUI (index and threshold from the templates that releases 0.5.0 and later
+ship, scored on the templates that only releases before 0.5.0 shipped), and a latency benchmark of ``detect_meta``.
 
 ``--json PATH`` also writes the figures. ``--no-bench`` skips the benchmark.
 """
@@ -123,9 +123,14 @@ def client_held_out(entries: list[dict[str, Any]], rows: list[dict[str, Any]], n
 
 
 def release_split(entries: list[dict[str, Any]], split: tuple[int, ...] = OWUI_SPLIT) -> tuple[list[dict[str, Any]], set[str]]:
-    """(entries to index: everything except Open WebUI templates first shipped before ``split``,
-    ids of those held-out old templates)."""
-    old = {e["id"] for e in entries if e["client"] == "openwebui" and _vkey(e["release"]["version"]) < split}
+    """(entries to index: everything except the Open WebUI templates that only releases older
+    than ``split`` shipped, ids of those held-out old templates). A template that older releases
+    introduced and newer ones still ship belongs to the newest releases."""
+    old = {
+        e["id"]
+        for e in entries
+        if e["client"] == "openwebui" and max(_vkey(v) for v in e.get("releases") or [e["release"]["version"]]) < split
+    }
     return [e for e in entries if e["id"] not in old], old
 
 
@@ -234,7 +239,7 @@ def print_report(f: dict[str, Any]) -> None:
     for k, v in c["folds"].items():
         print(f"  {k:<16} {v['n']:>5} {v['threshold']:>5.2f} {v['recall']:>7.3f} {v['task_accuracy']:>7.3f} {v['false_positives']:>4}")
     r = f["release_held_out"]
-    print(f"\nOpen WebUI release held out (index from >= 0.5.0, scored on {len(r['held_out_templates'])} older templates): "
+    print(f"\nOpen WebUI release held out (index from templates shipped in >= 0.5.0, scored on the {len(r['held_out_templates'])} templates only older releases shipped): "
           f"recall {r['recall']:.3f}  task accuracy {r['task_accuracy']:.3f}  (n={r['n']}, threshold {r['threshold']:.2f})")
     for k, v in r["by_release"].items():
         print(f"  {k:<34} {v['n']:>5} {v['recall']:>7.3f} {v['task_accuracy']:>7.3f}")
