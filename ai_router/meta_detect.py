@@ -500,8 +500,8 @@ def _meta_question(low: str, after: int) -> bool:
     if cut < after:
         return False
     last = low[cut:].strip()
-    if len(last) > 300 or last.startswith(("</", "```")):
-        return False
+    if len(last) > 300 or last.startswith(("</", "```")) or re.match(r"[a-z][a-z ]{0,20}:", last):
+        return False  # long, a closing tag or fence, or a labelled slot ("Prompt: ...")
     return _personal(last) and _PROMPT_REF.search(last) is not None
 #: Preface longer than this many characters before a template that starts with fixed text:
 #: the template was pasted into something else.
@@ -604,14 +604,20 @@ _CONTRACT_TASK = {
 }
 # Containers and role labels of a transcript quoted inside a prompt.
 _CONTAINER = re.compile(r"<(chat_history|conversation|history|transcript|messages|chat|dialogue)>")
+# The input a one-off job works on, as a tagged block that ends the message.
+_TRAILING_BLOCK = re.compile(r"<(text|input)>(?:(?!<\1>)[\s\S]){0,4000}</\1>\s*$")
 _ROLE_LINE = re.compile(r"(?im)^[ \t]*(?:\|\|>(?:user|response|message)|user|assistant|ai|human|bot|model|system)[ \t]*:")
 _XML_ROLE = re.compile(r"<(user|assistant)>")
 # A template variable left unrendered (Jinja/handlebars style, or a JS template literal).
 _GENERIC_PLACEHOLDER = re.compile(r"\{\{\s*[a-z_][\w:.| -]{0,40}\}\}|\$\{[\w.()]{1,60}\}")
+# A variable standing alone where content belongs: a line, a quoted block or a tag's content.
+_LONE_PLACEHOLDER = re.compile(
+    r'(?:^|\n|"""|```|>)[ \t]*(?:\{\{\s*[a-z_][\w:.| -]{0,40}\}\}|\{[a-z_]{2,30}\}|\$\{[\w.()]{1,60}\})[ \t]*(?=$|\n|"""|```|<)'
+)
 
 # What a housekeeping instruction asks for: a kind of output and the conversation as its object
 # (English and the other languages of the catalogue's templates).
-_CHAT_WORD = re.compile(r"\b(?:conversation|chat|discussion|dialog(?:ue)?|thread|session|interactions?|story so far)\b|对话|会话|聊天|这句话|这段")
+_CHAT_WORD = re.compile(r"\b(?:conversation|chat|discussion|dialog(?:ue)?|thread|session|interactions?|story so far|the prompt)\b|对话|会话|聊天|这句话|这段")
 _INTENTS: tuple[tuple[str, re.Pattern[str], bool], ...] = (
     # (task, pattern, needs a word for the conversation too)
     ("queries", re.compile(r"search quer(?:y|ies)|standalone (?:question|quer)|rephrase[^.\n]{0,60}(?:question|quer)|web search"), False),
@@ -620,7 +626,14 @@ _INTENTS: tuple[tuple[str, re.Pattern[str], bool], ...] = (
     ("tags", re.compile(r"\btags?\b|标签"), True),
     ("title", re.compile(r"\b(?:title|name|topic|heading)\b|标题|主题"), True),
     ("summary", re.compile(r"\bsummar(?:y|ize|ise|izing)\b|总结|摘要"), True),
+    ("emoji", re.compile(r"\b(?:single|one|an?|fitting|appropriate)\b[^.\n]{0,30}\bemojis?\b"), False),
+    ("language", re.compile(r"\bidentify the language|\blanguage code\b|\bdetect(?:ed)? (?:the )?language"), False),
 )
+# Tasks a system instruction can carry over an ordinary user turn (the client's pre-step on
+# the user's message, not a transcript): choosing a tool, deciding on a search, an emoji.
+_SYSTEM_PRESTEP_TASKS = frozenset({"tool_selection", "queries", "emoji", "language"})
+# "Your task is ..." / "### Task:": how client prompts frame a one-off job.
+_TASK_FRAME = re.compile(r"^\s*(?:#+\s*)?task\s*:|\byour (?:only |sole )?task is\b")
 # An output constraint: housekeeping prompts fix the shape of the answer.
 _CONSTRAINT = re.compile(
     r"\bonly\b|\bexclusively\b|nothing (?:else|but)|no (?:additional|extra|other) (?:text|commentary)|refrain from|any additional commentary"
@@ -652,6 +665,9 @@ def _instruction_parts(text: str) -> tuple[str, str, bool]:
         if f >= 0 and text.count(fence) >= 2:
             starts.append(f)
     if not starts:
+        tb = _TRAILING_BLOCK.search(text)
+        if tb:
+            return text[: tb.start()], "", True
         return text, "", False
     first = min(starts)
     quoted = cm is not None or len(_ROLE_LINE.findall(text)) >= 2 or len(_XML_ROLE.findall(text)) >= 2 or len(starts) > len([m for m in (cm, rm, xm) if m])
@@ -674,7 +690,7 @@ def _housekeeping(instr: str) -> str | None:
     Impersonal: its first paragraph has no first person and no question (later paragraphs of a
     client's prompt may quote the user's own question or give examples).
     """
-    if not instr.strip() or not _CONSTRAINT.search(instr):
+    if not instr.strip() or not (_CONSTRAINT.search(instr) or _TASK_FRAME.search(instr)):
         return None
     stripped = instr.lstrip()
     para = stripped[: stripped.find("\n\n")] if "\n\n" in stripped else stripped
@@ -716,9 +732,8 @@ def _rule_generic(c: _Ctx, history_before: bool, last_role: str) -> MetaMatch | 
     before, after, quoted = _instruction_parts(low)
     if _GENERIC_PLACEHOLDER.search(before) or _GENERIC_PLACEHOLDER.search(c.sys_low[: _INSTRUCTION_CHARS * 3]):
         return None  # an unrendered template
-    cm = _CONTAINER.search(low)
-    if cm and _GENERIC_PLACEHOLDER.match(low, cm.end() + len(low[cm.end() :]) - len(low[cm.end() :].lstrip())):
-        return None  # "<chat_history>\n{{MESSAGES...}}": the history slot is unrendered
+    if _LONE_PLACEHOLDER.search(low):
+        return None  # "<chat_history>\n{{MESSAGES...}}", "\n\n{convo}": a slot left unrendered
     if quoted:
         if _person_around(low):
             return None  # a person's line before a pasted prompt, or a question below it
@@ -736,8 +751,17 @@ def _rule_generic(c: _Ctx, history_before: bool, last_role: str) -> MetaMatch | 
         if m and transcript and _CONTRACT_TASK[m.group(1)] == "tool_selection":
             return MetaMatch("generic.system_instruction", "tool_selection")
         task = _housekeeping(s[:_CONSTRAINT_CHARS]) or _housekeeping(s[-_INSTRUCTION_CHARS:])
-        if task and (task == "tool_selection" or transcript):
+        if task and (task in _SYSTEM_PRESTEP_TASKS or transcript):
             return MetaMatch("generic.system_instruction", task)
+    if not quoted and not _person_around(low):
+        # A leading instruction paragraph over the content it is about (a client's prompt
+        # followed by the user's message): impersonal, at least two output constraints.
+        cut = low.find("\n\n")
+        head = low[:cut] if 0 < cut <= _INSTRUCTION_CHARS else ""
+        if head and low[cut:].strip() and len(_CONSTRAINT.findall(head)) >= 2:
+            task = _housekeeping(head)
+            if task in ("title", "emoji", "language"):
+                return MetaMatch("generic.leading_instruction", task)
     if history_before and len(low) <= _TRAILING_MAX_CHARS and not quoted and not _person_around(low):
         instr = low if len(low) <= 2 * _INSTRUCTION_CHARS else low[:_INSTRUCTION_CHARS] + "\n" + low[-_INSTRUCTION_CHARS:]
         task = _housekeeping(instr)
