@@ -533,8 +533,8 @@ def _personal(text: str) -> bool:
 
 
 #: The similarity scan reads a smaller window than the rules (its cost grows with the text).
-SIM_HEAD_CHARS = 2500
-SIM_TAIL_CHARS = 600
+SIM_HEAD_CHARS = 2000
+SIM_TAIL_CHARS = 500
 
 
 def _sim_window(low: str) -> str:
@@ -611,9 +611,19 @@ _XML_ROLE = re.compile(r"<(user|assistant)>")
 # A template variable left unrendered (Jinja/handlebars style, or a JS template literal).
 _GENERIC_PLACEHOLDER = re.compile(r"\{\{\s*[a-z_][\w:.| -]{0,40}\}\}|\$\{[\w.()]{1,60}\}")
 # A variable standing alone where content belongs: a line, a quoted block or a tag's content.
-_LONE_PLACEHOLDER = re.compile(
-    r'(?:^|\n|"""|```|>)[ \t]*(?:\{\{\s*[a-z_][\w:.| -]{0,40}\}\}|\{[a-z_]{2,30}\}|\$\{[\w.()]{1,60}\})[ \t]*(?=$|\n|"""|```|<)'
-)
+_BRACE_VAR = re.compile(r"\{\{\s*[a-z_][\w:.| -]{0,40}\}\}|\{[a-z_]{2,30}\}|\$\{[\w.()]{1,60}\}")
+
+
+def _lone_placeholder(low: str) -> bool:
+    if "{" not in low:
+        return False
+    for m in _BRACE_VAR.finditer(low):
+        before = low[max(0, m.start() - 3) : m.start()].rstrip(" \t")
+        after = low[m.end() : m.end() + 3].lstrip(" \t")
+        if (not before or before.endswith(("\n", '"""', "```", ">"))) and (not after or after.startswith(("\n", '"""', "```", "<"))):
+            return True
+    return False
+
 
 # What a housekeeping instruction asks for: a kind of output and the conversation as its object
 # (English and the other languages of the catalogue's templates).
@@ -657,7 +667,9 @@ _TRAILING_MAX_CHARS = 2500
 def _instruction_parts(text: str) -> tuple[str, str, bool]:
     """Split ``text`` (lower case) into (instructions before, after) a quoted transcript, if any."""
     cm = _CONTAINER.search(text)
-    rm = _ROLE_LINE.search(text)
+    role_lines = _ROLE_LINE.finditer(text)
+    rm = next(role_lines, None)
+    two_roles = next(role_lines, None) is not None
     xm = _XML_ROLE.search(text)
     starts = [m.start() for m in (cm, rm, xm) if m]
     for fence in ("```", '"""'):
@@ -670,7 +682,7 @@ def _instruction_parts(text: str) -> tuple[str, str, bool]:
             return text[: tb.start()], "", True
         return text, "", False
     first = min(starts)
-    quoted = cm is not None or len(_ROLE_LINE.findall(text)) >= 2 or len(_XML_ROLE.findall(text)) >= 2 or len(starts) > len([m for m in (cm, rm, xm) if m])
+    quoted = cm is not None or two_roles or len(_XML_ROLE.findall(text)) >= 2 or len(starts) > len([m for m in (cm, rm, xm) if m])
     if not quoted:
         return text, "", False
     if cm:
@@ -730,9 +742,9 @@ def _rule_generic(c: _Ctx, history_before: bool, last_role: str) -> MetaMatch | 
     """
     low = c.low
     before, after, quoted = _instruction_parts(low)
-    if _GENERIC_PLACEHOLDER.search(before) or _GENERIC_PLACEHOLDER.search(c.sys_low[: _INSTRUCTION_CHARS * 3]):
+    if ("{" in before and _GENERIC_PLACEHOLDER.search(before)) or ("{" in c.sys_low and _GENERIC_PLACEHOLDER.search(c.sys_low[: _INSTRUCTION_CHARS * 3])):
         return None  # an unrendered template
-    if _LONE_PLACEHOLDER.search(low):
+    if _lone_placeholder(low):
         return None  # "<chat_history>\n{{MESSAGES...}}", "\n\n{convo}": a slot left unrendered
     if quoted:
         if _person_around(low):

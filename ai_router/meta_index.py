@@ -31,8 +31,8 @@ DEFAULT_INDEX_PATH = Path(__file__).with_name("meta_templates.json")
 #: Shingle length in tokens.
 K = 3
 #: Characters of a template's literal text that can count (a request is only read in a window).
-TEMPLATE_HEAD_CHARS = 2500
-TEMPLATE_TAIL_CHARS = 800
+TEMPLATE_HEAD_CHARS = 2000
+TEMPLATE_TAIL_CHARS = 500
 #: Fewer distinct shingles than this: the template is too short to be matched by similarity.
 MIN_SHINGLES = 6
 
