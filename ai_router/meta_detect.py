@@ -7,8 +7,25 @@ These are cheap tasks (short, machine-parsed outputs), so the router sends them
 to a cheap model as META. No header names the task, so the decision is made
 from the message text alone, with pure-Python rules.
 
-Approach
---------
+Layers
+------
+1. **Vetoes** (every client): a known template variable still in the text, or a known
+   template with a person's own line before it or a question about the prompt after it.
+2. **Exact rules** below, one set per client (``_CLIENT_RULES``).
+3. **Similarity** to the known templates of ``meta_templates.json`` (``meta_index``):
+   3-token shingle containment over a bounded window, which survives an admin's rewording
+   and removed sections.
+4. **Generic structure** (``_rule_generic``), no client's wording: a housekeeping JSON
+   contract or an impersonal, format-constrained instruction to title / summarise / tag /
+   search / pick a tool, wrapped around a quoted transcript, in the system message over a
+   transcript, or appended after the chat.
+
+``detect_meta(messages, index=...)`` takes another :class:`~.meta_index.TemplateIndex`; an
+index without a client also switches that client's exact rules off (the held-out
+evaluation in ``evals/meta_catalogue``). The shipped index is loaded at import.
+
+Approach of the exact rules
+---------------------------
 * Only the **last message** is examined (it must be a ``user`` message, or a
   ``system`` message because some clients append their instruction as a
   trailing system message, or send one system message only). A conversation
@@ -490,7 +507,9 @@ _PERSONAL = re.compile(
     r"|为什么|怎么|什么|请问|吗|我|なぜ|どう|私|教えて|ですか|ますか|でしょうか"
 )
 # Words that point at a prompt (a person asking about the text above, not a chat turn).
-_PROMPT_REF = re.compile(r"\b(?:prompt|template|instructions?|guidelines?|output format|tokens?)\b|提示词|指令|プロンプト|指示")
+_PROMPT_REF = re.compile(
+    r"\b(?:prompt|template|instructions?|guidelines?|output format|tokens?)\b|提示词|指令|プロンプト|指示"
+)
 
 
 def _meta_question(low: str, after: int) -> bool:
@@ -503,6 +522,8 @@ def _meta_question(low: str, after: int) -> bool:
     if len(last) > 300 or last.startswith(("</", "```")) or re.match(r"[a-z][a-z ]{0,20}:", last):
         return False  # long, a closing tag or fence, or a labelled slot ("Prompt: ...")
     return _personal(last) and _PROMPT_REF.search(last) is not None
+
+
 #: Preface longer than this many characters before a template that starts with fixed text:
 #: the template was pasted into something else.
 _MAX_PREFACE_CHARS = 400
@@ -606,7 +627,9 @@ _CONTRACT_TASK = {
 _CONTAINER = re.compile(r"<(chat_history|conversation|history|transcript|messages|chat|dialogue)>")
 # The input a one-off job works on, as a tagged block that ends the message.
 _TRAILING_BLOCK = re.compile(r"<(text|input)>(?:(?!<\1>)[\s\S]){0,4000}</\1>\s*$")
-_ROLE_LINE = re.compile(r"(?im)^[ \t]*(?:\|\|>(?:user|response|message)|user|assistant|ai|human|bot|model|system)[ \t]*:")
+_ROLE_LINE = re.compile(
+    r"(?im)^[ \t]*(?:\|\|>(?:user|response|message)|user|assistant|ai|human|bot|model|system)[ \t]*:"
+)
 _XML_ROLE = re.compile(r"<(user|assistant)>")
 # A template variable left unrendered (Jinja/handlebars style, or a JS template literal).
 _GENERIC_PLACEHOLDER = re.compile(r"\{\{\s*[a-z_][\w:.| -]{0,40}\}\}|\$\{[\w.()]{1,60}\}")
@@ -620,24 +643,50 @@ def _lone_placeholder(low: str) -> bool:
     for m in _BRACE_VAR.finditer(low):
         before = low[max(0, m.start() - 3) : m.start()].rstrip(" \t")
         after = low[m.end() : m.end() + 3].lstrip(" \t")
-        if (not before or before.endswith(("\n", '"""', "```", ">"))) and (not after or after.startswith(("\n", '"""', "```", "<"))):
+        if (not before or before.endswith(("\n", '"""', "```", ">"))) and (
+            not after or after.startswith(("\n", '"""', "```", "<"))
+        ):
             return True
     return False
 
 
 # What a housekeeping instruction asks for: a kind of output and the conversation as its object
 # (English and the other languages of the catalogue's templates).
-_CHAT_WORD = re.compile(r"\b(?:conversation|chat|discussion|dialog(?:ue)?|thread|session|interactions?|story so far|the prompt)\b|对话|会话|聊天|这句话|这段")
+_CHAT_WORD = re.compile(
+    r"\b(?:conversation|chat|discussion|dialog(?:ue)?|thread|session|interactions?|story so far|the prompt)\b"
+    r"|对话|会话|聊天|这句话|这段"
+)
 _INTENTS: tuple[tuple[str, re.Pattern[str], bool], ...] = (
     # (task, pattern, needs a word for the conversation too)
-    ("queries", re.compile(r"search quer(?:y|ies)|standalone (?:question|quer)|rephrase[^.\n]{0,60}(?:question|quer)|web search"), False),
-    ("follow_ups", re.compile(r"follow[- ]?up (?:questions|suggestions|prompts|messages)|quick[- ]repl(?:y|ies)"), False),
-    ("tool_selection", re.compile(r"\b(?:pick|choose|select)\b[^.\n]{0,60}\b(?:function|tool)s?\b|\b(?:function|tool)s? match"), False),
+    (
+        "queries",
+        re.compile(
+            r"search quer(?:y|ies)|standalone (?:question|quer)"
+            r"|rephrase[^.\n]{0,60}(?:question|quer)|web search"
+        ),
+        False,
+    ),
+    (
+        "follow_ups",
+        re.compile(r"follow[- ]?up (?:questions|suggestions|prompts|messages)|quick[- ]repl(?:y|ies)"),
+        False,
+    ),
+    (
+        "tool_selection",
+        re.compile(
+            r"\b(?:pick|choose|select)\b[^.\n]{0,60}\b(?:function|tool)s?\b|\b(?:function|tool)s? match"
+        ),
+        False,
+    ),
     ("tags", re.compile(r"\btags?\b|标签"), True),
     ("title", re.compile(r"\b(?:title|name|topic|heading)\b|标题|主题"), True),
     ("summary", re.compile(r"\bsummar(?:y|ize|ise|izing)\b|总结|摘要"), True),
     ("emoji", re.compile(r"\b(?:single|one|an?|fitting|appropriate)\b[^.\n]{0,30}\bemojis?\b"), False),
-    ("language", re.compile(r"\bidentify the language|\blanguage code\b|\bdetect(?:ed)? (?:the )?language"), False),
+    (
+        "language",
+        re.compile(r"\bidentify the language|\blanguage code\b|\bdetect(?:ed)? (?:the )?language"),
+        False,
+    ),
 )
 # Tasks a system instruction can carry over an ordinary user turn (the client's pre-step on
 # the user's message, not a transcript): choosing a tool, deciding on a search, an emoji.
@@ -646,19 +695,27 @@ _SYSTEM_PRESTEP_TASKS = frozenset({"tool_selection", "queries", "emoji", "langua
 _TASK_FRAME = re.compile(r"^\s*(?:#+\s*)?task\s*:|\byour (?:only |sole )?task is\b")
 # An output constraint: housekeeping prompts fix the shape of the answer.
 _CONSTRAINT = re.compile(
-    r"\bonly\b|\bexclusively\b|nothing (?:else|but)|no (?:additional|extra|other) (?:text|commentary)|refrain from|any additional commentary"
-    r"|without (?:any )?(?:explanation|additional|lead-in|quot|punctuation)|\bno (?:punctuation|quotes|quotation|explanations?)"
+    r"\bonly\b|\bexclusively\b|nothing (?:else|but)|no (?:additional|extra|other) (?:text|commentary)"
+    r"|refrain from|any additional commentary"
+    r"|without (?:any )?(?:explanation|additional|lead-in|quot|punctuation)"
+    r"|\bno (?:punctuation|quotes|quotation|explanations?)"
     r"|\b(?:do not|don't|never) (?:\w+ ){0,2}(?:explain|use|include|add|insert|output|write|mention|repeat)"
     r"|\b(?:\d+|one|two|three|four|five|six|ten)(?:-| to )?(?:\d+|five|six|ten)?[- ]words?\b"
     r"|(?:within|limited to|at most|no more than|maximum) \d+|\d+ (?:words|characters|tokens) (?:or less|max)"
-    r"|in json|json (?:object|format)|(?:return|respond with) an empty (?:string|list|array)|\bbe concise\b|\bconcise\b|不要|以内|直接返回"
+    r"|in json|json (?:object|format)|(?:return|respond with) an empty (?:string|list|array)"
+    r"|\bbe concise\b|\bconcise\b|不要|以内|直接返回"
 )
 # Words a person uses when asking for themselves (the clients' prompts are impersonal).
 _PERSON = re.compile(
-    r"[?？]|\b(?:i|i'm|i've|i'd|my|me|mine|can you|could you|would you|help me|for us|boss|team|colleague|manager|client|blog|essay|article|email|report|wiki)\b"
+    r"[?？]|\b(?:i|i'm|i've|i'd|my|me|mine|can you|could you|would you|help me|for us"
+    r"|boss|team|colleague|manager|client|blog|essay|article|email|report|wiki)\b"
 )
 # The trailing instruction refers to the chat it follows.
-_REFERS_BACK = re.compile(r"\b(?:our|the|this|above)\b[^.\n]{0,30}" + _CHAT_WORD.pattern + r"|\babove\b|\bso far\b|这句话|上述|以上|这段")
+_REFERS_BACK = re.compile(
+    r"\b(?:our|the|this|above)\b[^.\n]{0,30}"
+    + _CHAT_WORD.pattern
+    + r"|\babove\b|\bso far\b|这句话|上述|以上|这段"
+)
 _INSTRUCTION_CHARS = 700
 _CONSTRAINT_CHARS = 1500
 _TRAILING_MAX_CHARS = 2500
@@ -682,7 +739,12 @@ def _instruction_parts(text: str) -> tuple[str, str, bool]:
             return text[: tb.start()], "", True
         return text, "", False
     first = min(starts)
-    quoted = cm is not None or two_roles or len(_XML_ROLE.findall(text)) >= 2 or len(starts) > len([m for m in (cm, rm, xm) if m])
+    quoted = (
+        cm is not None
+        or two_roles
+        or len(_XML_ROLE.findall(text)) >= 2
+        or len(starts) > len([m for m in (cm, rm, xm) if m])
+    )
     if not quoted:
         return text, "", False
     if cm:
@@ -742,7 +804,9 @@ def _rule_generic(c: _Ctx, history_before: bool, last_role: str) -> MetaMatch | 
     """
     low = c.low
     before, after, quoted = _instruction_parts(low)
-    if ("{" in before and _GENERIC_PLACEHOLDER.search(before)) or ("{" in c.sys_low and _GENERIC_PLACEHOLDER.search(c.sys_low[: _INSTRUCTION_CHARS * 3])):
+    if ("{" in before and _GENERIC_PLACEHOLDER.search(before)) or (
+        "{" in c.sys_low and _GENERIC_PLACEHOLDER.search(c.sys_low[: _INSTRUCTION_CHARS * 3])
+    ):
         return None  # an unrendered template
     if _lone_placeholder(low):
         return None  # "<chat_history>\n{{MESSAGES...}}", "\n\n{convo}": a slot left unrendered
@@ -775,7 +839,11 @@ def _rule_generic(c: _Ctx, history_before: bool, last_role: str) -> MetaMatch | 
             if task in ("title", "emoji", "language"):
                 return MetaMatch("generic.leading_instruction", task)
     if history_before and len(low) <= _TRAILING_MAX_CHARS and not quoted and not _person_around(low):
-        instr = low if len(low) <= 2 * _INSTRUCTION_CHARS else low[:_INSTRUCTION_CHARS] + "\n" + low[-_INSTRUCTION_CHARS:]
+        instr = (
+            low
+            if len(low) <= 2 * _INSTRUCTION_CHARS
+            else low[:_INSTRUCTION_CHARS] + "\n" + low[-_INSTRUCTION_CHARS:]
+        )
         task = _housekeeping(instr)
         if task and task != "tool_selection" and _REFERS_BACK.search(low):
             # A person can type this into the chat; a client-appended system message or a
@@ -785,11 +853,15 @@ def _rule_generic(c: _Ctx, history_before: bool, last_role: str) -> MetaMatch | 
     return None
 
 
+_DEFAULT_INDEX = default_index()  # loaded and precomputed once, at import
+
 _EXAMINED_ROLES = frozenset({"user", "system", "developer"})
 _SYSTEM_ROLES = frozenset({"system", "developer"})
 
 
-def detect_meta(messages: Sequence[Mapping[str, Any]], index: TemplateIndex | None = None) -> MetaMatch | None:
+def detect_meta(
+    messages: Sequence[Mapping[str, Any]], index: TemplateIndex | None = None
+) -> MetaMatch | None:
     """Say whether a chat request is a client's housekeeping task.
 
     Args:
@@ -811,7 +883,7 @@ def detect_meta(messages: Sequence[Mapping[str, Any]], index: TemplateIndex | No
     text = _window(_content_text(last.get("content")), HEAD_CHARS, TAIL_CHARS)
     if not text.strip():
         return None
-    idx = default_index() if index is None else index
+    idx = _DEFAULT_INDEX if index is None else index
 
     sys_text = ""
     if len(messages) > 1:

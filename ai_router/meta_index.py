@@ -24,7 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["IndexedTemplate", "SimilarityMatch", "TemplateIndex", "DEFAULT_INDEX_PATH", "tokenize", "default_index"]
+__all__ = [
+    "IndexedTemplate",
+    "SimilarityMatch",
+    "TemplateIndex",
+    "DEFAULT_INDEX_PATH",
+    "tokenize",
+    "default_index",
+]
 
 DEFAULT_INDEX_PATH = Path(__file__).with_name("meta_templates.json")
 
@@ -48,7 +55,7 @@ Shingle = tuple[str, str, str]
 
 
 def _shingles(tokens: list[str]) -> list[Shingle]:
-    return list(zip(tokens, tokens[1:], tokens[2:]))
+    return list(zip(tokens, tokens[1:], tokens[2:], strict=False))
 
 
 def _token_span(low: str, first: int, last: int) -> tuple[int, int]:
@@ -76,7 +83,9 @@ class IndexedTemplate:
     tail_literal: str  # lower-cased fixed text after the last placeholder ("" if it ends with one)
     slotless: bool  # no placeholder at all: the message is the template
     lead: str = ""  # lower-cased fixed text before the first placeholder, when too short to shingle
-    needs: str = ""  # "history": sent after the chat's own messages; "transcript": over a transcript in the user turn
+    needs: str = (
+        ""  # "history": sent after the chat's own messages; "transcript": over a transcript in the user turn
+    )
 
 
 @dataclass(frozen=True)
@@ -186,7 +195,9 @@ class TemplateIndex:
                     counts[i] = counts.get(i, 0) + 1
         return Scan(self, low, shingles, counts)
 
-    def best(self, low: str, where: str | None, needs: frozenset[str] | None = frozenset({""})) -> SimilarityMatch | None:
+    def best(
+        self, low: str, where: str | None, needs: frozenset[str] | None = frozenset({""})
+    ) -> SimilarityMatch | None:
         """The template that ``low`` contains most, if at or over the threshold (see :meth:`Scan.best`)."""
         return self.scan(low).best(where, needs)
 
@@ -212,7 +223,9 @@ class Scan:
     shingles: list[Shingle]
     counts: dict[int, int]
 
-    def best(self, where: str | None, needs: frozenset[str] | None = frozenset({""})) -> SimilarityMatch | None:
+    def best(
+        self, where: str | None, needs: frozenset[str] | None = frozenset({""})
+    ) -> SimilarityMatch | None:
         """The template placed at ``where`` (any place if ``None``) and needing only what
         ``needs`` allows (anything if ``None``) with the highest containment, if at or over the
         index's threshold."""
@@ -238,7 +251,9 @@ class Scan:
         return SimilarityMatch(t, best_c, start, end)
 
 
-def index_data(entries: Iterable[Mapping[str, Any]], threshold: float, exclude_clients: Iterable[str] = ()) -> dict[str, Any]:
+def index_data(
+    entries: Iterable[Mapping[str, Any]], threshold: float, exclude_clients: Iterable[str] = ()
+) -> dict[str, Any]:
     """Index data (what ``meta_templates.json`` holds) from catalogue entries.
 
     ``entries`` are catalogue entries (``client``, ``id``, ``task``, ``delivery``, ``template``,
@@ -265,13 +280,33 @@ def index_data(entries: Iterable[Mapping[str, Any]], threshold: float, exclude_c
         ):
             needs = "transcript"  # the user turn carries the conversation
         templates.append(
-            {"id": e["id"], "client": e["client"], "task": e["task"], "where": where, "needs": needs, "parts": _split(e["template"], slots)}
+            {
+                "id": e["id"],
+                "client": e["client"],
+                "task": e["task"],
+                "where": where,
+                "needs": needs,
+                "parts": _split(e["template"], slots),
+            }
         )
         if e["delivery"] in ("system+user", "system+fewshot+user") and e.get("user_template"):
             parts = _split(e["user_template"], slots)
             if sum(len(p) for p in parts) >= 40:
-                templates.append({"id": e["id"] + "#user", "client": e["client"], "task": e["task"], "where": "last", "parts": parts})
-    return {"threshold": threshold, "clients": sorted(clients), "placeholders": sorted(placeholders), "templates": templates}
+                templates.append(
+                    {
+                        "id": e["id"] + "#user",
+                        "client": e["client"],
+                        "task": e["task"],
+                        "where": "last",
+                        "parts": parts,
+                    }
+                )
+    return {
+        "threshold": threshold,
+        "clients": sorted(clients),
+        "placeholders": sorted(placeholders),
+        "templates": templates,
+    }
 
 
 def _split(template: str, slots: list[str]) -> list[str]:
@@ -288,5 +323,7 @@ def default_index() -> TemplateIndex:
     """The shipped index (loaded once)."""
     global _DEFAULT
     if _DEFAULT is None:
-        _DEFAULT = TemplateIndex.load() if DEFAULT_INDEX_PATH.exists() else TemplateIndex([], frozenset({"*"}), 1.0)
+        _DEFAULT = (
+            TemplateIndex.load() if DEFAULT_INDEX_PATH.exists() else TemplateIndex([], frozenset({"*"}), 1.0)
+        )
     return _DEFAULT

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (prompt texts as data)
 """The META catalogue (evals/meta_catalogue): data, renderer, detection, held-out folds, discovery."""
 
 from __future__ import annotations
@@ -15,9 +16,38 @@ from evals.meta_catalogue import build_index, evaluate, negatives, render
 from evals.meta_catalogue.conversations import CONVERSATIONS
 from evals.meta_catalogue.discover import discover_templates
 
-TASKS = {"title", "tags", "follow_ups", "queries", "autocomplete", "emoji", "image_prompt", "tool_selection", "summary", "language"}
-DELIVERIES = {"user", "system", "system+user", "system+fewshot+user", "system+history", "history+user", "history+system", "roleplay+system"}
-REQUIRED_CLIENTS = {"openwebui", "librechat", "lobechat", "nextchat", "chatbox", "anythingllm", "cherrystudio", "continue"}
+TASKS = {
+    "title",
+    "tags",
+    "follow_ups",
+    "queries",
+    "autocomplete",
+    "emoji",
+    "image_prompt",
+    "tool_selection",
+    "summary",
+    "language",
+}
+DELIVERIES = {
+    "user",
+    "system",
+    "system+user",
+    "system+fewshot+user",
+    "system+history",
+    "history+user",
+    "history+system",
+    "roleplay+system",
+}
+REQUIRED_CLIENTS = {
+    "openwebui",
+    "librechat",
+    "lobechat",
+    "nextchat",
+    "chatbox",
+    "anythingllm",
+    "cherrystudio",
+    "continue",
+}
 
 ENTRIES = render.load_catalogue()
 ROWS = render.load_rendered()
@@ -81,7 +111,9 @@ def test_renderer_is_deterministic_and_committed_file_is_current() -> None:
 def test_rendered_requests_cover_languages_lengths_and_edits() -> None:
     assert len(ROWS) >= 400
     assert {r["language"] for r in ROWS} == {"en", "de", "fr", "zh", "es", "ja"}
-    longest = max(sum(len(m["content"]) for m in r["messages"] if isinstance(m["content"], str)) for r in ROWS)
+    longest = max(
+        sum(len(m["content"]) for m in r["messages"] if isinstance(m["content"], str)) for r in ROWS
+    )
     assert longest >= 30000
     variants = Counter(r["variant"] for r in ROWS)
     assert {"edited:reword", "edited:drop", "edited:format"} <= set(variants)
@@ -92,7 +124,11 @@ def test_rendered_requests_cover_languages_lengths_and_edits() -> None:
 
 
 def test_owui_history_is_rendered_as_upper_case_role_lines() -> None:
-    row = next(r for r in ROWS if r["entry"] == "openwebui.title.0.11.0" and r["variant"] == "default" and r["language"] == "en")
+    row = next(
+        r
+        for r in ROWS
+        if r["entry"] == "openwebui.title.0.11.0" and r["variant"] == "default" and r["language"] == "en"
+    )
     text = row["messages"][-1]["content"]
     assert "<chat_history>\nUSER: " in text and "\nASSISTANT: " in text
     assert row["release"] == "0.11.0"
@@ -122,11 +158,24 @@ def test_every_rendered_request_is_meta_with_its_task() -> None:
 def test_negatives_are_many_varied_and_current() -> None:
     assert len(NEGATIVES) >= 300
     kinds = Counter(n["kind"] for n in NEGATIVES)
-    for kind in ("person_asks_title", "pasted_prompt_question_before", "pasted_prompt_question_after", "unrendered_template",
-                 "quoted_transcript_question", "json_output_request", "rag_template", "roleplay", "client_chat_system_prompt",
-                 "long_pasted_chat_personal_ask", "in_chat_personal_ask", "fixture"):
+    for kind in (
+        "person_asks_title",
+        "pasted_prompt_question_before",
+        "pasted_prompt_question_after",
+        "unrendered_template",
+        "quoted_transcript_question",
+        "json_output_request",
+        "rag_template",
+        "roleplay",
+        "client_chat_system_prompt",
+        "long_pasted_chat_personal_ask",
+        "in_chat_personal_ask",
+        "fixture",
+    ):
         assert kinds[kind] >= 3, kind
-    assert negatives.with_fixtures(negatives.generate()) == NEGATIVES, "run python -m evals.meta_catalogue.negatives"
+    assert negatives.with_fixtures(negatives.generate()) == NEGATIVES, (
+        "run python -m evals.meta_catalogue.negatives"
+    )
 
 
 def test_no_negative_is_detected() -> None:
@@ -136,7 +185,9 @@ def test_no_negative_is_detected() -> None:
 
 def test_shipped_index_file_is_built_from_the_catalogue() -> None:
     shipped = json.loads(DEFAULT_INDEX_PATH.read_text(encoding="utf-8"))
-    assert shipped == json.loads(json.dumps(build_index.build())), "run python -m evals.meta_catalogue.build_index"
+    assert shipped == json.loads(json.dumps(build_index.build())), (
+        "run python -m evals.meta_catalogue.build_index"
+    )
     assert default_index().template_clients() == {e["client"] for e in ENTRIES}
 
 
@@ -182,7 +233,9 @@ def test_release_split_holds_out_only_old_open_webui_templates() -> None:
 
 def test_tuning_uses_only_the_training_side() -> None:
     # A threshold that lets a negative through is never chosen.
-    t = evaluate.tune_threshold(ENTRIES, [r for r in ROWS if r["client"] != "chatbox"][:60], NEGATIVES[:80], ["chatbox"])
+    t = evaluate.tune_threshold(
+        ENTRIES, [r for r in ROWS if r["client"] != "chatbox"][:60], NEGATIVES[:80], ["chatbox"]
+    )
     assert t in evaluate.THRESHOLDS
     assert evaluate.false_positives(NEGATIVES[:80], evaluate.build_fold_index(ENTRIES, t, ["chatbox"])) == []
 
@@ -193,23 +246,50 @@ def test_tuning_uses_only_the_training_side() -> None:
 
 
 def _chats() -> list[str]:
-    return ["\n".join(f"{m['role']}: {m['content']}" for m in c) for convs in CONVERSATIONS.values() for c in convs]
+    return [
+        "\n".join(f"{m['role']}: {m['content']}" for m in c)
+        for convs in CONVERSATIONS.values()
+        for c in convs
+    ]
 
 
 def test_discovery_finds_a_repeated_unknown_template_and_ignores_known_ones() -> None:
     unknown = "Lies den Chatverlauf und gib genau ein passendes Emoji zurück, sonst nichts. Verwende keine Erklärungen.\n\n{chat}"
     records: list[dict[str, Any]] = []
     for i, chat in enumerate(_chats()):
-        records.append({"session_id": f"u{i}", "route_label": "SIMPLE", "messages": [{"role": "user", "content": unknown.format(chat=chat)}]})
+        records.append(
+            {
+                "session_id": f"u{i}",
+                "route_label": "SIMPLE",
+                "messages": [{"role": "user", "content": unknown.format(chat=chat)}],
+            }
+        )
     known = [r for r in ROWS if r["entry"] == "openwebui.title.0.11.0"]
     for i, r in enumerate(known):
         records.append({"session_id": f"k{i}", "route_label": "META", "messages": r["messages"]})
     for i in range(6):  # one person sending the same question again and again is not a template
-        records.append({"session_id": f"p{i}", "route_label": "SIMPLE", "messages": [{"role": "user", "content": "Explain the difference between TCP and UDP in detail, with examples of protocols that use each one."}]})
+        records.append(
+            {
+                "session_id": f"p{i}",
+                "route_label": "SIMPLE",
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": "Explain the difference between TCP and UDP in detail, with examples of protocols that use each one.",
+                    }
+                ],
+            }
+        )
     # Below the session threshold: seen twice only.
     rare = "Erzeuge bitte genau drei Schlagwörter für den folgenden Verlauf, getrennt durch Kommas, ohne weiteren Text.\n\n{chat}"
     for i, chat in enumerate(_chats()[:2]):
-        records.append({"session_id": f"r{i}", "route_label": "SIMPLE", "messages": [{"role": "user", "content": rare.format(chat=chat)}]})
+        records.append(
+            {
+                "session_id": f"r{i}",
+                "route_label": "SIMPLE",
+                "messages": [{"role": "user", "content": rare.format(chat=chat)}],
+            }
+        )
 
     found = discover_templates(records, min_sessions=3)
     assert len(found) == 1
@@ -223,8 +303,17 @@ def test_discovery_finds_a_repeated_unknown_template_and_ignores_known_ones() ->
 def test_discovery_reads_session_records_messages_sent() -> None:
     template = "You are a naming service. Produce a three word label for the transcript that follows, output the label only.\n\n{chat}"
     records = [
-        {"session_id": f"s{i}", "route_label": "SIMPLE", "user_query": "x",
-         "steps": [{"node": "generate", "messages_sent": [{"role": "user", "content": template.format(chat=chat)}]}]}
+        {
+            "session_id": f"s{i}",
+            "route_label": "SIMPLE",
+            "user_query": "x",
+            "steps": [
+                {
+                    "node": "generate",
+                    "messages_sent": [{"role": "user", "content": template.format(chat=chat)}],
+                }
+            ],
+        }
         for i, chat in enumerate(_chats()[:4])
     ]
     found = discover_templates(records)

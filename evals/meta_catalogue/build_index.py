@@ -19,18 +19,31 @@ from evals.meta_catalogue.render import load_catalogue
 DEFAULT_THRESHOLD = 0.3
 
 
-def build(entries: Iterable[dict[str, Any]] | None = None, threshold: float = DEFAULT_THRESHOLD, exclude_clients: Iterable[str] = ()) -> dict[str, Any]:
+def build(
+    entries: Iterable[dict[str, Any]] | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    exclude_clients: Iterable[str] = (),
+) -> dict[str, Any]:
     return index_data(load_catalogue() if entries is None else entries, threshold, exclude_clients)
 
 
-def build_index(entries: Iterable[dict[str, Any]] | None = None, threshold: float = DEFAULT_THRESHOLD, exclude_clients: Iterable[str] = ()) -> TemplateIndex:
+def build_index(
+    entries: Iterable[dict[str, Any]] | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    exclude_clients: Iterable[str] = (),
+) -> TemplateIndex:
     return TemplateIndex.from_data(build(entries, threshold, exclude_clients))
 
 
 def main(argv: list[str] | None = None) -> int:
     data = build()
-    Path(DEFAULT_INDEX_PATH).write_text(json.dumps(data, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
-    print(f"{len(data['templates'])} templates of {len(data['clients'])} clients -> {DEFAULT_INDEX_PATH}", file=sys.stderr)
+    Path(DEFAULT_INDEX_PATH).write_text(
+        json.dumps(data, ensure_ascii=False, indent=0) + "\n", encoding="utf-8"
+    )
+    print(
+        f"{len(data['templates'])} templates of {len(data['clients'])} clients -> {DEFAULT_INDEX_PATH}",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -68,7 +68,11 @@ def _templates(root: Path) -> dict[str, tuple[str, str]]:
         for node in tree.body:
             if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
                 name = node.targets[0].id
-                if name in TASKS and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+                if (
+                    name in TASKS
+                    and isinstance(node.value, ast.Constant)
+                    and isinstance(node.value.value, str)
+                ):
                     found[name] = (rel, node.value.value)
         for fn in ast.walk(tree):
             if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and fn.name in TASKS:
@@ -131,12 +135,16 @@ def collect(base: Path) -> dict[str, Any]:
             if tool:
                 entries[key]["user_template"] = "History:\n{{HISTORY}}\nQuery: {{QUERY}}"
                 entries[key]["slots"].update({"{{HISTORY}}": "history:owui_quoted", "{{QUERY}}": "last_user"})
-                entries[key]["note"] = "utils/middleware.py get_tools_function_calling_payload (earlier: main.py)."
+                entries[key]["note"] = (
+                    "utils/middleware.py get_tools_function_calling_payload (earlier: main.py)."
+                )
     out = sorted(entries.values(), key=lambda e: (e["task"], _vkey(e["release"]["version"])))
     return {
         "client": "openwebui",
         "repository": "open-webui/open-webui",
-        "licence": "BSD-3-Clause (up to 0.6.5); Open WebUI License (BSD-3-Clause plus a branding clause) from 0.6.6",
+        "licence": (
+            "BSD-3-Clause (up to 0.6.5); Open WebUI License (BSD-3-Clause plus a branding clause) from 0.6.6"
+        ),
         "versions_examined": versions,
         "entries": out,
     }

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (sample texts and prompt building blocks are data)
 """Sample conversations (written for this catalogue) in six languages, and a long-text builder.
 
 Each conversation is a list of ``{"role", "content"}`` messages that starts with a user turn
@@ -11,7 +12,14 @@ from typing import Any
 
 LANGUAGES = ("en", "de", "fr", "zh", "es", "ja")
 
-LANGUAGE_NAMES = {"en": "English", "de": "Deutsch", "fr": "Français", "zh": "简体中文", "es": "Español", "ja": "日本語"}
+LANGUAGE_NAMES = {
+    "en": "English",
+    "de": "Deutsch",
+    "fr": "Français",
+    "zh": "简体中文",
+    "es": "Español",
+    "ja": "日本語",
+}
 LOCALES = {"en": "en-US", "de": "de-DE", "fr": "fr-FR", "zh": "zh-CN", "es": "es-ES", "ja": "ja-JP"}
 
 

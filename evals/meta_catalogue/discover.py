@@ -34,7 +34,9 @@ def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(p.get("text", "") for p in content if isinstance(p, Mapping) and isinstance(p.get("text"), str))
+        return "\n".join(
+            p.get("text", "") for p in content if isinstance(p, Mapping) and isinstance(p.get("text"), str)
+        )
     return ""
 
 
@@ -63,7 +65,7 @@ def _key(text: str) -> str:
 def _common_prefix(texts: Sequence[str]) -> str:
     first, last = min(texts), max(texts)
     n = 0
-    for a, b in zip(first, last):
+    for a, b in zip(first, last, strict=False):
         if a != b:
             break
         n += 1
@@ -104,7 +106,9 @@ def discover_templates(
     ``common_prefix`` (and ``common_suffix``), ``routes`` (how the sessions were routed) and an
     ``example`` (``session_id`` and the request's messages, each cut to ``example_chars``).
     """
-    groups: dict[tuple[str, str], list[tuple[Mapping[str, Any], list[dict[str, Any]], str]]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[tuple[Mapping[str, Any], list[dict[str, Any]], str]]] = defaultdict(
+        list
+    )
     for record in records:
         messages = record_messages(record)
         if not messages:
@@ -148,7 +152,10 @@ def discover_templates(
                 "detected_as": dict(Counter(str(r.get("_detected")) for r, _, _ in items)),
                 "example": {
                     "session_id": record.get("session_id"),
-                    "messages": [{"role": m.get("role"), "content": _text(m.get("content"))[:example_chars]} for m in messages],
+                    "messages": [
+                        {"role": m.get("role"), "content": _text(m.get("content"))[:example_chars]}
+                        for m in messages
+                    ],
                 },
             }
         )

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (report formatting lines)
 """Evaluate META detection on the catalogue (``make meta-eval``).
 
 Prints recall per client, per task and per release over ``rendered.jsonl``, precision on
@@ -40,15 +41,21 @@ def _vkey(v: str) -> tuple[int, ...]:
         return (0,)
 
 
-def build_fold_index(entries: Iterable[dict[str, Any]], threshold: float, exclude_clients: Iterable[str] = ()) -> TemplateIndex:
+def build_fold_index(
+    entries: Iterable[dict[str, Any]], threshold: float, exclude_clients: Iterable[str] = ()
+) -> TemplateIndex:
     """The index of a fold: templates (and exact rules) of ``exclude_clients`` left out."""
     return TemplateIndex.from_data(index_data(list(entries), threshold, exclude_clients))
 
 
 def score(rows: Sequence[dict[str, Any]], index: TemplateIndex | None) -> dict[str, Any]:
     """Recall and task accuracy over rendered requests, with breakdowns."""
-    groups: dict[str, dict[str, list[int]]] = {"client": defaultdict(lambda: [0, 0, 0]), "task": defaultdict(lambda: [0, 0, 0]),
-                                               "release": defaultdict(lambda: [0, 0, 0]), "variant": defaultdict(lambda: [0, 0, 0])}
+    groups: dict[str, dict[str, list[int]]] = {
+        "client": defaultdict(lambda: [0, 0, 0]),
+        "task": defaultdict(lambda: [0, 0, 0]),
+        "release": defaultdict(lambda: [0, 0, 0]),
+        "variant": defaultdict(lambda: [0, 0, 0]),
+    }
     missed: list[str] = []
     hit = right = 0
     for r in rows:
@@ -59,7 +66,12 @@ def score(rows: Sequence[dict[str, Any]], index: TemplateIndex | None) -> dict[s
         right += good
         if not ok:
             missed.append(r["id"])
-        keys = {"client": r["client"], "task": r["task"], "release": f"{r['client']} {r['release']}", "variant": r["variant"].split(":")[0]}
+        keys = {
+            "client": r["client"],
+            "task": r["task"],
+            "release": f"{r['client']} {r['release']}",
+            "variant": r["variant"].split(":")[0],
+        }
         for g, k in keys.items():
             v = groups[g][k]
             v[0] += 1
@@ -70,7 +82,13 @@ def score(rows: Sequence[dict[str, Any]], index: TemplateIndex | None) -> dict[s
         "n": n,
         "recall": hit / n if n else 0.0,
         "task_accuracy": right / n if n else 0.0,
-        **{f"by_{g}": {k: {"n": v[0], "recall": v[1] / v[0], "task_accuracy": v[2] / v[0]} for k, v in sorted(d.items())} for g, d in groups.items()},
+        **{
+            f"by_{g}": {
+                k: {"n": v[0], "recall": v[1] / v[0], "task_accuracy": v[2] / v[0]}
+                for k, v in sorted(d.items())
+            }
+            for g, d in groups.items()
+        },
         "missed": missed,
     }
 
@@ -84,8 +102,12 @@ def false_positives(negatives: Sequence[dict[str, Any]], index: TemplateIndex | 
     return out
 
 
-def tune_threshold(entries: list[dict[str, Any]], rows: Sequence[dict[str, Any]], negatives: Sequence[dict[str, Any]],
-                   exclude_clients: Iterable[str] = ()) -> float:
+def tune_threshold(
+    entries: list[dict[str, Any]],
+    rows: Sequence[dict[str, Any]],
+    negatives: Sequence[dict[str, Any]],
+    exclude_clients: Iterable[str] = (),
+) -> float:
     """The threshold with no false positive on ``negatives`` and the best recall on ``rows``
     (the training side only); ties go to the higher, more conservative threshold."""
     excluded = list(exclude_clients)
@@ -100,8 +122,12 @@ def tune_threshold(entries: list[dict[str, Any]], rows: Sequence[dict[str, Any]]
     return best_t
 
 
-def client_held_out(entries: list[dict[str, Any]], rows: list[dict[str, Any]], negatives: list[dict[str, Any]],
-                    clients: Iterable[str] | None = None) -> dict[str, Any]:
+def client_held_out(
+    entries: list[dict[str, Any]],
+    rows: list[dict[str, Any]],
+    negatives: list[dict[str, Any]],
+    clients: Iterable[str] | None = None,
+) -> dict[str, Any]:
     """Per client: tune and index without it, score on its requests."""
     out: dict[str, Any] = {}
     for client in sorted(set(clients or {e["client"] for e in entries})):
@@ -111,8 +137,15 @@ def client_held_out(entries: list[dict[str, Any]], rows: list[dict[str, Any]], n
         idx = build_fold_index(entries, t, [client])
         assert client not in idx.template_clients() and not idx.rules_enabled(client)
         s = score(test_rows, idx)
-        out[client] = {"threshold": t, "n": s["n"], "recall": s["recall"], "task_accuracy": s["task_accuracy"],
-                       "false_positives": len(false_positives(negatives, idx)), "by_task": s["by_task"], "missed": s["missed"]}
+        out[client] = {
+            "threshold": t,
+            "n": s["n"],
+            "recall": s["recall"],
+            "task_accuracy": s["task_accuracy"],
+            "false_positives": len(false_positives(negatives, idx)),
+            "by_task": s["by_task"],
+            "missed": s["missed"],
+        }
     n = sum(v["n"] for v in out.values())
     return {
         "folds": out,
@@ -122,27 +155,39 @@ def client_held_out(entries: list[dict[str, Any]], rows: list[dict[str, Any]], n
     }
 
 
-def release_split(entries: list[dict[str, Any]], split: tuple[int, ...] = OWUI_SPLIT) -> tuple[list[dict[str, Any]], set[str]]:
+def release_split(
+    entries: list[dict[str, Any]], split: tuple[int, ...] = OWUI_SPLIT
+) -> tuple[list[dict[str, Any]], set[str]]:
     """(entries to index: everything except the Open WebUI templates that only releases older
     than ``split`` shipped, ids of those held-out old templates). A template that older releases
     introduced and newer ones still ship belongs to the newest releases."""
     old = {
         e["id"]
         for e in entries
-        if e["client"] == "openwebui" and max(_vkey(v) for v in e.get("releases") or [e["release"]["version"]]) < split
+        if e["client"] == "openwebui"
+        and max(_vkey(v) for v in e.get("releases") or [e["release"]["version"]]) < split
     }
     return [e for e in entries if e["id"] not in old], old
 
 
-def release_held_out(entries: list[dict[str, Any]], rows: list[dict[str, Any]], negatives: list[dict[str, Any]]) -> dict[str, Any]:
+def release_held_out(
+    entries: list[dict[str, Any]], rows: list[dict[str, Any]], negatives: list[dict[str, Any]]
+) -> dict[str, Any]:
     train_entries, old = release_split(entries)
     train_rows = [r for r in rows if r["entry"] not in old]
     test_rows = [r for r in rows if r["entry"] in old]
     t = tune_threshold(train_entries, train_rows, negatives)
     idx = build_fold_index(train_entries, t)
     s = score(test_rows, idx)
-    return {"threshold": t, "held_out_templates": sorted(old), "n": s["n"], "recall": s["recall"], "task_accuracy": s["task_accuracy"],
-            "by_release": s["by_release"], "missed": s["missed"]}
+    return {
+        "threshold": t,
+        "held_out_templates": sorted(old),
+        "n": s["n"],
+        "recall": s["recall"],
+        "task_accuracy": s["task_accuracy"],
+        "by_release": s["by_release"],
+        "missed": s["missed"],
+    }
 
 
 # --------------------------------------------------------------------------
@@ -152,20 +197,29 @@ def release_held_out(entries: list[dict[str, Any]], rows: list[dict[str, Any]], 
 
 def bench_cases() -> dict[str, list[dict[str, Any]]]:
     """Requests of about 32,000 characters."""
-    from evals.meta_catalogue.conversations import CONVERSATIONS, long_text
-
     import random
+
+    from evals.meta_catalogue.conversations import CONVERSATIONS, long_text
 
     rng = random.Random(7)
     chat: list[dict[str, Any]] = []
     while sum(len(m["content"]) for m in chat) < 32000:
         for c in CONVERSATIONS["en"]:
             chat.extend(dict(m) for m in c)
-    chat.append({"role": "user", "content": "Thanks! One more question: how do I keep it healthy on vacation?"})
+    chat.append(
+        {"role": "user", "content": "Thanks! One more question: how do I keep it healthy on vacation?"}
+    )
     paste = [{"role": "user", "content": "Please review these notes:\n" + long_text("en", 32000, rng)}]
     history = "\n".join(f"{m['role'].upper()}: {m['content']}" for m in chat)[:32000]
-    owui = [{"role": "user", "content": "### Task:\nGenerate a concise title summarizing the chat history.\n### Output:\n"
-                                         'JSON format: { "title": "your concise title here" }\n### Chat History:\n<chat_history>\n' + history + "\n</chat_history>"}]
+    owui = [
+        {
+            "role": "user",
+            "content": "### Task:\nGenerate a concise title summarizing the chat history.\n### Output:\n"
+            'JSON format: { "title": "your concise title here" }\n### Chat History:\n<chat_history>\n'
+            + history
+            + "\n</chat_history>",
+        }
+    ]
     return {"chat_32k": chat, "paste_32k": paste, "owui_title_32k": owui}
 
 
@@ -185,8 +239,13 @@ def bench(runs: int = 2000) -> dict[str, dict[str, float]]:
         wall.sort()
         cpu.sort()
         p = int(len(wall) * 0.99)
-        out[name] = {"chars": sum(len(m["content"]) for m in msgs), "p50_ms": wall[len(wall) // 2], "p99_ms": wall[p],
-                     "cpu_p50_ms": cpu[len(cpu) // 2], "cpu_p99_ms": cpu[p]}
+        out[name] = {
+            "chars": sum(len(m["content"]) for m in msgs),
+            "p50_ms": wall[len(wall) // 2],
+            "p99_ms": wall[p],
+            "cpu_p50_ms": cpu[len(cpu) // 2],
+            "cpu_p99_ms": cpu[p],
+        }
     return out
 
 
@@ -206,8 +265,13 @@ def evaluate(with_bench: bool = True) -> dict[str, Any]:
         "rendered": len(rows),
         "negatives": {"n": len(negatives), "by_kind": _count(n["kind"] for n in negatives)},
         "shipped": full,
-        "precision": {"false_positives": fps, "negatives": len(negatives),
-                      "precision": (full["recall"] * len(rows)) / (full["recall"] * len(rows) + len(fps)) if rows else 0.0},
+        "precision": {
+            "false_positives": fps,
+            "negatives": len(negatives),
+            "precision": (full["recall"] * len(rows)) / (full["recall"] * len(rows) + len(fps))
+            if rows
+            else 0.0,
+        },
         "client_held_out": client_held_out(entries, rows, negatives),
         "release_held_out": release_held_out(entries, rows, negatives),
     }
@@ -227,27 +291,37 @@ def print_report(f: dict[str, Any]) -> None:
     s = f["shipped"]
     print(f"Catalogue: {f['catalogue']['entries']} templates {f['catalogue']['by_client']}")
     print(f"Rendered requests: {f['rendered']}   negatives: {f['negatives']['n']}")
-    print(f"\nShipped index: recall {s['recall']:.3f}  task accuracy {s['task_accuracy']:.3f}   "
-          f"false positives {len(f['precision']['false_positives'])}/{f['negatives']['n']}  precision {f['precision']['precision']:.3f}")
+    print(
+        f"\nShipped index: recall {s['recall']:.3f}  task accuracy {s['task_accuracy']:.3f}   "
+        f"false positives {len(f['precision']['false_positives'])}/{f['negatives']['n']}  precision {f['precision']['precision']:.3f}"
+    )
     for g in ("by_client", "by_task", "by_variant", "by_release"):
         print(f"\n  {g[3:]:<34} {'n':>5} {'recall':>7} {'task':>7}")
         for k, v in s[g].items():
             print(f"  {k:<34} {v['n']:>5} {v['recall']:>7.3f} {v['task_accuracy']:>7.3f}")
     c = f["client_held_out"]
-    print(f"\nClient held out: recall {c['recall']:.3f} (macro {c['macro_recall']:.3f})  task accuracy {c['task_accuracy']:.3f}")
+    print(
+        f"\nClient held out: recall {c['recall']:.3f} (macro {c['macro_recall']:.3f})  task accuracy {c['task_accuracy']:.3f}"
+    )
     print(f"  {'client':<16} {'n':>5} {'thr':>5} {'recall':>7} {'task':>7} {'FP':>4}")
     for k, v in c["folds"].items():
-        print(f"  {k:<16} {v['n']:>5} {v['threshold']:>5.2f} {v['recall']:>7.3f} {v['task_accuracy']:>7.3f} {v['false_positives']:>4}")
+        print(
+            f"  {k:<16} {v['n']:>5} {v['threshold']:>5.2f} {v['recall']:>7.3f} {v['task_accuracy']:>7.3f} {v['false_positives']:>4}"
+        )
     r = f["release_held_out"]
-    print(f"\nOpen WebUI release held out (index from templates shipped in >= 0.5.0, scored on the {len(r['held_out_templates'])} templates only older releases shipped): "
-          f"recall {r['recall']:.3f}  task accuracy {r['task_accuracy']:.3f}  (n={r['n']}, threshold {r['threshold']:.2f})")
+    print(
+        f"\nOpen WebUI release held out (index from templates shipped in >= 0.5.0, scored on the {len(r['held_out_templates'])} templates only older releases shipped): "
+        f"recall {r['recall']:.3f}  task accuracy {r['task_accuracy']:.3f}  (n={r['n']}, threshold {r['threshold']:.2f})"
+    )
     for k, v in r["by_release"].items():
         print(f"  {k:<34} {v['n']:>5} {v['recall']:>7.3f} {v['task_accuracy']:>7.3f}")
     if "latency" in f:
         print("\nLatency of detect_meta (ms):")
         for k, v in f["latency"].items():
-            print(f"  {k:<16} {v['chars']:>6} chars  wall p50 {v['p50_ms']:.3f}  p99 {v['p99_ms']:.3f}   "
-                  f"cpu p50 {v['cpu_p50_ms']:.3f}  p99 {v['cpu_p99_ms']:.3f}")
+            print(
+                f"  {k:<16} {v['chars']:>6} chars  wall p50 {v['p50_ms']:.3f}  p99 {v['p99_ms']:.3f}   "
+                f"cpu p50 {v['cpu_p50_ms']:.3f}  p99 {v['cpu_p99_ms']:.3f}"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:

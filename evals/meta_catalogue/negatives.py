@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (sample texts and prompt building blocks are data)
 """Hard negatives: requests that look like housekeeping but are people's own requests.
 
 ``python -m evals.meta_catalogue.negatives`` rewrites ``negatives.jsonl`` (seeded, deterministic).
@@ -31,29 +32,72 @@ FIXTURE_NEGATIVES = HERE.parent.parent / "tests" / "fixtures" / "meta_prompts" /
 RAG_TEMPLATES = HERE / "rag_templates.json"
 SEED = 20260315
 
-TOPICS = ["sourdough baking", "Kubernetes autoscaling", "a trip to Lisbon", "home solar panels", "learning Japanese", "remote team rituals",
-          "the French Revolution", "training for a half marathon", "PostgreSQL indexing", "raising chickens"]
-DOCS = ["blog post", "essay", "YouTube video", "podcast episode", "conference talk", "newsletter", "thesis chapter", "README"]
+TOPICS = [
+    "sourdough baking",
+    "Kubernetes autoscaling",
+    "a trip to Lisbon",
+    "home solar panels",
+    "learning Japanese",
+    "remote team rituals",
+    "the French Revolution",
+    "training for a half marathon",
+    "PostgreSQL indexing",
+    "raising chickens",
+]
+DOCS = [
+    "blog post",
+    "essay",
+    "YouTube video",
+    "podcast episode",
+    "conference talk",
+    "newsletter",
+    "thesis chapter",
+    "README",
+]
 
 ASK_TITLE = {
-    "en": ["Can you suggest a title for my {doc} about {topic}?", "Give me 5 catchy titles for a {doc} on {topic}.",
-           "I need a short, punchy title for my {doc} about {topic}. Only return the title.",
-           "What would be a good name for a {doc} about {topic}? 3-5 words please."],
-    "de": ["Kannst du mir einen Titel für meinen Blogartikel über {topic} vorschlagen?", "Ich brauche eine kurze Überschrift für meinen Vortrag über {topic}."],
-    "fr": ["Peux-tu me proposer un titre pour mon article sur {topic} ?", "J'ai besoin d'un titre court pour ma présentation sur {topic}."],
-    "zh": ["帮我给关于{topic}的文章起一个标题，不超过十个字。", "我想给我的播客节目起个名字，主题是{topic}，有什么建议？"],
-    "es": ["¿Me sugieres un título para mi artículo sobre {topic}?", "Necesito un título corto para mi charla sobre {topic}."],
-    "ja": ["{topic}についてのブログ記事のタイトルを考えてもらえますか？", "{topic}に関する発表の短いタイトルを5つ提案してください。"],
+    "en": [
+        "Can you suggest a title for my {doc} about {topic}?",
+        "Give me 5 catchy titles for a {doc} on {topic}.",
+        "I need a short, punchy title for my {doc} about {topic}. Only return the title.",
+        "What would be a good name for a {doc} about {topic}? 3-5 words please.",
+    ],
+    "de": [
+        "Kannst du mir einen Titel für meinen Blogartikel über {topic} vorschlagen?",
+        "Ich brauche eine kurze Überschrift für meinen Vortrag über {topic}.",
+    ],
+    "fr": [
+        "Peux-tu me proposer un titre pour mon article sur {topic} ?",
+        "J'ai besoin d'un titre court pour ma présentation sur {topic}.",
+    ],
+    "zh": [
+        "帮我给关于{topic}的文章起一个标题，不超过十个字。",
+        "我想给我的播客节目起个名字，主题是{topic}，有什么建议？",
+    ],
+    "es": [
+        "¿Me sugieres un título para mi artículo sobre {topic}?",
+        "Necesito un título corto para mi charla sobre {topic}.",
+    ],
+    "ja": [
+        "{topic}についてのブログ記事のタイトルを考えてもらえますか？",
+        "{topic}に関する発表の短いタイトルを5つ提案してください。",
+    ],
 }
 ASK_OTHER = [
-    ("tags", "Suggest tags for my {doc} about {topic}. Return them as JSON like {{\"tags\": [\"...\"]}}."),
+    ("tags", 'Suggest tags for my {doc} about {topic}. Return them as JSON like {{"tags": ["..."]}}.'),
     ("tags", "Which hashtags should I use for an Instagram post about {topic}?"),
     ("summary", "Summarize the key ideas of {topic} in three bullet points for a beginner."),
     ("summary", "Can you give me a summary of the history of {topic}?"),
     ("queries", "What should I search on Google to learn more about {topic}? Give me a few search queries."),
-    ("queries", "Return JSON {{\"queries\": [...]}} with search queries I can use to research {topic} for my thesis."),
+    (
+        "queries",
+        'Return JSON {{"queries": [...]}} with search queries I can use to research {topic} for my thesis.',
+    ),
     ("emoji", "Which emoji best fits a message about {topic}?"),
-    ("image_prompt", "Write a detailed Midjourney prompt for a poster about {topic}, warm colours, retro style."),
+    (
+        "image_prompt",
+        "Write a detailed Midjourney prompt for a poster about {topic}, warm colours, retro style.",
+    ),
     ("follow_ups", "I just gave a talk on {topic}. What follow-up questions might the audience ask me?"),
     ("autocomplete", "Complete this sentence for my {doc}: 'The most surprising thing about {topic} is'"),
 ]
@@ -118,17 +162,36 @@ IN_CHAT_ASKS = [
     "ここまでの会話を要約してもらえますか？",
 ]
 CLIENT_CHAT_SYSTEMS = [
-    ("anythingllm default chat prompt (wording not pinned)",
-     "Given the following conversation, relevant context, and a follow up question, reply with an answer to the current question the user is asking. "
-     "Return only your response to the question given the above information following the users instructions as needed."),
-    ("nextchat default system template, rendered (wording not pinned)",
-     "\nYou are ChatGPT, a large language model trained by OpenAI.\nKnowledge cutoff: 2023-10\nCurrent model: gpt-4o-mini\nCurrent time: 3/14/2026, 10:00:00 AM\n"
-     "Latex inline: \\(x^2\\) \nLatex block: $$e=mc^2$$\n\n"),
-    ("sillytavern main prompt, rendered", "Write Seraphina's next reply in a fictional chat between Seraphina and Dana."),
-    ("chatbox default", "You are a helpful assistant. You can help me by answering my questions. You can also ask me questions."),
-    ("open webui user system prompt", "You are a concise assistant. Answer in the user's language. Use Markdown for code."),
-    ("lobechat agent prompt", "You are a professional copywriter. Write clear, friendly product descriptions and keep them under 120 words."),
-    ("librechat preset", "You are an expert Python reviewer. Point out bugs first, then style issues. Keep answers short."),
+    (
+        "anythingllm default chat prompt (wording not pinned)",
+        "Given the following conversation, relevant context, and a follow up question, reply with an answer to the current question the user is asking. "
+        "Return only your response to the question given the above information following the users instructions as needed.",
+    ),
+    (
+        "nextchat default system template, rendered (wording not pinned)",
+        "\nYou are ChatGPT, a large language model trained by OpenAI.\nKnowledge cutoff: 2023-10\nCurrent model: gpt-4o-mini\nCurrent time: 3/14/2026, 10:00:00 AM\n"
+        "Latex inline: \\(x^2\\) \nLatex block: $$e=mc^2$$\n\n",
+    ),
+    (
+        "sillytavern main prompt, rendered",
+        "Write Seraphina's next reply in a fictional chat between Seraphina and Dana.",
+    ),
+    (
+        "chatbox default",
+        "You are a helpful assistant. You can help me by answering my questions. You can also ask me questions.",
+    ),
+    (
+        "open webui user system prompt",
+        "You are a concise assistant. Answer in the user's language. Use Markdown for code.",
+    ),
+    (
+        "lobechat agent prompt",
+        "You are a professional copywriter. Write clear, friendly product descriptions and keep them under 120 words.",
+    ),
+    (
+        "librechat preset",
+        "You are an expert Python reviewer. Point out bugs first, then style issues. Keep answers short.",
+    ),
 ]
 JSON_REQUESTS = [
     'Extract the book title, author and year from this text and return JSON like {{"title": "...", "author": "...", "year": 0}}:\n\n{text}',
@@ -142,8 +205,8 @@ CODE_WITH_TITLE = [
     'How do I validate this JSON schema?\n```json\n{{ "queries": ["a", "b"], "title": "x" }}\n```',
 ]
 ROLEPLAY_TURNS = [
-    "*I tighten my grip on the lantern.* \"Then lead the way. What's waiting for us inside?\"",
-    "*Dana sits down by the fire.* \"Tell me again how you found this place.\"",
+    '*I tighten my grip on the lantern.* "Then lead the way. What\'s waiting for us inside?"',
+    '*Dana sits down by the fire.* "Tell me again how you found this place."',
     "(OOC: can you summarize the story so far for me? I lost track.)",
     "(OOC: give this chapter a title before we continue, I want to save it.)",
     "*I open the old journal and read the last entry aloud.*",
@@ -173,7 +236,14 @@ def generate() -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
 
     def add(kind: str, why: str, messages: list[dict[str, Any]]) -> None:
-        out.append({"id": f"{kind}-{sum(1 for o in out if o['kind'] == kind):03d}", "kind": kind, "why": why, "messages": messages})
+        out.append(
+            {
+                "id": f"{kind}-{sum(1 for o in out if o['kind'] == kind):03d}",
+                "kind": kind,
+                "why": why,
+                "messages": messages,
+            }
+        )
 
     # 1. People asking for titles (six languages) and other housekeeping-like outputs.
     for lang in LANGUAGES:
@@ -187,7 +257,11 @@ def generate() -> list[dict[str, Any]]:
     for i, (task, tmpl) in enumerate(ASK_OTHER):
         for j in range(4):
             rng = _rng(f"other{i}{j}")
-            add(f"person_asks_{task}", "a person asks for this output for themselves", [_u(tmpl.format(doc=rng.choice(DOCS), topic=rng.choice(TOPICS)))])
+            add(
+                f"person_asks_{task}",
+                "a person asks for this output for themselves",
+                [_u(tmpl.format(doc=rng.choice(DOCS), topic=rng.choice(TOPICS)))],
+            )
 
     # 2. Pasted client prompts: rendered, with the person's question before or after.
     rendered = render_all()
@@ -198,18 +272,34 @@ def generate() -> list[dict[str, Any]]:
         prompt = max((_text(m) for m in msgs if m["role"] in ("user", "system")), key=len)[:6000]
         if k % 2 == 0:
             q = QUESTIONS["before"][k // 2 % len(QUESTIONS["before"])]
-            add("pasted_prompt_question_before", f"pasted {row['client']} {row['task']} prompt with a question first", [_u(q + "\n\n" + prompt)])
+            add(
+                "pasted_prompt_question_before",
+                f"pasted {row['client']} {row['task']} prompt with a question first",
+                [_u(q + "\n\n" + prompt)],
+            )
         else:
             q = QUESTIONS["after"][k // 2 % len(QUESTIONS["after"])]
-            add("pasted_prompt_question_after", f"pasted {row['client']} {row['task']} prompt with a question after it", [_u(prompt + "\n\n" + q)])
+            add(
+                "pasted_prompt_question_after",
+                f"pasted {row['client']} {row['task']} prompt with a question after it",
+                [_u(prompt + "\n\n" + q)],
+            )
     # ... and the raw templates with their variables.
     for k, e in enumerate(load_catalogue()):
         if not e.get("slots"):
             continue
         q = QUESTIONS["after"][k % len(QUESTIONS["after"])]
-        add("unrendered_template", f"{e['client']} template with its variables, discussed", [_u(e["template"] + "\n\n" + q)])
+        add(
+            "unrendered_template",
+            f"{e['client']} template with its variables, discussed",
+            [_u(e["template"] + "\n\n" + q)],
+        )
         if k % 3 == 0:
-            add("unrendered_template", f"{e['client']} template with its variables, pasted alone", [_u(e["template"])])
+            add(
+                "unrendered_template",
+                f"{e['client']} template with its variables, pasted alone",
+                [_u(e["template"])],
+            )
 
     # 3. Quoted transcripts with a question (both orders, several formats).
     formats = ["owui:6", "librechat", "role_colon_lower", "lobe_xml", "names"]
@@ -232,41 +322,79 @@ def generate() -> list[dict[str, Any]]:
             block += "\n" + long_text(lang, rng.choice([5000, 15000, 30000]), rng)
         ask = PERSONAL_LONG_ASKS[k % len(PERSONAL_LONG_ASKS)]
         text = f"{ask}\n\n{block}" if k % 2 else f"{block}\n\n{ask}"
-        add("long_pasted_chat_personal_ask", "a person pastes a long chat and asks for something for themselves", [_u(text[:32000])])
+        add(
+            "long_pasted_chat_personal_ask",
+            "a person pastes a long chat and asks for something for themselves",
+            [_u(text[:32000])],
+        )
 
     # 5. A person asks for a summary / title / tags of the chat in the chat itself.
     for k in range(33):
         lang = LANGUAGES[k % len(LANGUAGES)]
         conv = CONVERSATIONS[lang][k % 2]
-        add("in_chat_personal_ask", "the user's own turn asking about the conversation", [*conv, _u(IN_CHAT_ASKS[k % len(IN_CHAT_ASKS)])])
+        add(
+            "in_chat_personal_ask",
+            "the user's own turn asking about the conversation",
+            [*conv, _u(IN_CHAT_ASKS[k % len(IN_CHAT_ASKS)])],
+        )
 
     # 6. JSON-output requests and code containing housekeeping keys.
     for k in range(16):
         tmpl = JSON_REQUESTS[k % len(JSON_REQUESTS)]
-        add("json_output_request", "a person wants JSON output for their own data", [_u(tmpl.format(text=REVIEW_TEXTS[k % len(REVIEW_TEXTS)]))])
-    for k, t in enumerate(CODE_WITH_TITLE):
+        add(
+            "json_output_request",
+            "a person wants JSON output for their own data",
+            [_u(tmpl.format(text=REVIEW_TEXTS[k % len(REVIEW_TEXTS)]))],
+        )
+    for t in CODE_WITH_TITLE:
         add("code_with_keys", "code that contains housekeeping JSON keys", [_u(t.format())])
 
     # 7. Open WebUI's RAG template around a real question (system or user message).
     rag = json.loads(RAG_TEMPLATES.read_text(encoding="utf-8"))["templates"]
-    questions = ["How long should I proof the dough?", "Wie hoch ist die Kündigungsfrist?", "Quelle quantité de viande faut-il ?",
-                 "爬虫应该用哪个库？", "¿Hace falta reservar la Alhambra?", "クリーンアップ関数はいつ呼ばれますか？"]
+    questions = [
+        "How long should I proof the dough?",
+        "Wie hoch ist die Kündigungsfrist?",
+        "Quelle quantité de viande faut-il ?",
+        "爬虫应该用哪个库？",
+        "¿Hace falta reservar la Alhambra?",
+        "クリーンアップ関数はいつ呼ばれますか？",
+    ]
     for k in range(28):
         t = rag[k % len(rag)]["template"]
         q = questions[k % len(questions)]
         ctx = f'<source id="1">{REVIEW_TEXTS[k % len(REVIEW_TEXTS)]}</source>\n<source id="2">{long_text(LANGUAGES[k % 6], 800, _rng(f"rag{k}"))}</source>'
-        filled = t.replace("{{CONTEXT}}", ctx).replace("[context]", ctx).replace("{{QUERY}}", q).replace("[query]", q)
+        filled = (
+            t.replace("{{CONTEXT}}", ctx)
+            .replace("[context]", ctx)
+            .replace("{{QUERY}}", q)
+            .replace("[query]", q)
+        )
         if k % 2:
-            add("rag_template", f"Open WebUI {rag[k % len(rag)]['release']} RAG template in the system message", [{"role": "system", "content": filled}, _u(q)])
+            add(
+                "rag_template",
+                f"Open WebUI {rag[k % len(rag)]['release']} RAG template in the system message",
+                [{"role": "system", "content": filled}, _u(q)],
+            )
         else:
-            add("rag_template", f"Open WebUI {rag[k % len(rag)]['release']} RAG template in the user message", [_u(filled)])
+            add(
+                "rag_template",
+                f"Open WebUI {rag[k % len(rag)]['release']} RAG template in the user message",
+                [_u(filled)],
+            )
 
     # 8. Role-play, and clients' ordinary chat system prompts over normal turns.
     for k in range(15):
         conv = CONVERSATIONS["en"][k % 2]
-        add("roleplay", "a role-play turn (in or out of character)",
-            [{"role": "system", "content": CLIENT_CHAT_SYSTEMS[2][1]}, {"role": "assistant", "content": "*Seraphina gestures toward the ruins.*"},
-             *conv[:2], _u(ROLEPLAY_TURNS[k % len(ROLEPLAY_TURNS)])])
+        add(
+            "roleplay",
+            "a role-play turn (in or out of character)",
+            [
+                {"role": "system", "content": CLIENT_CHAT_SYSTEMS[2][1]},
+                {"role": "assistant", "content": "*Seraphina gestures toward the ruins.*"},
+                *conv[:2],
+                _u(ROLEPLAY_TURNS[k % len(ROLEPLAY_TURNS)]),
+            ],
+        )
     for k in range(28):
         why, system = CLIENT_CHAT_SYSTEMS[k % len(CLIENT_CHAT_SYSTEMS)]
         lang = LANGUAGES[k % len(LANGUAGES)]
@@ -278,7 +406,10 @@ def generate() -> list[dict[str, Any]]:
 
 def with_fixtures(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     fixture = json.loads(FIXTURE_NEGATIVES.read_text(encoding="utf-8"))
-    return items + [{"id": f"fixture-{n['id']}", "kind": "fixture", "why": n.get("why", ""), "messages": n["messages"]} for n in fixture]
+    return items + [
+        {"id": f"fixture-{n['id']}", "kind": "fixture", "why": n.get("why", ""), "messages": n["messages"]}
+        for n in fixture
+    ]
 
 
 def load_negatives(path: Path = NEGATIVES) -> list[dict[str, Any]]:
@@ -287,7 +418,9 @@ def load_negatives(path: Path = NEGATIVES) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     items = with_fixtures(generate())
-    NEGATIVES.write_text("".join(json.dumps(i, ensure_ascii=False, sort_keys=True) + "\n" for i in items), encoding="utf-8")
+    NEGATIVES.write_text(
+        "".join(json.dumps(i, ensure_ascii=False, sort_keys=True) + "\n" for i in items), encoding="utf-8"
+    )
     print(f"{len(items)} negatives -> {NEGATIVES}", file=sys.stderr)
     return 0
 

@@ -186,7 +186,10 @@ _PERSONAS = [
     "System maintenance request (automated).",
 ]
 _FORMATS = {
-    "title": ("Return only the title as plain text, no JSON.", "Answer with <title>...</title> and nothing else."),
+    "title": (
+        "Return only the title as plain text, no JSON.",
+        "Answer with <title>...</title> and nothing else.",
+    ),
     "tags": ("Return the tags as a comma-separated list.", "Answer with one tag per line."),
     "follow_ups": ("Return each suggestion on its own line, no numbering.",),
     "queries": ("Return one search query per line, or NONE.",),
@@ -223,7 +226,13 @@ def admin_edit(entry: dict[str, Any], rule: str, rng: random.Random) -> str:
     elif rule == "format":
         opts = _FORMATS.get(entry["task"])
         new = rng.choice(opts) if opts else "Keep the answer short."
-        t2 = re.sub(r"(?im)^(?:json format:|strictly return in json format:).*?(?=\n###|\n<|\Z)", new, t, count=1, flags=re.S)
+        t2 = re.sub(
+            r"(?im)^(?:json format:|strictly return in json format:).*?(?=\n###|\n<|\Z)",
+            new,
+            t,
+            count=1,
+            flags=re.S,
+        )
         t = t2 if t2 != t else t + "\n" + new
         t = rng.choice(_PERSONAS) + "\n\n" + t
     else:
@@ -240,7 +249,9 @@ def admin_edit(entry: dict[str, Any], rule: str, rng: random.Random) -> str:
 _ROLEPLAY_SYSTEM = "Write Seraphina's next reply in a fictional chat between Seraphina and Dana."
 
 
-def build_messages(entry: dict[str, Any], template: str, history: list[Message], lang: str, rng: random.Random) -> list[Message]:
+def build_messages(
+    entry: dict[str, Any], template: str, history: list[Message], lang: str, rng: random.Random
+) -> list[Message]:
     slots = entry.get("slots", {})
     text = fill(template, slots, history, lang, rng)
     delivery = entry["delivery"]
@@ -249,7 +260,10 @@ def build_messages(entry: dict[str, Any], template: str, history: list[Message],
     if delivery == "system":
         return [{"role": "system", "content": text}]
     if delivery == "system+user":
-        return [{"role": "system", "content": text}, {"role": "user", "content": fill(entry["user_template"], slots, history, lang, rng)}]
+        return [
+            {"role": "system", "content": text},
+            {"role": "user", "content": fill(entry["user_template"], slots, history, lang, rng)},
+        ]
     if delivery == "system+fewshot+user":
         return [
             {"role": "system", "content": text},
@@ -263,7 +277,11 @@ def build_messages(entry: dict[str, Any], template: str, history: list[Message],
     if delivery == "history+system":
         return [*history, {"role": "system", "content": text}]
     if delivery == "roleplay+system":
-        return [{"role": "system", "content": _ROLEPLAY_SYSTEM}, *history, {"role": "system", "content": text}]
+        return [
+            {"role": "system", "content": _ROLEPLAY_SYSTEM},
+            *history,
+            {"role": "system", "content": text},
+        ]
     raise ValueError(f"unknown delivery {delivery!r}")
 
 
@@ -283,7 +301,9 @@ def render_entry(entry: dict[str, Any], ordinal: int) -> list[dict[str, Any]]:
         rid = f"{entry['id']}|{lang}|{length}|{variant}"
         rng = _rng(rid)
         history = conversation(lang, ordinal + len(rows), length, rng)
-        template = entry["template"] if variant == "default" else admin_edit(entry, variant.split(":", 1)[1], rng)
+        template = (
+            entry["template"] if variant == "default" else admin_edit(entry, variant.split(":", 1)[1], rng)
+        )
         rows.append(
             {
                 "id": rid,
