@@ -512,6 +512,13 @@ _PROMPT_REF = re.compile(
 )
 
 
+# A person pointing at a prompt they pasted ("translate this prompt", "review the following template").
+_PASTE_REF = re.compile(
+    r"\b(?:this|these|the following|following|below|my) (?:system )?(?:prompt|template|instructions?)\b"
+    r"|这个提示词|下面这个|このプロンプト|dies(?:er|en) prompt|ce prompt|este prompt"
+)
+
+
 def _meta_question(low: str, after: int) -> bool:
     """Whether the text ends with a short paragraph, past the template's text (which ends at
     ``after``), of a person asking about the prompt above it."""
@@ -582,11 +589,13 @@ def _guards_ok(low: str, m: SimilarityMatch, index: TemplateIndex) -> bool:
     t = m.template
     if t.starts_literal:
         preface = low[: m.first_offset]
-        if len(preface) > _MAX_PREFACE_CHARS or (preface.strip() and _personal(preface)):
+        if len(preface) > _MAX_PREFACE_CHARS or (
+            preface.strip() and (_personal(preface) or _PASTE_REF.search(preface))
+        ):
             return False
     elif t.lead:
         pos = low.find(t.lead)
-        if pos > 0 and _personal(low[:pos]):
+        if pos > 0 and (_personal(low[:pos]) or _PASTE_REF.search(low[:pos])):
             return False
     if t.slotless and index.covered_fraction(low, t) < _MIN_COVERED_SLOTLESS:
         return False
@@ -643,8 +652,8 @@ def _lone_placeholder(low: str) -> bool:
     for m in _BRACE_VAR.finditer(low):
         before = low[max(0, m.start() - 3) : m.start()].rstrip(" \t")
         after = low[m.end() : m.end() + 3].lstrip(" \t")
-        if (not before or before.endswith(("\n", '"""', "```", ">"))) and (
-            not after or after.startswith(("\n", '"""', "```", "<"))
+        if (not before or before.endswith(("\n", '"', "```", ">"))) and (
+            not after or after.startswith(("\n", '"', "```", "<"))
         ):
             return True
     return False
@@ -787,7 +796,11 @@ def _person_around(low: str) -> bool:
     """A person's own line before the prompt, or a question about the prompt after it."""
     first = _first_line(low)
     if first and not _ROLE_LINE.match(first) and not _CONTAINER.search(first):
-        if _PERSON.search(first) or (_personal(first) and _PROMPT_REF.search(first)):
+        if (
+            _PERSON.search(first)
+            or _PASTE_REF.search(first)
+            or (_personal(first) and _PROMPT_REF.search(first))
+        ):
             return True
     return _meta_question(low, 0)
 

@@ -289,17 +289,15 @@ def generate() -> list[dict[str, Any]]:
         if not e.get("slots"):
             continue
         q = QUESTIONS["after"][k % len(QUESTIONS["after"])]
+        # The prompt as the client's source has it: with the user turn's template too.
+        text = e["template"] + ("\n\n" + e["user_template"] if e.get("user_template") else "")
         add(
             "unrendered_template",
             f"{e['client']} template with its variables, discussed",
-            [_u(e["template"] + "\n\n" + q)],
+            [_u(text + "\n\n" + q)],
         )
         if k % 3 == 0:
-            add(
-                "unrendered_template",
-                f"{e['client']} template with its variables, pasted alone",
-                [_u(e["template"])],
-            )
+            add("unrendered_template", f"{e['client']} template with its variables, pasted alone", [_u(text)])
 
     # 3. Quoted transcripts with a question (both orders, several formats).
     formats = ["owui:6", "librechat", "role_colon_lower", "lobe_xml", "names"]

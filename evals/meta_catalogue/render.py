@@ -85,6 +85,13 @@ def fmt_history(kind: str, history: list[Message], names: tuple[str, str] = ("Da
         return "\n".join(f"{m['role']}: {_text(m)}" for m in history)
     if name == "names":
         return "\n".join(f"{names[0] if m['role'] == 'user' else names[1]}: {_text(m)}" for m in history)
+    if name == "bigagi":  # first line of the last 5 messages, cut to 100 characters
+        lines = []
+        for m in history[-5:]:
+            first = _text(m).split("\n")[0]
+            first = first[:100] + "..." if len(first) > 100 else first
+            lines.append(f"- {'You' if m['role'] == 'user' else 'Assistant'}: {first}")
+        return "\n".join(lines)
     if name == "json_cherry":
         return json.dumps([{"role": m["role"], "content": _text(m)} for m in history], ensure_ascii=False)
     raise ValueError(f"unknown history format {kind!r}")
