@@ -147,8 +147,18 @@ def client_held_out(
             "missed": s["missed"],
         }
     n = sum(v["n"] for v in out.values())
+    by_task: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+    for v in out.values():
+        for task, x in v["by_task"].items():
+            by_task[task][0] += x["n"]
+            by_task[task][1] += x["recall"] * x["n"]
+            by_task[task][2] += x["task_accuracy"] * x["n"]
     return {
         "folds": out,
+        "by_task": {
+            t: {"n": int(x[0]), "recall": x[1] / x[0], "task_accuracy": x[2] / x[0]}
+            for t, x in sorted(by_task.items())
+        },
         "recall": sum(v["recall"] * v["n"] for v in out.values()) / n if n else 0.0,
         "task_accuracy": sum(v["task_accuracy"] * v["n"] for v in out.values()) / n if n else 0.0,
         "macro_recall": statistics.mean(v["recall"] for v in out.values()) if out else 0.0,
@@ -308,6 +318,9 @@ def print_report(f: dict[str, Any]) -> None:
         print(
             f"  {k:<16} {v['n']:>5} {v['threshold']:>5.2f} {v['recall']:>7.3f} {v['task_accuracy']:>7.3f} {v['false_positives']:>4}"
         )
+    print(f"  {'task (pooled over folds)':<26} {'n':>5} {'recall':>7} {'task':>7}")
+    for k, v in c["by_task"].items():
+        print(f"  {k:<26} {v['n']:>5} {v['recall']:>7.3f} {v['task_accuracy']:>7.3f}")
     r = f["release_held_out"]
     print(
         f"\nOpen WebUI release held out (index from templates shipped in >= 0.5.0, scored on the {len(r['held_out_templates'])} templates only older releases shipped): "
