@@ -665,8 +665,8 @@ _CHAT_WORD = re.compile(
     r"\b(?:conversation|chat|discussion|dialog(?:ue)?|thread|session|interactions?|story so far|the prompt)\b"
     r"|对话|会话|聊天|这句话|这段"
 )
-_INTENTS: tuple[tuple[str, re.Pattern[str], bool], ...] = (
-    # (task, pattern, needs a word for the conversation too)
+_INTENTS: tuple[tuple[str, re.Pattern[str], bool, tuple[str, ...]], ...] = (
+    # (task, pattern, needs a word for the conversation too, substring screens)
     (
         "queries",
         re.compile(
@@ -674,11 +674,13 @@ _INTENTS: tuple[tuple[str, re.Pattern[str], bool], ...] = (
             r"|rephrase[^.\n]{0,60}(?:question|quer)|web search"
         ),
         False,
+        ("search", "standalone", "rephrase"),
     ),
     (
         "follow_ups",
         re.compile(r"follow[- ]?up (?:questions|suggestions|prompts|messages)|quick[- ]repl(?:y|ies)"),
         False,
+        ("follow", "repl"),
     ),
     (
         "tool_selection",
@@ -686,15 +688,27 @@ _INTENTS: tuple[tuple[str, re.Pattern[str], bool], ...] = (
             r"\b(?:pick|choose|select)\b[^.\n]{0,60}\b(?:function|tool)s?\b|\b(?:function|tool)s? match"
         ),
         False,
+        ("function", "tool"),
     ),
-    ("tags", re.compile(r"\btags?\b|标签"), True),
-    ("title", re.compile(r"\b(?:title|name|topic|heading)\b|标题|主题"), True),
-    ("summary", re.compile(r"\bsummar(?:y|ize|ise|izing)\b|总结|摘要"), True),
-    ("emoji", re.compile(r"\b(?:single|one|an?|fitting|appropriate)\b[^.\n]{0,30}\bemojis?\b"), False),
+    ("tags", re.compile(r"\btags?\b|标签"), True, ("tag", "标签")),
+    (
+        "title",
+        re.compile(r"\b(?:title|name|topic|heading)\b|标题|主题"),
+        True,
+        ("title", "name", "topic", "heading", "标题", "主题"),
+    ),
+    ("summary", re.compile(r"\bsummar(?:y|ize|ise|izing)\b|总结|摘要"), True, ("summar", "总结", "摘要")),
+    (
+        "emoji",
+        re.compile(r"\b(?:single|one|an?|fitting|appropriate)\b[^.\n]{0,30}\bemojis?\b"),
+        False,
+        ("emoji",),
+    ),
     (
         "language",
         re.compile(r"\bidentify the language|\blanguage code\b|\bdetect(?:ed)? (?:the )?language"),
         False,
+        ("language",),
     ),
 )
 # Tasks a system instruction can carry over an ordinary user turn (the client's pre-step on
@@ -702,18 +716,46 @@ _INTENTS: tuple[tuple[str, re.Pattern[str], bool], ...] = (
 _SYSTEM_PRESTEP_TASKS = frozenset({"tool_selection", "queries", "emoji", "language"})
 # "Your task is ..." / "### Task:": how client prompts frame a one-off job.
 _TASK_FRAME = re.compile(r"^\s*(?:#+\s*)?task\s*:|\byour (?:only |sole )?task is\b")
-# An output constraint: housekeeping prompts fix the shape of the answer.
-_CONSTRAINT = re.compile(
-    r"\bonly\b|\bexclusively\b|nothing (?:else|but)|no (?:additional|extra|other) (?:text|commentary)"
-    r"|refrain from|any additional commentary"
-    r"|without (?:any )?(?:explanation|additional|lead-in|quot|punctuation)"
-    r"|\bno (?:punctuation|quotes|quotation|explanations?)"
-    r"|\b(?:do not|don't|never) (?:\w+ ){0,2}(?:explain|use|include|add|insert|output|write|mention|repeat)"
-    r"|\b(?:\d+|one|two|three|four|five|six|ten)(?:-| to )?(?:\d+|five|six|ten)?[- ]words?\b"
-    r"|(?:within|limited to|at most|no more than|maximum) \d+|\d+ (?:words|characters|tokens) (?:or less|max)"
-    r"|in json|json (?:object|format)|(?:return|respond with) an empty (?:string|list|array)"
-    r"|\bbe concise\b|\bconcise\b|不要|以内|直接返回"
+# An output constraint: housekeeping prompts fix the shape of the answer. Each pattern has
+# substring screens, so a text without any of them costs a few ``in`` tests.
+_CONSTRAINT_PARTS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
+    (screens, re.compile(pattern))
+    for screens, pattern in (
+        (("only",), r"\bonly\b"),
+        (("exclusively",), r"\bexclusively\b"),
+        (("nothing",), r"nothing (?:else|but)"),
+        (("no additional", "no extra", "no other"), r"no (?:additional|extra|other) (?:text|commentary)"),
+        (("refrain from",), r"refrain from"),
+        (("any additional commentary",), r"any additional commentary"),
+        (("without",), r"without (?:any )?(?:explanation|additional|lead-in|quot|punctuation)"),
+        (("no punct", "no quot", "no expl"), r"\bno (?:punctuation|quotes|quotation|explanations?)"),
+        (
+            ("not ", "n't ", "never "),
+            r"\b(?:do not|don't|never) (?:\w+ ){0,2}"
+            r"(?:explain|use|include|add|insert|output|write|mention|repeat)",
+        ),
+        (("word",), r"\b(?:\d+|one|two|three|four|five|six|ten)(?:-| to )?(?:\d+|five|six|ten)?[- ]words?\b"),
+        (
+            ("within", "limited to", "at most", "no more than", "maximum"),
+            r"(?:within|limited to|at most|no more than|maximum) \d+",
+        ),
+        (("words", "characters", "tokens"), r"\d+ (?:words|characters|tokens) (?:or less|max)"),
+        (("json",), r"in json|json (?:object|format)"),
+        (("empty",), r"(?:return|respond with) an empty (?:string|list|array)"),
+        (("concise",), r"\bconcise\b"),
+        (("不要", "以内", "直接返回"), r"不要|以内|直接返回"),
+    )
 )
+
+
+def _has_constraint(text: str) -> bool:
+    return any(any(w in text for w in screens) and p.search(text) for screens, p in _CONSTRAINT_PARTS)
+
+
+def _constraint_count(text: str) -> int:
+    return sum(len(p.findall(text)) for screens, p in _CONSTRAINT_PARTS if any(w in text for w in screens))
+
+
 # Words a person uses when asking for themselves (the clients' prompts are impersonal).
 _PERSON = re.compile(
     r"[?？]|\b(?:i|i'm|i've|i'd|my|me|mine|can you|could you|would you|help me|for us"
@@ -767,23 +809,54 @@ def _instruction_parts(text: str) -> tuple[str, str, bool]:
     return text[:first], after, True
 
 
+# Cheap substring screens run before the regexes (most texts fail one of them).
+_INTENT_WORDS = (
+    "quer",
+    "follow",
+    "repl",
+    "function",
+    "tool",
+    "tag",
+    "title",
+    "name",
+    "topic",
+    "heading",
+    "summar",
+    "emoji",
+    "language",
+    "标",
+    "主题",
+    "总结",
+    "摘要",
+)
+
+
 def _housekeeping(instr: str) -> str | None:
     """The task an impersonal, format-constrained instruction asks for, if any.
 
     Impersonal: its first paragraph has no first person and no question (later paragraphs of a
     client's prompt may quote the user's own question or give examples).
     """
-    if not instr.strip() or not (_CONSTRAINT.search(instr) or _TASK_FRAME.search(instr)):
-        return None
     stripped = instr.lstrip()
+    if not stripped or not any(w in instr for w in _INTENT_WORDS):
+        return None
     para = stripped[: stripped.find("\n\n")] if "\n\n" in stripped else stripped
     if _PERSON.search(para[:_INSTRUCTION_CHARS]):
         return None
-    chat = _CHAT_WORD.search(instr) is not None
-    for task, pattern, needs_chat in _INTENTS:
-        if pattern.search(instr) and (chat or not needs_chat):
-            return task
-    return None
+    chat: bool | None = None
+    task = None
+    for name, pattern, needs_chat, screens in _INTENTS:
+        if any(w in instr for w in screens) and pattern.search(instr):
+            if needs_chat:
+                if chat is None:
+                    chat = _CHAT_WORD.search(instr) is not None
+                if not chat:
+                    continue
+            task = name
+            break
+    if task is None or not (_has_constraint(instr) or _TASK_FRAME.search(instr)):
+        return None
+    return task
 
 
 def _first_line(low: str) -> str:
@@ -847,7 +920,7 @@ def _rule_generic(c: _Ctx, history_before: bool, last_role: str) -> MetaMatch | 
         # followed by the user's message): impersonal, at least two output constraints.
         cut = low.find("\n\n")
         head = low[:cut] if 0 < cut <= _INSTRUCTION_CHARS else ""
-        if head and low[cut:].strip() and len(_CONSTRAINT.findall(head)) >= 2:
+        if head and low[cut:].strip() and _constraint_count(head) >= 2:
             task = _housekeeping(head)
             if task in ("title", "emoji", "language"):
                 return MetaMatch("generic.leading_instruction", task)
@@ -861,7 +934,7 @@ def _rule_generic(c: _Ctx, history_before: bool, last_role: str) -> MetaMatch | 
         if task and task != "tool_selection" and _REFERS_BACK.search(low):
             # A person can type this into the chat; a client-appended system message or a
             # prompt with several output constraints is the client's.
-            if last_role == "system" or len(_CONSTRAINT.findall(low)) >= 2:
+            if last_role == "system" or _constraint_count(low) >= 2:
                 return MetaMatch("generic.trailing_instruction", task)
     return None
 

@@ -230,7 +230,19 @@ def bench_cases() -> dict[str, list[dict[str, Any]]]:
             + "\n</chat_history>",
         }
     ]
-    return {"chat_32k": chat, "paste_32k": paste, "owui_title_32k": owui}
+    # Worst case for the generic rules: a long, impersonal last turn that names a summary and
+    # the conversation, after a 30k chat (every screen passes, every regex runs).
+    notes = (
+        "Summary of the conversation so far, for the record. The conversation covered the quarterly numbers.\n\n"
+        + long_text("en", 2300, rng)
+    )
+    worst = [*chat[:-1], {"role": "user", "content": notes}]
+    return {
+        "chat_32k": chat,
+        "paste_32k": paste,
+        "owui_title_32k": owui,
+        "chat_32k_long_impersonal_turn": worst,
+    }
 
 
 def bench(runs: int = 2000) -> dict[str, dict[str, float]]:
