@@ -762,11 +762,20 @@ _PERSON = re.compile(
     r"|boss|team|colleague|manager|client|blog|essay|article|email|report|wiki)\b"
 )
 # The trailing instruction refers to the chat it follows.
-_REFERS_BACK = re.compile(
-    r"\b(?:our|the|this|above)\b[^.\n]{0,30}"
-    + _CHAT_WORD.pattern
-    + r"|\babove\b|\bso far\b|这句话|上述|以上|这段"
-)
+_BACK_WORDS = re.compile(r"\b(?:our|the|this|above)\b[^.\n]{0,30}$")
+
+
+def _refers_back(text: str) -> bool:
+    """Whether an instruction points at the chat it follows ("our conversation", "above", "so far")."""
+    if (
+        "above" in text
+        or "so far" in text
+        or any(w in text for w in ("这句话", "上述", "以上", "这段", "对话", "会话", "聊天"))
+    ):
+        return True
+    return any(_BACK_WORDS.search(text, max(0, m.start() - 40), m.start()) for m in _CHAT_WORD.finditer(text))
+
+
 _INSTRUCTION_CHARS = 700
 _CONSTRAINT_CHARS = 1500
 _TRAILING_MAX_CHARS = 2500
@@ -931,7 +940,7 @@ def _rule_generic(c: _Ctx, history_before: bool, last_role: str) -> MetaMatch | 
             else low[:_INSTRUCTION_CHARS] + "\n" + low[-_INSTRUCTION_CHARS:]
         )
         task = _housekeeping(instr)
-        if task and task != "tool_selection" and _REFERS_BACK.search(low):
+        if task and task != "tool_selection" and _refers_back(low):
             # A person can type this into the chat; a client-appended system message or a
             # prompt with several output constraints is the client's.
             if last_role == "system" or _constraint_count(low) >= 2:
