@@ -905,9 +905,10 @@ def _rule_generic(c: _Ctx, history_before: bool, last_role: str) -> MetaMatch | 
         return None  # an unrendered template
     if _lone_placeholder(low):
         return None  # "<chat_history>\n{{MESSAGES...}}", "\n\n{convo}": a slot left unrendered
+    person = _person_around(low)  # a person's line before a pasted prompt, or a question below it
     if quoted:
-        if _person_around(low):
-            return None  # a person's line before a pasted prompt, or a question below it
+        if person:
+            return None
         instr = before[-_INSTRUCTION_CHARS * 3 :] + "\n" + after[:_INSTRUCTION_CHARS]
         m = _GENERIC_CONTRACT.search(instr)
         if m:
@@ -924,7 +925,7 @@ def _rule_generic(c: _Ctx, history_before: bool, last_role: str) -> MetaMatch | 
         task = _housekeeping(s[:_CONSTRAINT_CHARS]) or _housekeeping(s[-_INSTRUCTION_CHARS:])
         if task and (task in _SYSTEM_PRESTEP_TASKS or transcript):
             return MetaMatch("generic.system_instruction", task)
-    if not quoted and not _person_around(low):
+    if not quoted and not person:
         # A leading instruction paragraph over the content it is about (a client's prompt
         # followed by the user's message): impersonal, at least two output constraints.
         cut = low.find("\n\n")
@@ -933,7 +934,7 @@ def _rule_generic(c: _Ctx, history_before: bool, last_role: str) -> MetaMatch | 
             task = _housekeeping(head)
             if task in ("title", "emoji", "language"):
                 return MetaMatch("generic.leading_instruction", task)
-    if history_before and len(low) <= _TRAILING_MAX_CHARS and not quoted and not _person_around(low):
+    if history_before and len(low) <= _TRAILING_MAX_CHARS and not quoted and not person:
         instr = (
             low
             if len(low) <= 2 * _INSTRUCTION_CHARS
