@@ -597,6 +597,12 @@ def _guards_ok(low: str, m: SimilarityMatch, index: TemplateIndex) -> bool:
         pos = low.find(t.lead)
         if pos > 0 and (_personal(low[:pos]) or _PASTE_REF.search(low[:pos])):
             return False
+    else:
+        # The template starts with its slot (a transcript): a first line that is not part of a
+        # transcript and reads like a person is the person's own.
+        first = _first_line(low)
+        if first and not _ROLE_LINE.match(first) and (_PERSON.search(first) or _PASTE_REF.search(first)):
+            return False
     if t.slotless and index.covered_fraction(low, t) < _MIN_COVERED_SLOTLESS:
         return False
     if t.tail_literal:
@@ -995,6 +1001,10 @@ def detect_meta(
     scan = idx.scan(_sim_window(ctx.low))
     pasted = scan.best(None, None)
     if pasted is not None and not _guards_ok(scan.low, pasted, idx):
+        return None
+    if pasted is None and not ctx.sys_low and _person_around(ctx.low):
+        # No known template to locate the prompt in: a person's own first line or a question
+        # about the prompt at the end still marks a pasted prompt.
         return None
     # 1. Exact rules of the clients the index knows.
     for client, rule in _CLIENT_RULES:

@@ -291,7 +291,7 @@ def index_data(
         )
         if e["delivery"] in ("system+user", "system+fewshot+user") and e.get("user_template"):
             parts = _split(e["user_template"], slots)
-            if sum(len(p) for p in parts) >= 40:
+            if sum(len(p.strip()) for p in parts) >= 12:  # too short to shingle is dropped by from_data
                 templates.append(
                     {
                         "id": e["id"] + "#user",
