@@ -893,7 +893,7 @@ def _person_around(low: str) -> bool:
     return _meta_question(low, 0)
 
 
-def _rule_generic(c: _Ctx, history_before: bool, last_role: str) -> MetaMatch | None:
+def _rule_generic(c: _Ctx, history_before: bool, last_role: str, person: bool) -> MetaMatch | None:
     """Housekeeping shapes shared by clients, with no client's wording.
 
     * A JSON output contract for a housekeeping field in instructions wrapped around a quoted
@@ -902,6 +902,9 @@ def _rule_generic(c: _Ctx, history_before: bool, last_role: str) -> MetaMatch | 
       conversation (or to pick a tool), wrapped around a quoted transcript, or placed in the
       system message over a transcript in the user turn, or appended as the last message after
       the chat itself.
+
+    ``person``: the text has a person's own first line, or ends with a question about the
+    prompt above it (``_person_around``).
     """
     low = c.low
     before, after, quoted = _instruction_parts(low)
@@ -911,7 +914,6 @@ def _rule_generic(c: _Ctx, history_before: bool, last_role: str) -> MetaMatch | 
         return None  # an unrendered template
     if _lone_placeholder(low):
         return None  # "<chat_history>\n{{MESSAGES...}}", "\n\n{convo}": a slot left unrendered
-    person = _person_around(low)  # a person's line before a pasted prompt, or a question below it
     if quoted:
         if person:
             return None
@@ -1002,7 +1004,8 @@ def detect_meta(
     pasted = scan.best(None, None)
     if pasted is not None and not _guards_ok(scan.low, pasted, idx):
         return None
-    if pasted is None and not ctx.sys_low and _person_around(ctx.low):
+    person = _person_around(ctx.low)
+    if pasted is None and not ctx.sys_low and person:
         # No known template to locate the prompt in: a person's own first line or a question
         # about the prompt at the end still marks a pasted prompt.
         return None
@@ -1026,4 +1029,4 @@ def detect_meta(
         if found is not None and _guards_ok(sys_scan.low, found, idx):
             return MetaMatch(f"similar.{found.template.id}", found.template.task)
     # 3. Generic housekeeping structure.
-    return _rule_generic(ctx, history_before, str(last.get("role")))
+    return _rule_generic(ctx, history_before, str(last.get("role")), person)

@@ -200,6 +200,53 @@ def release_held_out(
     }
 
 
+def pasted_stress(
+    entries: list[dict[str, Any]], rows: list[dict[str, Any]], per_row: int = 10
+) -> dict[str, Any]:
+    """Every rendered prompt pasted by a person with a question before or after it (the
+    questions of ``negatives.QUESTIONS``, ``per_row`` of them in rotation): false positives with
+    the shipped index, and with each client-held-out fold index on that client's prompts."""
+    from evals.meta_catalogue.negatives import QUESTIONS
+
+    questions = [("before", q) for q in QUESTIONS["before"]] + [("after", q) for q in QUESTIONS["after"]]
+
+    def texts(selected: list[dict[str, Any]]) -> list[str]:
+        out = []
+        for k, row in enumerate(selected):
+            prompt = max(
+                (
+                    m["content"]
+                    for m in row["messages"]
+                    if m["role"] in ("user", "system") and isinstance(m["content"], str)
+                ),
+                key=len,
+            )[:6000]
+            for j in range(per_row):
+                side, q = questions[(k + j) % len(questions)]
+                out.append(q + "\n\n" + prompt if side == "before" else prompt + "\n\n" + q)
+        return out
+
+    def fps(items: list[str], index: TemplateIndex | None) -> int:
+        return sum(detect_meta([{"role": "user", "content": t}], index=index) is not None for t in items)
+
+    shipped = texts(rows)
+    folds = {}
+    for client in sorted({e["client"] for e in entries}):
+        items = texts([r for r in rows if r["client"] == client])
+        folds[client] = {
+            "n": len(items),
+            "false_positives": fps(items, build_fold_index(entries, 0.4, [client])),
+        }
+    return {
+        "shipped": {"n": len(shipped), "false_positives": fps(shipped, None)},
+        "held_out": {
+            "n": sum(v["n"] for v in folds.values()),
+            "false_positives": sum(v["false_positives"] for v in folds.values()),
+            "folds": folds,
+        },
+    }
+
+
 # --------------------------------------------------------------------------
 # Latency
 # --------------------------------------------------------------------------
@@ -296,6 +343,7 @@ def evaluate(with_bench: bool = True) -> dict[str, Any]:
         },
         "client_held_out": client_held_out(entries, rows, negatives),
         "release_held_out": release_held_out(entries, rows, negatives),
+        "pasted_stress": pasted_stress(entries, rows),
     }
     if with_bench:
         figures["latency"] = bench()
@@ -340,6 +388,12 @@ def print_report(f: dict[str, Any]) -> None:
     )
     for k, v in r["by_release"].items():
         print(f"  {k:<34} {v['n']:>5} {v['recall']:>7.3f} {v['task_accuracy']:>7.3f}")
+    p = f["pasted_stress"]
+    print(
+        f"\nPasted-prompt stress (every rendered prompt with a person's question before or after it): "
+        f"false positives {p['shipped']['false_positives']}/{p['shipped']['n']} with the shipped index, "
+        f"{p['held_out']['false_positives']}/{p['held_out']['n']} with the client-held-out indexes"
+    )
     if "latency" in f:
         print("\nLatency of detect_meta (ms):")
         for k, v in f["latency"].items():
