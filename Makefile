@@ -18,7 +18,7 @@ export STUDIO_PORT
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test up down health status logs logs-router logs-primary logs-classifier \
-	benchmark eval review sessions train-router corpus studio graph gpu clean-all
+	benchmark eval meta-eval review sessions train-router corpus studio graph gpu clean-all
 
 # Fail with a clear message when Docker's Compose plugin is not there.
 define need_compose
@@ -99,6 +99,9 @@ benchmark: $(SETUP) ## Measure the router against direct backend calls (writes b
 
 eval: $(SETUP) ## Replay the routing regression set and write a report (EVAL_ARGS=--gate fails below the baseline)
 	$(call optional,evals/run.py,-m evals.run $(EVAL_ARGS))
+
+meta-eval: $(SETUP) ## Score META detection on the client-template catalogue (recall, precision, held-out, latency; ARGS="--json f.json")
+	$(PY) -m evals.meta_catalogue.evaluate $(ARGS)
 
 review: $(SETUP) ## Review recent sessions and propose a prompt edit (REVIEW_ARGS=--apply applies it if the eval holds)
 	$(call optional,evals/review.py,-m evals.review $(REVIEW_ARGS))

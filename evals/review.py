@@ -47,6 +47,7 @@ from core.settings import Settings
 from evals.build_dataset import build_examples
 from evals.evaluators import evaluate_offline
 from evals.label import load_labels
+from evals.meta_catalogue.discover import discover_templates
 from evals.settings import EVAL_PROMPTS, EvalSettings
 
 EVIDENCE_PER_GROUP = 8
@@ -96,6 +97,8 @@ class ReviewState(TypedDict, total=False):
     """Per session: the example, its logged result and the evaluators' verdicts."""
     extra_misroutes: list[dict[str, Any]]
     """Disagreements taken from an eval run's summary."""
+    unknown_templates: list[dict[str, Any]]
+    """Openings many sessions share that the META rules do not know (`discover_templates`)."""
     problems: list[Problem]
     narrative: str
     proposal_source: Literal["model", "fallback", "given", "none"]
@@ -149,7 +152,11 @@ def load_findings(state: ReviewState, runtime: Runtime[ReviewContext]) -> Review
     extra: list[dict[str, Any]] = []
     if ctx.findings is not None and ctx.findings.is_file():
         extra = json.loads(ctx.findings.read_text()).get("disagreements") or []
-    return {"sessions": len(examples), "rows": rows, "extra_misroutes": extra}
+    unknown = discover_templates(
+        {"session_id": e["metadata"].get("session_id"), "messages": e["inputs"]["messages"], "route": r.get("route")}
+        for e, r in zip(examples, results, strict=True)
+    )
+    return {"sessions": len(examples), "rows": rows, "extra_misroutes": extra, "unknown_templates": unknown}
 
 
 def _evidence(row: dict[str, Any], **detail: Any) -> dict[str, Any]:
@@ -539,6 +546,23 @@ def write_review(state: ReviewState, runtime: Runtime[ReviewContext]) -> ReviewS
                 "`max_tokens`)."
             )
         lines.append("")
+    unknown = state.get("unknown_templates") or []
+    lines += [f"## Templates seen repeatedly that the META rules do not know: {len(unknown)}", ""]
+    for candidate in unknown:
+        example = candidate.get("example") or {}
+        lines += [
+            f"- {candidate['sessions']} sessions ({candidate['variants']} different requests, {candidate['where']} "
+            f"message, routed {candidate.get('routes')}), e.g. `{example.get('session_id')}`; common opening:",
+            "",
+            "  > " + candidate["common_prefix"][:400].replace("\n", "\n  > "),
+            "",
+        ]
+    if unknown:
+        lines += [
+            "If one is a chat client's task prompt, add it to the META catalogue "
+            "(`evals/meta_catalogue/README.md`, \"Adding a template found in the logs\").",
+            "",
+        ]
     lines += ["## Proposed edit", ""]
     if state.get("patch"):
         lines += [
@@ -650,6 +674,7 @@ def main(argv: list[str] | None = None) -> int:
     problems = ", ".join(f"{p['kind']} {p['count']}" for p in state.get("problems") or []) or "none"
     print(
         f"reviewed {state.get('sessions', 0)} sessions; problems: {problems}; "  # noqa: T201
+        f"unknown templates: {len(state.get('unknown_templates') or [])}; "
         f"edit: {state.get('proposal_source')}; review: {state['review_path']}"
     )
     if state.get("applied"):

@@ -25,9 +25,22 @@ MISROUTED = [  # the simulator's keyword classifier routes these MODERATE; a per
     "Who won the Champions League match last night?",
     "Is GitHub down at the moment?",
 ]
+# A housekeeping-looking prompt the META rules do not know (no catalogued template, no output
+# contract): the review must still point at it. (The detector recognises an instruction to
+# summarise a <chat_history> block since the META catalogue, so the seeded miss asks for a label.)
 MISSED_META = (
-    "### Task:\nWrite a one-line summary of the chat for the sidebar.\n"
+    "### Task:\nWrite a short label for the sidebar.\n"
     "<chat_history>\nUSER: hi\n</chat_history>"
+)
+
+UNKNOWN_TEMPLATE = (
+    "Record keeping for the helpdesk: condense the exchange below into one line for the ticket "
+    "archive, keeping order numbers and product names exactly as written.\n\n---\n"
+)
+UNKNOWN_TEMPLATE_CHATS = (
+    "CUSTOMER: my order 1182 never arrived\nAGENT: I have resent it",
+    "CUSTOMER: the blender lid cracked\nAGENT: a replacement is on its way",
+    "CUSTOMER: can I change the delivery address for 2291?\nAGENT: done",
 )
 
 
@@ -53,6 +66,8 @@ def seeded(sim, tmp_path_factory):
                 f"{router.url}/v1/feedback", json={"response_id": sid, "score": 1, "expected_route": "ENRICH"}
             ).raise_for_status()
         ids["meta"] = ask(MISSED_META)
+        for chat in UNKNOWN_TEMPLATE_CHATS:  # a client's task prompt nobody catalogued, three chats
+            ask(UNKNOWN_TEMPLATE + chat)
         for text in ("explain monads", "explain functors", "explain lenses"):
             ask(text)
         httpx.post(
@@ -123,6 +138,10 @@ def test_review_groups_the_seeded_problems_and_proposes_a_valid_patch(seeded):
     assert ids["search_failed"] in next(v for k, v in sections.items() if k.startswith("Weak enrichment"))
     assert ids["slow"] in next(v for k, v in sections.items() if k.startswith("Latency outliers"))
     assert ids["cut"] in next(v for k, v in sections.items() if k.startswith("Answers cut off"))
+    # The template three sessions share, which no META rule knows, is listed for the catalogue.
+    unknown = text.split("## Templates seen repeatedly that the META rules do not know: ", 1)[1]
+    assert unknown.startswith("1\n") and "- 3 sessions (3 different requests, last message" in unknown
+    assert "Record keeping for the helpdesk: condense the exchange below" in unknown.split("## Proposed edit")[0]
     # The simulator's "model" answers canned text, so the edit is the deterministic fallback, and says so.
     assert "Source: **fallback**" in text and "held no usable edit" in text
     patch = (seeded["tmp"] / "review1" / "proposed.patch").read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -36,13 +37,19 @@ def test_stats_add_up_across_two_workers(sim_reset, tmp_path: Path) -> None:
     try:
         wait_until_serving(process, f"{url}/v1/models", tmp_path / "router.log", timeout=60)
         sent = 0
-        # Fresh connections until both workers have served some
-        # (the kernel spreads accepts; bounded so a lopsided run fails instead of hanging).
+
+        def one(_: int) -> int:
+            with httpx.Client(timeout=30, limits=httpx.Limits(max_keepalive_connections=0)) as client:
+                return client.post(f"{url}/api/route", json=body).status_code
+
+        # Concurrent fresh connections until both workers have served some: while one worker is
+        # busy the other accepts (sequential requests on a loaded machine can all land on one).
+        # Bounded, so a lopsided run fails instead of hanging.
         for _round in range(30):
-            with httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0)) as client:
-                for _i in range(8):
-                    assert client.post(f"{url}/api/route", json=body).status_code == 200
-                    sent += 1
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                statuses = list(pool.map(one, range(8)))
+            assert statuses == [200] * 8
+            sent += len(statuses)
             served = _served_by_pid(metrics_dir)
             if sum(1 for n in served.values() if n > 0) >= 2:
                 break
