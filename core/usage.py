@@ -122,7 +122,8 @@ def step_tokens(step: dict[str, Any]) -> tuple[int, int, bool] | None:
             return prompt, completion, False
     if step.get("status") != "ok":
         return None
-    completion_chars = _text_chars(step.get("response_content")) + _text_chars(step.get("reasoning_content"))
+    completion_chars = (_text_chars(step.get("response_content")) + _text_chars(step.get("reasoning_content"))
+                        or int(step.get("response_chars") or 0))  # an eval result keeps sizes only
     return _estimate(_text_chars(step.get("messages_sent"))), _estimate(completion_chars), True
 
 

@@ -118,8 +118,22 @@ def expected_label(
         if route is None and feedback.get("expected_route"):
             route, source = feedback["expected_route"], source or "feedback"
         if rating is None and feedback.get("score") is not None:
-            rating, source = feedback["score"], source or "feedback"
+            rating, source = feedback_rating(feedback["score"]), source or "feedback"
     return (route.upper() if isinstance(route, str) else None), rating, source
+
+
+def feedback_rating(score: float) -> float:
+    """A `/v1/feedback` score on the labels' 1-5 rating scale.
+
+    Feedback takes thumbs (`-1` down, `1` up) or a 0-10 rating (`0`, `2`…`10`); ratings
+    (`evals.label`) are 1 (bad) to 5 (good). Thumbs down is 1, thumbs up 5, and a 0-10 score
+    maps linearly (0 → 1, 10 → 5).
+    """
+    if score == -1:
+        return 1.0
+    if score == 1:
+        return 5.0
+    return round(1 + 4 * max(0.0, min(10.0, score)) / 10, 1)
 
 
 def record_to_example(

@@ -150,3 +150,11 @@ def test_sessions_list_into_a_closed_pipe_ends_quietly(logs):
     err = lister.stderr.read().decode()
     assert lister.wait(timeout=30) == 0 and "Traceback" not in err, err
     assert head.stdout.count(b"chatcmpl-") == 1
+
+
+def test_feedback_scores_map_onto_the_rating_scale():
+    from evals.build_dataset import feedback_rating
+
+    # Thumbs: -1 is bad, 1 is good (never "a rating of 1"); 0-10 maps onto 1-5.
+    assert (feedback_rating(-1), feedback_rating(1)) == (1.0, 5.0)
+    assert (feedback_rating(0), feedback_rating(5), feedback_rating(10)) == (1.0, 3.0, 5.0)

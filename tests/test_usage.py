@@ -205,3 +205,22 @@ def test_models_list_aliases_that_force_their_route(router, sim_reset):
     raw = client.chat.completions.with_raw_response.create(
         model="gpt-4o", messages=[{"role": "user", "content": "Prove that sqrt(2) is irrational"}])
     assert raw.headers["x-ai-router-route"] == "COMPLEX"
+
+
+def test_eval_report_shows_spend_and_savings(tmp_path):
+    from evals.spend import spend_markdown, spend_section
+
+    results = [
+        {"steps": [{"node": "classify", "provider": "classifier", "status": "ok",
+                    "usage": {"prompt_tokens": 100, "completion_tokens": 1}},
+                   {"node": "generate", "provider": "xai", "status": "ok",
+                    "usage": {"prompt_tokens": 1000, "completion_tokens": 500}}]},
+        {"steps": [{"node": "generate", "provider": "primary", "status": "ok",
+                    "usage": {"prompt_tokens": 2000, "completion_tokens": 1000}}]},
+        {"steps": []},  # a routing-only replay generates nothing
+    ]
+    spend = spend_section(results, {"xai": Price(2, 10)})
+    assert spend["xai_usd"] == spend["spend_usd"] == pytest.approx((1000 * 2 + 500 * 10) / 1e6)  # 0.007
+    assert spend["all_xai_usd"] == pytest.approx(0.007 + (2000 * 2 + 1000 * 10) / 1e6)  # + 0.014
+    assert spend["saved_usd"] == pytest.approx(0.014) and spend["prompt_tokens"] == 3100
+    assert "saved $0.014000" in "\n".join(spend_markdown(spend))
