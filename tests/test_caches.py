@@ -83,7 +83,7 @@ def test_embeddings_refused_when_not_configured(router, sim_reset):
         router.client().embeddings.create(model="anything", input="hello")
     assert caught.value.body["code"] == "embeddings_not_configured"
     assert "EMBEDDINGS_BASE_URL" in caught.value.body["message"]
-    assert [m.id for m in router.client().models.list()] == ["ai-router"]
+    assert [m.id for m in router.client().models.list()] == ["ai-router", "ai-router-local", "ai-router-cloud"]
     assert not sim_calls(sim_reset)
 
 

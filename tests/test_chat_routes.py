@@ -120,8 +120,8 @@ def test_complex_floors_max_tokens_for_xai(router, sim_reset):
     assert xai["max_tokens"] == 16384
 
 
-def test_models_lists_one_virtual_model(router):
-    assert [m.id for m in router.client().models.list()] == ["ai-router"]
+def test_models_lists_the_virtual_model_and_its_aliases(router):
+    assert [m.id for m in router.client().models.list()] == ["ai-router", "ai-router-local", "ai-router-cloud"]
 
 
 def test_dry_run_returns_decision_without_generating(router, sim_reset):
