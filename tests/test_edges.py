@@ -59,6 +59,13 @@ def test_legacy_completions_answer_with_an_id_feedback_takes(router, sim_reset, 
     assert rated.status_code == 200, rated.text
 
 
+def test_synthetic_requests_are_marked_in_their_record(router, sim_reset):
+    marked = httpx.post(f"{router.v1}/chat/completions", json=CHAT, headers={"X-AI-Router-Synthetic": "1"}, timeout=30)
+    plain = httpx.post(f"{router.v1}/chat/completions", json=CHAT, timeout=30)
+    assert wait_for_record(router, marked.headers["x-session-id"])["synthetic"] is True
+    assert wait_for_record(router, plain.headers["x-session-id"])["synthetic"] is False
+
+
 def test_streams_record_their_overhead(router, sim_reset):
     with httpx.stream("POST", f"{router.v1}/chat/completions", json={**CHAT, "stream": True}, timeout=30) as response:
         assert "x-ai-router-overhead-ms" not in response.headers  # sent before the answer exists

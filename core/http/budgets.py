@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -122,10 +123,17 @@ class Budgets:
         self.requests_per_day = settings.key_budget_requests_per_day
         self.tokens_per_day = settings.key_budget_tokens_per_day
         self.day = day
+        self.tz = ZoneInfo(settings.tz)
         if counter is None:
             counter = RedisBudgetCounter(settings.redis_url) if settings.redis_url else MemoryBudgetCounter()
         self.counter = counter
         self._pending: set[asyncio.Task[None]] = set()
+
+    def seconds_to_renewal(self) -> int:
+        """Seconds until the budgets renew (midnight in `TZ`)."""
+        now = datetime.now(self.tz)
+        midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=self.tz)
+        return max(1, int((midnight - now).total_seconds()))
 
     @property
     def enabled(self) -> bool:
@@ -193,7 +201,7 @@ class BudgetMiddleware:
                 if usage is not None:
                     usage.budget_refused(client, "tokens" if "token" in refusal else "requests")
                 body = orjson.dumps(error_body(429, refusal, code="budget_exceeded"))
-                retry = str(max(1, _DAY_S - int(time.time()) % _DAY_S))
+                retry = str(budgets.seconds_to_renewal())
                 await send({"type": "http.response.start", "status": 429, "headers": [
                     (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                     (b"retry-after", retry.encode()),
