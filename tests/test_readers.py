@@ -82,8 +82,8 @@ def test_readers_skip_files_removed_between_listing_and_reading(logs, rotated, c
     examples, _ = build_examples(folder, trace_dir=traces, filters=filters, dedup=False)
     assert len(examples) == 4  # what evals.build_dataset and evals.review read
     assert len(load_sessions(folder, traces, None, 2000)) == 4  # what evals.train reads
-    chosen = [r for r in sessions_cli.iter_records(folder, argparse.Namespace(
-        since=None, route=None, label=None, errors=False, client=None))]
+    chosen = list(sessions_cli.iter_records(folder, argparse.Namespace(
+        since=None, route=None, label=None, errors=False, client=None)))
     assert len(chosen) == 4  # what evals.label walks
 
 
