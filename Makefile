@@ -94,7 +94,7 @@ gpu: ## Show GPU memory and use (nvidia-smi), e.g. to check the 80/10 split
 	nvidia-smi --query-gpu=index,name,memory.used,memory.total,utilization.gpu --format=csv
 	nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv
 
-benchmark: $(SETUP) ## Measure the router against direct backend calls (writes benchmarks/results/)
+benchmark: $(SETUP) ## Measure the router against direct backend calls (writes benchmarks/runs/<time>/; ARGS=--check fails on a missed target, --save publishes)
 	$(call optional,scripts/benchmark.py,scripts/benchmark.py)
 
 eval: $(SETUP) ## Replay the routing regression set and write a report (EVAL_ARGS=--gate fails below the baseline)

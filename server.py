@@ -30,8 +30,10 @@ from core.backends.client import elapsed_ms
 from core.context import RouterContext
 from core.http import proxies
 from core.http.access import AccessMiddleware, is_loopback
+from core.http.budgets import BudgetMiddleware, Budgets
 from core.http.chat import open_session, recorded, run_chat
 from core.http.errors import OpenAIError, error_body
+from core.http.models import listed_models, model_aliases, route_for_model
 from core.http.schemas import ChatCompletionRequest, FeedbackRequest, RouteRequest, read_json, validate
 from core.log_setup import configure_logging
 from core.redact import known_secrets, redact, register_secret
@@ -40,6 +42,7 @@ from core.services import Services, build_services, install_default_services
 from core.sessions.store import SessionStore
 from core.settings import Settings
 from core.stats import Stats
+from core.usage import UsageLedger, parse_prices
 from graph.build import graph
 
 log = logging.getLogger("ai_router")
@@ -61,6 +64,9 @@ async def lifespan(app: FastAPI):
     app.state.settings = settings
     app.state.services = services
     app.state.stats = Stats()
+    model_aliases(settings)  # a mistyped MODEL_ALIASES fails at start, not on a request
+    app.state.usage = UsageLedger(app.state.stats, parse_prices(settings.usage_prices), settings.tz)
+    app.state.budgets = Budgets(settings, app.state.usage.day)
     app.state.sessions = _session_store(settings)
     if app.state.sessions is not None:
         await app.state.sessions.open()
@@ -116,6 +122,7 @@ def _session_store(settings: Settings) -> SessionStore | None:
 
 
 app = FastAPI(title="ai-router", version="0.1.0", lifespan=lifespan)
+app.add_middleware(BudgetMiddleware)  # inner: runs once the keys are checked
 app.add_middleware(AccessMiddleware)
 
 
@@ -179,7 +186,7 @@ async def _chat_endpoint(request: Request, endpoint: str, schema: type[ChatCompl
         if len(chat.messages) > limit:
             raise OpenAIError(400, f"Too many messages: {len(chat.messages)} (limit {limit}, MAX_MESSAGES).",
                               param="messages")
-        forced = getattr(chat, "route", None)
+        forced = getattr(chat, "route", None) or route_for_model(services.settings, chat.model)
         return await run_chat(graph, services, request, session, body, stream=chat.stream,
                               forced_route=forced.upper() if forced else None,
                               dry_run=getattr(chat, "dry_run", False))
@@ -229,12 +236,8 @@ async def feedback(request: Request) -> JSONResponse:
 
 @app.get("/v1/models")
 async def models(request: Request) -> dict[str, Any]:
-    """The one virtual chat model clients choose, and the embedding model when there is one."""
-    settings = _services(request).settings
-    data = [{"id": settings.virtual_model, "object": "model", "created": 0, "owned_by": "ai-router"}]
-    if settings.embeddings_configured:
-        data.append({"id": settings.embeddings_model, "object": "model", "created": 0, "owned_by": "ai-router"})
-    return {"object": "list", "data": data}
+    """The virtual chat model, the aliases that force a route (MODEL_ALIASES), the embedding model."""
+    return {"object": "list", "data": listed_models(_services(request).settings)}
 
 
 @app.get("/health")
@@ -270,6 +273,7 @@ async def stats(request: Request) -> dict[str, Any]:
         **request.app.state.stats.snapshot(),
         "backends": {name: backend.status() for name, backend in backends.by_name.items() if backend.name == name},
         "caches": _services(request).caches.snapshot(),
+        "usage": request.app.state.usage.snapshot(),
     }
 
 

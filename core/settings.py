@@ -195,6 +195,29 @@ class Settings(BaseSettings):
     prompts_dir: str | None = Field(
         None, description="Read prompts from this folder instead of the shipped prompts/ (evals of an edit)."
     )
+
+    # --- usage, cost and model names ------------------------------------------------------
+    usage_prices: str = Field(
+        "xai=0.20/0.50", description="USD per million input/output tokens per backend (backend=in/out, comma-"
+        "separated); a backend not named costs nothing.",
+    )
+    key_budget_requests_per_day: int = Field(
+        0, ge=0, description="Requests each client key may send per day (TZ); 0 = no budget."
+    )
+    key_budget_tokens_per_day: int = Field(
+        0, ge=0, description="Tokens each client key may use per day (TZ); past it, 429; 0 = no budget."
+    )
+    model_policy: Literal["route", "strict"] = Field(
+        "route", description="A model name the router does not serve: route it anyway, or strict: 404."
+    )
+    model_aliases: str = Field(
+        "ai-router-local=MODERATE,ai-router-cloud=COMPLEX",
+        description="Extra model names listed by /v1/models that force a route (name=ROUTE, comma-separated).",
+    )
+    synthetic_traffic: bool = Field(
+        False, description="Mark every session record of this router synthetic (benchmarks, load tests).",
+    )
+
     @model_validator(mode="after")
     def _models_named(self) -> Settings:
         """A vision or embeddings URL without its model name is a configuration mistake."""

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from tools.sessions import iter_records, parse_since
+from core.sessions.reading import is_synthetic, mtime
+from core.sessions.reading import read_jsonl as read_trace
 from core.settings import Settings
 from evals.settings import EvalSettings
 from evals.label import load_labels
@@ -58,8 +60,7 @@ def trace_messages(trace_dir: Path | None, session_id: str) -> list[dict[str, An
     if trace_dir is None or not trace_dir.is_dir():
         return None
     for path in sorted(trace_dir.glob(f"*_{session_id}.jsonl"), reverse=True):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            row = json.loads(line) if line.strip() else {}
+        for row in read_trace(path) or []:  # rotated away or half written: no conversation from it
             if row.get("parent_run_id") is None:
                 messages = (row.get("inputs") or {}).get("messages")
                 if isinstance(messages, list) and all(
@@ -117,8 +118,22 @@ def expected_label(
         if route is None and feedback.get("expected_route"):
             route, source = feedback["expected_route"], source or "feedback"
         if rating is None and feedback.get("score") is not None:
-            rating, source = feedback["score"], source or "feedback"
+            rating, source = feedback_rating(feedback["score"]), source or "feedback"
     return (route.upper() if isinstance(route, str) else None), rating, source
+
+
+def feedback_rating(score: float) -> float:
+    """A `/v1/feedback` score on the labels' 1-5 rating scale.
+
+    Feedback takes thumbs (`-1` down, `1` up) or a 0-10 rating (`0`, `2`…`10`); ratings
+    (`evals.label`) are 1 (bad) to 5 (good). Thumbs down is 1, thumbs up 5, and a 0-10 score
+    maps linearly (0 → 1, 10 → 5).
+    """
+    if score == -1:
+        return 1.0
+    if score == 1:
+        return 5.0
+    return round(1 + 4 * max(0.0, min(10.0, score)) / 10, 1)
 
 
 def record_to_example(
@@ -273,7 +288,9 @@ def build_examples(
 
     examples: list[Example] = []
     for record in _records(session_dir, args, until):
-        if record.get("endpoint") == "completions":
+        if is_synthetic(record):
+            skip("synthetic (a test or benchmark)")
+        elif record.get("endpoint") == "completions":
             skip("legacy completions (not routed)")
         elif record.get("content_mode") == "none" or record.get("user_query") is None:
             skip("no text logged (SESSION_LOG_CONTENT=none)")
@@ -303,7 +320,8 @@ def _records(folder: Path, args: argparse.Namespace, until: float | None) -> Ite
     for record in iter_records(folder, args):
         if until is not None:
             matches = list(folder.glob(f"*_{record['session_id']}.json"))
-            if matches and matches[0].stat().st_mtime > until:
+            modified = mtime(matches[0]) if matches else None
+            if modified is None or modified > until:
                 continue
         yield record
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tools.sessions import iter_records, parse_since
+from core.sessions.reading import is_synthetic
 from core.settings import Settings
 from evals.settings import EvalSettings
 from core.routes import ROUTES
@@ -71,6 +72,24 @@ def set_label(
     }
     labels[session_id] = entry
     return entry
+
+
+def resolve_session(folder: Path, given: str) -> str:
+    """The full id of the one session in `folder` whose id is or starts with `given`.
+
+    `sessions list` prints ids cut to 20 characters; any unique prefix names its session.
+
+    Raises:
+        ValueError: no session, or more than one, matches.
+    """
+    prefix = given if given.startswith("chatcmpl-") else f"chatcmpl-{given}"
+    ids = sorted({path.stem.split("_", 1)[-1] for path in folder.glob(f"*_{prefix}*.json")}) if folder.is_dir() else []
+    if not ids:
+        raise ValueError(f"No session {given!r} in {folder}: nothing labelled (see `python -m tools.sessions list`).")
+    if len(ids) > 1:
+        raise ValueError(f"{given!r} matches {len(ids)} sessions in {folder} ({', '.join(ids[:3])}, ...): "
+                         "give more of the id.")
+    return ids[0]
 
 
 def parse_answer(answer: str, logged: str | None) -> str | None:
@@ -179,14 +198,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "set":
         try:
-            set_label(labels, args.session_id, args.expected, args.rating, args.comment)
+            session_id = resolve_session(args.dir, args.session_id)
+            set_label(labels, session_id, args.expected, args.rating, args.comment)
         except ValueError as error:
             print(error, file=sys.stderr)
             return 2
         save_labels(args.file, labels)
-        print(f"labelled {args.session_id}: {labels[args.session_id]['expected_route']}")  # noqa: T201
+        print(f"labelled {session_id}: {labels[session_id]['expected_route']}")  # noqa: T201
         return 0
-    records = [r for r in iter_records(args.dir, args) if args.all or r["session_id"] not in labels]
+    records = [r for r in iter_records(args.dir, args)
+               if (args.all or r["session_id"] not in labels) and not is_synthetic(r)]
     records = [r for r in records if r.get("user_query") is not None][: args.limit]
     if not records:
         print(f"no unlabelled sessions in {args.dir} match", file=sys.stderr)

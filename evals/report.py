@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from core.messages import last_user_text  # noqa: E402
 from evals.evaluators import Evaluation, cost_table, latency_table  # noqa: E402
+from evals.spend import spend_markdown, spend_section  # noqa: E402
 
 ROUTE_ORDER = ["META", "SIMPLE", "MODERATE", "COMPLEX", "ENRICH"]
 _FIXED_SHOWN = 20  # examples the cascade fixed, listed in the report (all are in summary.json)
@@ -98,6 +99,7 @@ def summarise(
         "confusion": {k: dict(v) for k, v in confusion.items()},
         "latency": latency_table([_Run(r) for r in results]),
         "cost": cost_table([_Run(r) for r in results]),
+        "spend": spend_section(results),
         "routes": {
             e["metadata"]["example_id"]: r.get("route") for e, r in zip(examples, results, strict=True)
         },
@@ -449,6 +451,9 @@ def markdown(summary: dict[str, Any], session_dir: Path | None, out_dir: Path) -
         f"${cost['prices_usd_per_mtok']['input']}/${cost['prices_usd_per_mtok']['output']} per million "
         "(routing-only replays generate nothing, so they cost nothing).",
     ]
+
+    if summary.get("spend"):
+        lines += spend_markdown(summary["spend"])
 
     def who(item: dict[str, Any]) -> str:
         link = session_link(item.get("session_id"), session_dir, out_dir)

@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from core.sessions.reading import is_synthetic, read_jsonl, records
 from core.routing.local_model import MIN_KNOWN_SHARE, MODEL_FORMAT, document, document_features, known_share
 from core.messages import routing_view
 from core.settings import Settings
@@ -105,8 +106,7 @@ def _trace_messages(trace_dir: Path | None, session_id: str) -> list[dict[str, A
     if trace_dir is None or not trace_dir.is_dir():
         return None
     for path in sorted(trace_dir.glob(f"*_{session_id}.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            row = json.loads(line) if line.strip() else {}
+        for row in read_jsonl(path) or []:  # rotated away or half written: no conversation from it
             if row.get("parent_run_id") is None:
                 messages = (row.get("inputs") or {}).get("messages")
                 if isinstance(messages, list) and all(isinstance(m, dict) for m in messages):
@@ -139,11 +139,9 @@ def load_sessions(session_dir: Path | None, trace_dir: Path | None, labels_file:
     if labels_file is not None and labels_file.is_file():
         labels = json.loads(labels_file.read_text(encoding="utf-8") or "{}")
     examples = []
-    for path in sorted(session_dir.glob("*.json")):
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
+    for record in records(session_dir, newest_first=False):
+        if is_synthetic(record):
+            continue  # a test's or benchmark's request is never a teacher label
         if record.get("endpoint") not in ("chat.completions", "api.route") or record.get("user_query") is None:
             continue
         person, teacher = _person_label(record, labels), _teacher_label(record)

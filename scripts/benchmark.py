@@ -13,10 +13,15 @@ generator is this process (aiohttp on uvloop: httpx's client costs several times
 per request at concurrency 64 and became the bottleneck); it runs the same client code
 for both sides, so its own cost cancels out of the differences.
 
-Results go to `benchmarks/results/` (or `--out`): `results.json`, `results.md` and, in a
+Results go to a new folder `benchmarks/runs/<time>/` (untracked), or `--out`; `--save` writes
+them over the published `benchmarks/results/` instead: `results.json`, `results.md` and, in a
 full run, `profile.svg` (py-spy flame graph of the router on the instant non-streaming
-workload). No test asserts on these timings: the benchmark reports, the tests assert
-behaviour.
+workload). `--check` exits 1 when a target does not hold. No test asserts on these timings:
+the benchmark reports, the tests assert behaviour.
+
+The routers it starts write their session records and traces into the run's temporary
+folder, never the operator's `logs/` (whatever `SESSION_LOG_DIR` says), and mark them
+synthetic (`SYNTHETIC_TRAFFIC=true`), so its requests never become datasets or training data.
 """
 
 from __future__ import annotations
@@ -110,6 +115,9 @@ def start_router(sim_url: str, log_dir: Path, workers: int = 1,
         "CLASSIFIER_BASE_URL": f"{sim_url}/v1", "CLASSIFIER_MODEL": CLASSIFIER_MODEL,
         "XAI_BASE_URL": f"{sim_url}/v1", "XAI_API_KEY": "bench-placeholder",
         "LANGSMITH_TRACING": "false", "PYTHONUNBUFFERED": "1",
+        # Synthetic traffic stays out of the operator's logs and out of every dataset.
+        "SESSION_LOG_DIR": str(log_dir / f"sessions-{port}"), "TRACE_LOG_DIR": str(log_dir / f"traces-{port}"),
+        "SYNTHETIC_TRAFFIC": "true",
         # The "classify" scenarios measure the LLM classifier path; the cascade has its own scenario.
         "LOCAL_CLASSIFIER": "off",
         **(extra_env or {}),
@@ -699,13 +707,19 @@ def main() -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short smoke run with a scaled-down workload")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="where results go")
+    parser.add_argument("--out", default=None,
+                        help="where results go (default: a new benchmarks/runs/<time>/; see --save)")
+    parser.add_argument("--save", action="store_true",
+                        help="write over the published results in benchmarks/results/ (tracked by git)")
+    parser.add_argument("--check", action="store_true", help="exit 1 when any target does not hold")
     parser.add_argument("--workers", type=int, default=2, help="workers for the scaling measurement")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
     parser.add_argument("--only", default="", help="run only scenarios whose key contains this (e.g. instant/forced)")
     parser.add_argument("--cascade-prompts", default=str(ROOT / "evals" / "datasets" / "routing_regression.jsonl"),
                         help="JSONL dataset whose non-META prompts the cascade scenario sends")
     args = parser.parse_args()
+    if args.out is None:
+        args.out = str(ROOT / "benchmarks" / ("results" if args.save else f"runs/{time.strftime('%Y%m%dT%H%M%S')}"))
     # SIGTERM (a CI timeout, a kill) ends the run like Ctrl-C, so the children are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
@@ -724,6 +738,10 @@ def main() -> None:
     print(f"\nwrote {out / (name + '.json')} and {out / (name + '.md')}")
     for t in results["targets"]:
         print(f"  [{'ok' if t['holds'] else 'NO'}] {t['target']}: {json.dumps(t['measured'])}")
+    missed = [t for t in results["targets"] if not t["holds"]]
+    if args.check and missed:
+        print(f"--check: {len(missed)} of {len(results['targets'])} targets do not hold", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

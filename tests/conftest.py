@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,9 +18,39 @@ import jsonschema
 import openai
 import pytest
 
+from tests.operator_logs import digest
 from tools.simulator import SimConfig, SimServer
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Nothing a test does may touch the operator's logs: every router, CLI and eval that the suite
+# starts (or that inherits this environment) writes under a temporary folder instead of
+# `logs/`, whatever the operator's environment says; a test that needs another folder says so.
+SUITE_LOGS = Path(tempfile.mkdtemp(prefix="ai-router-test-logs-"))
+os.environ.update({
+    "SESSION_LOG_DIR": str(SUITE_LOGS / "sessions"),
+    "TRACE_LOG_DIR": str(SUITE_LOGS / "traces"),
+    "EVAL_LABELS_FILE": str(SUITE_LOGS / "labels.json"),
+})
+_OPERATOR_LOGS = pytest.StashKey[dict[str, str]]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Take the digest of the operator's `logs/` before any test runs."""
+    session.config.stash[_OPERATOR_LOGS] = digest(ROOT / "logs")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when any test changed a byte of the operator's `logs/`."""
+    before = session.config.stash.get(_OPERATOR_LOGS, None)
+    if before is None:
+        return
+    after = digest(ROOT / "logs")
+    if after != before:
+        changed = sorted(set(after.items()) ^ set(before.items()))
+        session.config.get_terminal_writer().line(
+            f"FAILED: the test suite changed the operator's logs/ ({len(changed)} files), e.g. {changed[:3]}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 TEST_XAI_KEY = "xai-TESTKEY-never-to-be-seen-0123456789"
 CLASSIFIER_MODEL = "sim-classifier"
 PRIMARY_MODEL = "sim-primary"

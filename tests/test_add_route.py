@@ -56,6 +56,6 @@ def test_adding_a_route_is_one_entry_one_prompt_one_line(sim, tmp_path):
             f"{server.url}/api/route", json={"route": "translate", "dry_run": True,
                                               "messages": [{"role": "user", "content": "x"}]},
         ).json()
-        assert decision["route_label"] == "TRANSLATE" and decision["route"] == "primary"
+        assert decision["route"] == "TRANSLATE" and decision["backend"] == "primary"
     finally:
         stop_router(server)

@@ -3,24 +3,41 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.conftest import ROOT
+from tests.operator_logs import digest, prefill
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import benchmark  # noqa: E402  (the script, imported for its scenario list)
 
 
 def test_quick_benchmark_writes_every_scenario(tmp_path: Path) -> None:
-    """`--quick` writes JSON and Markdown with every scenario, every figure, and no errors."""
+    """`--quick` writes JSON and Markdown with every scenario, every figure, and no errors.
+
+    The operator's log folder (here a pre-filled one that the environment points the router
+    at, as an operator's `.env` would) is left byte-for-byte unchanged; `--check` fails exactly
+    when a target does not hold.
+    """
+    operator = tmp_path / "operator-logs"
+    before = prefill(operator)
+    env = {**os.environ, "SESSION_LOG_DIR": str(operator / "sessions"), "TRACE_LOG_DIR": str(operator / "traces"),
+           "EVAL_LABELS_FILE": str(operator / "labels.json")}
     result = subprocess.run(
-        [sys.executable, "scripts/benchmark.py", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=180,
+        [sys.executable, "scripts/benchmark.py", "--quick", "--check", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=180, env=env,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert digest(operator) == before, "the benchmark wrote into the operator's logs"
     data = json.loads((tmp_path / "quick.json").read_text())
+    missed = [t["target"] for t in data["targets"] if not t["holds"]]
+    assert result.returncode == (1 if missed else 0), result.stdout + result.stderr
+    assert ("--check:" in result.stderr) == bool(missed)
+    # Its own records are kept in the run's folder, marked synthetic (never a dataset or a label).
+    records = [json.loads(p.read_text()) for p in Path(data["logs"]).glob("sessions-*/*.json")]
+    assert records and all(r["synthetic"] for r in records)
     expected = {scenario.key for scenario in benchmark.matrix()}
     assert set(data["scenarios"]) == expected
     assert len(expected) == 24  # {instant, realistic} x {forced, classify} x {non-stream, stream} x {1, 16, 64}

@@ -83,7 +83,7 @@ def test_embeddings_refused_when_not_configured(router, sim_reset):
         router.client().embeddings.create(model="anything", input="hello")
     assert caught.value.body["code"] == "embeddings_not_configured"
     assert "EMBEDDINGS_BASE_URL" in caught.value.body["message"]
-    assert [m.id for m in router.client().models.list()] == ["ai-router"]
+    assert [m.id for m in router.client().models.list()] == ["ai-router", "ai-router-local", "ai-router-cloud"]
     assert not sim_calls(sim_reset)
 
 
@@ -238,7 +238,7 @@ def test_answers_built_on_a_live_search_are_not_cached(router_cached, sim_reset)
         raw = router_cached.client().chat.completions.with_raw_response.create(
             model="ai-router", messages=messages, temperature=0
         )
-        assert raw.headers["x-ai-router-backend"] == "enrich" and "x-ai-router-cache" not in raw.headers
+        assert raw.headers["x-ai-router-path"] == "enrich" and "x-ai-router-cache" not in raw.headers
     assert len([c for c in sim_calls(sim_reset) if c["path"].endswith("/responses")]) == 2
 
 

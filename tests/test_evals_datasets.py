@@ -133,7 +133,7 @@ def test_dataset_filters_dedup_labels_and_privacy(tmp_path):
     }
     by_id = {e["metadata"]["session_id"]: e for e in examples}
     assert by_id["s2"]["outputs"] == {"route": "SIMPLE"}  # the labels file wins over feedback
-    assert by_id["s2"]["metadata"]["rating"] == 2  # the rating from feedback still counts
+    assert by_id["s2"]["metadata"]["rating"] == 1.8  # feedback (2 of 10) still counts, on the 1-5 scale
     assert by_id["s6"]["outputs"] == {} and by_id["s6"]["metadata"]["history_from"].startswith("record")
 
     def only(**kwargs) -> list[str]:

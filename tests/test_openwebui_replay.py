@@ -53,7 +53,7 @@ def test_open_webui_task_is_meta_and_answered_by_the_primary(router: Router, sim
     completion = raw.parse()
     assert raw.headers["x-ai-router-route"] == "META", raw.headers.get("x-ai-router-reason")
     assert raw.headers["x-ai-router-reason"].startswith("meta rule openwebui.")
-    assert raw.headers["x-ai-router-backend"] == "meta"  # the META path, served by the primary model
+    assert raw.headers["x-ai-router-path"] == "meta" and raw.headers["x-ai-router-backend"] == "primary"
     assert raw.headers["x-ai-router-model"] == PRIMARY_MODEL
     assert completion.model == "ai-router" and completion.choices[0].message.content
     calls = sim_calls(sim_reset)

@@ -35,12 +35,25 @@ def _free_port() -> int:
 
 
 def _wants_simulator(settings: Settings) -> bool:
-    choice = os.environ.get("SIMULATOR", "auto").lower()
+    choice = os.environ.get("SIMULATOR", "auto").strip().lower()
     if choice in ("on", "1", "true"):
         return True
     if choice in ("off", "0", "false"):
         return False
+    if choice not in ("auto", ""):
+        raise SystemExit(f"ai-router: SIMULATOR={os.environ['SIMULATOR']!r} is not one of auto, on, off.")
     return "primary_base_url" not in settings.model_fields_set
+
+
+def _port_taken(host: str, port: int) -> bool:
+    """Whether something already listens on `host:port` (so binding it would fail)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 def start_simulator(classifier_model: str) -> str:
@@ -107,6 +120,12 @@ def studio(settings: Settings) -> int:
     """
     env = {"LANGSMITH_TRACING": "false", "LANGGRAPH_CLI_NO_ANALYTICS": "1", **os.environ}
     port = os.environ.get("STUDIO_PORT", "2024")
+    if _port_taken("127.0.0.1", int(port)):
+        # langgraph dev would quietly move to another port, and every URL printed here and in
+        # the README would be wrong: say so instead.
+        print(f"ai-router: port {port} is already in use; stop what listens there or set STUDIO_PORT "
+              "(make studio STUDIO_PORT=2025).", file=sys.stderr, flush=True)
+        return 1
     # langgraph-cli has no `__main__`; run its click entry point with this interpreter.
     command = [sys.executable, "-c", "import sys; from langgraph_cli.cli import cli; sys.exit(cli())",
                "dev", "--no-browser", "--host", "127.0.0.1", "--port", port]
@@ -127,6 +146,10 @@ def main() -> None:
     # stops the simulator child instead of leaving it running.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     settings = Settings()
+    studio_mode = sys.argv[1:] == ["studio"]
+    if not studio_mode and _port_taken(settings.host, settings.port):
+        raise SystemExit(f"ai-router: cannot listen on {settings.host}:{settings.port}: the port is already in use "
+                         "(another router?). Stop it or set PORT.")
     if _wants_simulator(settings):
         sim_url = start_simulator(settings.classifier_model)
         os.environ["PRIMARY_BASE_URL"] = sim_url
@@ -135,7 +158,7 @@ def main() -> None:
         os.environ.setdefault("XAI_API_KEY", SIM_XAI_KEY)
         print(f"ai-router: no backend configured, using the embedded simulator at {sim_url}", flush=True)
     settings = Settings()
-    if sys.argv[1:] == ["studio"]:
+    if studio_mode:
         raise SystemExit(studio(settings))
     print(f"ai-router: listening on http://{settings.host}:{settings.port}/v1 (model {settings.virtual_model!r})",
           flush=True)

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from core.sessions.reading import mtime, read_record, records
 from core.settings import Settings
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
@@ -34,15 +35,7 @@ def parse_since(text: str) -> float:
 
 def iter_records(folder: Path, args: argparse.Namespace) -> Iterator[dict[str, Any]]:
     """Records in `folder`, newest first, that pass the filters in `args`."""
-    if not folder.is_dir():
-        return
-    for path in sorted(folder.glob("*.json"), reverse=True):
-        if args.since and path.stat().st_mtime < args.since:
-            continue
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
+    for record in records(folder, since=args.since or None):  # rotation-safe: vanished files are skipped
         if args.route and record.get("route") != args.route:
             continue
         if args.label and (record.get("route_label") or "").upper() != args.label.upper():
@@ -75,10 +68,10 @@ def cmd_list(args: argparse.Namespace, folder: Path) -> int:
 
 def cmd_show(args: argparse.Namespace, folder: Path) -> int:
     matches = sorted(folder.glob(f"*_{args.session_id}*.json"))
-    if not matches:
+    record = read_record(matches[-1]) if matches else None
+    if record is None:
         print(f"no session {args.session_id!r} in {folder}", file=sys.stderr)
         return 1
-    record = json.loads(matches[-1].read_text())
     print(_line(record))
     for key in ("route_reason", "classification_raw", "classification_ms", "total_ms", "ttft_ms", "error",
                 "served_model", "prompt_version", "trace_id"):
@@ -123,10 +116,15 @@ def cmd_upload(args: argparse.Namespace, settings: Settings) -> int:
     traces = []
     unfinished = 0
     for path in sorted(folder.glob("*.jsonl")):
-        if args.since and path.stat().st_mtime < args.since:
-            continue
+        modified = mtime(path)
+        if modified is None or (args.since and modified < args.since):
+            continue  # rotated away since the listing, or too old
         try:
-            traces.append([json.loads(line) for line in path.read_text().splitlines() if line.strip()])
+            text = path.read_text()
+        except OSError:
+            continue  # rotated away since the listing
+        try:
+            traces.append([json.loads(line) for line in text.splitlines() if line.strip()])
         except json.JSONDecodeError:  # a running router is still writing it: the next upload takes it
             unfinished += 1
     sent = upload(traces)
@@ -172,5 +170,17 @@ def main(argv: list[str] | None = None) -> int:
     return cmd_upload(args, settings)
 
 
+def run() -> int:
+    """`main`, quiet when the reader of its output goes away (`sessions list | head`)."""
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python's documented recipe: point stdout at /dev/null so the exit flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.http.errors import error_body
 from core.settings import Settings
+from core.usage import client_name
 
 # Operator endpoints: they reveal routing internals or run arbitrary routes.
 ADMIN_PREFIXES = ("/api/", "/stats", "/graph", "/metrics")
@@ -91,6 +92,7 @@ class AccessMiddleware:
             identity = f"key:{_fingerprint(token)}" if token else f"addr:{(scope.get('client') or ('?',))[0]}"
             limiter = self._limiter(identity)
             if not limiter.has_capacity():
+                _count_rate_limited(scope, token)
                 retry_after = max(1, round(60 / self.rate))
                 return await _refuse(send, 429, f"Rate limit of {self.rate:g} requests per minute exceeded.",
                                      {"retry-after": str(retry_after)})
@@ -108,6 +110,16 @@ class AccessMiddleware:
         else:
             self.limiters.move_to_end(identity)
         return limiter
+
+
+def _count_rate_limited(scope: Scope, token: str | None) -> None:
+    """Count a refusal against the client in the usage figures (`/stats` → usage.clients)."""
+    state = getattr(scope.get("app"), "state", None)
+    usage = getattr(state, "usage", None)
+    settings: Settings | None = getattr(state, "settings", None)
+    if usage is not None and settings is not None:
+        admin = settings.admin_api_key.get_secret_value() if settings.admin_api_key else None
+        usage.rate_limited(client_name(token, settings.client_keys, admin))
 
 
 def _bearer(scope: Scope) -> str | None:

@@ -44,6 +44,11 @@ def open_session(request: Request, endpoint: str) -> RequestSession:
         app_state.sessions, app_state.stats, endpoint, request.headers.get("user-agent"), app_state.prompt_version
     )
     request.state.session_id = session.id
+    session.client = getattr(request.state, "client", None) or "anonymous"
+    session.synthetic = (getattr(app_state.settings, "synthetic_traffic", False)
+                         or request.headers.get("x-ai-router-synthetic", "").lower() in ("1", "true", "yes"))
+    session.usage = getattr(app_state, "usage", None)
+    session.budgets = getattr(app_state, "budgets", None)
     return session
 
 
@@ -57,7 +62,8 @@ def decision_headers(session_id: str, state: dict[str, Any], overhead_ms: float 
     headers = {
         "X-Session-Id": session_id,
         "X-AI-Router-Route": state.get("route") or "",
-        "X-AI-Router-Backend": state.get("path") or "router",
+        "X-AI-Router-Backend": state.get("backend") or "router",
+        "X-AI-Router-Path": state.get("path") or "router",
         "X-AI-Router-Reason": header_safe(state.get("route_reason") or ""),
     }
     if state.get("served_model"):
@@ -255,13 +261,19 @@ async def _sse(
 
 
 def _dry_run_body(session_id: str, state: dict[str, Any], total_ms: float) -> dict[str, Any]:
-    """The decision a dry run returns: every decision field, `route` naming the path it takes."""
+    """The decision a dry run returns, in the headers' vocabulary.
+
+    `route` is the label (`X-AI-Router-Route`), `backend` the backend that would answer
+    (`X-AI-Router-Backend`), `path` the way it takes (`X-AI-Router-Path`: meta, enrich or the
+    backend); `route_label` repeats the label for older readers.
+    """
     decision = decision_of(state)
     return {
         "session_id": session_id,
         "dry_run": True,
         **decision,
-        "route": decision["path"] or "router",
+        "backend": decision["backend"] or "router",
+        "path": decision["path"] or "router",
         "route_label": decision["route"],
         "total_ms": total_ms,
     }

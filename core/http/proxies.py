@@ -19,6 +19,7 @@ from core.backends.client import Backend, BackendError
 from core.backends.steps import step_record
 from core.http.chat import header_safe, open_session, recorded
 from core.http.errors import OpenAIError, error_body
+from core.http.models import route_for_model
 from core.http.schemas import CompletionRequest, EmbeddingsRequest, read_json, validate
 from core.http.sse import DisconnectAwareStreamingResponse
 from core.services import Services
@@ -42,19 +43,26 @@ async def completions(services: Services, request: Request) -> Response:
         body = await read_json(request, settings.max_request_bytes)
         session.body = body
         legacy = validate(CompletionRequest, body)
+        route_for_model(settings, body.get("model"))  # MODEL_POLICY=strict refuses unknown names
         primary = services.backends["primary"]
         payload = {**body, "model": primary.model}
         session.stream = legacy.stream
-        headers = {"X-AI-Router-Route": "LEGACY", "X-Session-Id": session.id}
+        headers = {"X-AI-Router-Route": "LEGACY", "X-AI-Router-Backend": "primary", "X-Session-Id": session.id}
         if legacy.stream:
             relay = _relay_completions(primary, payload, session, state, settings.virtual_model)
             return DisconnectAwareStreamingResponse(relay, media_type="text/event-stream", headers=headers)
+        started = time.perf_counter()
         try:
             answer = await primary.post_json("/completions", payload)
         except BackendError as exc:
+            state["steps"].append(step_record("complete", primary, "/completions", None, started, error=exc))
             raise OpenAIError(exc.status_code, exc.message, code=exc.kind) from None
         state["served_model"] = answer.get("model")
+        state["steps"].append(step_record("complete", primary, "/completions", _prompt(body), started,
+                                          content=_completion_text(answer), usage=answer.get("usage"),
+                                          model=answer.get("model")))
         answer["model"] = settings.virtual_model
+        answer["id"] = session.id  # the id /v1/feedback takes, as for chat
         session.finish(state, status_code=200, error=None)
         return JSONResponse(answer, headers=headers)
 
@@ -66,13 +74,22 @@ async def _relay_completions(primary: Backend, payload: dict[str, Any], session:
     """Relay a streamed legacy completion, ending with an in-band error if it breaks."""
     error: str | None = None
     status = 200
+    started = time.perf_counter()
+    usage: dict[str, Any] | None = None
+    text: list[str] = []
+    failure: BackendError | None = None
     try:
         async for chunk in primary.stream_json("/completions", payload):
+            usage = chunk.get("usage") or usage
+            text += [c.get("text") or "" for c in chunk.get("choices") or [] if isinstance(c, dict)]
+            state.setdefault("served_model", chunk.get("model"))
             chunk["model"] = virtual_model
+            chunk["id"] = session.id
             yield b"data: " + orjson.dumps(chunk) + b"\n\n"
             session.mark_first_byte()
         yield b"data: [DONE]\n\n"
     except BackendError as exc:
+        failure = exc
         error, status = exc.message, exc.status_code
         yield b"data: " + orjson.dumps(error_body(exc.status_code, exc.message)) + b"\n\n"
         yield b"data: [DONE]\n\n"
@@ -80,7 +97,20 @@ async def _relay_completions(primary: Backend, payload: dict[str, Any], session:
         error, status = "client disconnected mid-stream", 499
         raise
     finally:
+        state["steps"].append(step_record("complete", primary, "/completions", _prompt(payload), started,
+                                          content="".join(text), usage=usage, model=state.get("served_model"),
+                                          error=failure))
         session.finish(state, status_code=status, error=error)
+
+
+def _prompt(body: dict[str, Any]) -> Any:
+    """A legacy completion's prompt as a step records it (a user message, for sizes and estimates)."""
+    prompt = body.get("prompt")
+    return [{"role": "user", "content": prompt if isinstance(prompt, str) else orjson.dumps(prompt).decode()}]
+
+
+def _completion_text(answer: dict[str, Any]) -> str:
+    return "".join(c.get("text") or "" for c in answer.get("choices") or [] if isinstance(c, dict))
 
 
 async def embeddings(services: Services, request: Request) -> Response:

@@ -6,7 +6,7 @@ from typing import Any, Literal, TypeVar
 
 import orjson
 from fastapi import Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from core.http.errors import OpenAIError
 
@@ -53,7 +53,7 @@ class ChatCompletionRequest(BaseModel):
 
     model: str | None = Field(None, description="Any value; the router shows one virtual model.")
     messages: list[ChatMessage] = Field(..., min_length=1)
-    stream: bool = False
+    stream: StrictBool = False  # "yes" or 1 is not a boolean: 400, as OpenAI answers
     stream_options: dict[str, Any] | None = None
     max_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0, le=2)
@@ -64,7 +64,7 @@ class RouteRequest(ChatCompletionRequest):
     """`POST /api/route`: a chat request plus a forced route and/or a dry run."""
 
     route: str | None = Field(None, description="Force this route label (skips classification).")
-    dry_run: bool = Field(False, description="Return the routing decision without generating.")
+    dry_run: StrictBool = Field(False, description="Return the routing decision without generating.")
 
 
 class FeedbackRequest(BaseModel):
@@ -94,7 +94,18 @@ class CompletionRequest(BaseModel):
 
     model: str | None = None
     prompt: str | list[str] | list[int] | list[list[int]]
-    stream: bool = False
+    stream: StrictBool = False
+
+
+def _json_like(content_type: str) -> bool:
+    """Whether a body of this type is read as JSON.
+
+    JSON (`application/json`, `application/*+json`), no type at all, and curl's `-d` default
+    (`application/x-www-form-urlencoded`, which carries JSON when a person forgets the header)
+    are; text, XML, forms and media are not.
+    """
+    return content_type in ("", "*/*", "application/json", "application/x-www-form-urlencoded") or (
+        content_type.startswith("application/") and content_type.endswith("+json"))
 
 
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
@@ -103,8 +114,8 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     Raises:
         OpenAIError: 413 too large, 415 not JSON-ish content type, 400 malformed JSON.
     """
-    content_type = request.headers.get("content-type", "application/json").lower()
-    if content_type.startswith(("multipart/", "image/", "audio/", "video/")):
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if not _json_like(content_type):
         raise OpenAIError(415, f"Unsupported content type {content_type!r}: send application/json.")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:

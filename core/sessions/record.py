@@ -40,6 +40,13 @@ class SessionData:
     """(node name, epoch seconds when its update arrived, the update), in order."""
     prompt_version: str = ""
     trace_id: str | None = None
+    client_key: str = "anonymous"
+    """Who sent it, as usage counts clients (`core.usage.client_name`)."""
+    synthetic: bool = False
+    """Test or benchmark traffic: kept out of datasets, labels and training."""
+    overhead_ms: float | None = None
+    usage: dict[str, Any] | None = None
+    """Tokens and cost of the request (`core.usage.RequestUsage.as_record`)."""
 
 
 def describe_part(part: Any) -> Any:
@@ -153,7 +160,11 @@ def build_record(data: SessionData, *, tz: str, mode: str, limit: int) -> dict[s
         "client": {
             "user_agent": data.user_agent,
             "task": state.get("meta_task"),
+            "key": data.client_key,
         },
+        "synthetic": data.synthetic,
+        "overhead_ms": data.overhead_ms,
+        "usage": data.usage,
         "params": {k: v for k, v in body.items() if k != "messages" and k not in ROUTER_REQUEST_FIELDS},
         "prompt_version": data.prompt_version,
         "trace_id": data.trace_id,

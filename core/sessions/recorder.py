@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langsmith import uuid7
 
@@ -13,6 +13,9 @@ from core.backends.steps import overhead_ms
 from core.sessions.record import SessionData
 from core.sessions.store import SessionStore
 from core.stats import Stats
+
+if TYPE_CHECKING:
+    from core.usage import UsageLedger
 
 
 class RequestSession:
@@ -41,6 +44,13 @@ class RequestSession:
         self._store = store
         self._stats = stats
         self._finished = False
+        self.client = "anonymous"
+        """Who sent it (`core.usage.client_name`), for usage per key."""
+        self.synthetic = False
+        """Test or benchmark traffic: marked in the record, never a dataset or training example."""
+        self.usage: UsageLedger | None = None
+        self.budgets: Any = None
+        """The per-key budgets (`core.http.budgets.Budgets`) the request's tokens count against."""
 
     def mark_first_byte(self) -> None:
         """Note the time the first streamed byte left for the client."""
@@ -53,10 +63,17 @@ class RequestSession:
             return
         self._finished = True
         total = elapsed_ms(self.started)
+        overhead = overhead_ms(state, total)
+        route = state.get("route") or "UNROUTED"
         self._stats.record(
-            state.get("route") or "UNROUTED", total_ms=total, error=error is not None, streamed=self.stream,
-            classification_ms=state.get("classification_ms"), overhead_ms=overhead_ms(state, total),
+            route, total_ms=total, error=error is not None, streamed=self.stream,
+            classification_ms=state.get("classification_ms"), overhead_ms=overhead,
         )
+        usage = None
+        if self.usage is not None:
+            usage = self.usage.record(self.client, route, state.get("steps") or [])
+            if self.budgets is not None:
+                self.budgets.spend_tokens(self.client, usage.total_tokens)
         if state.get("failed_backends") and error is None:
             self._stats.fallbacks += 1
         self._stats.count_model_mismatches(state.get("steps") or [])
@@ -66,5 +83,6 @@ class RequestSession:
             session_id=self.id, started_at=self.started_at, endpoint=self.endpoint, user_agent=self.user_agent,
             body=self.body, state=state, total_ms=total, status_code=status_code, error=error,
             stream=self.stream, dry_run=self.dry_run, ttft_ms=self.ttft_ms, node_times=self.node_times,
-            prompt_version=self.prompt_version, trace_id=self.trace_id,
+            prompt_version=self.prompt_version, trace_id=self.trace_id, client_key=self.client,
+            synthetic=self.synthetic, overhead_ms=overhead, usage=usage.as_record() if usage else None,
         ))

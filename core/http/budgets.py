@@ -1,0 +1,220 @@
+"""Per-key daily budgets, and naming the client of each request for the usage figures.
+
+`BudgetMiddleware` runs inside `AccessMiddleware` (keys are already checked). It names the
+client (`core.usage.client_name`: a configured key's short hash, `admin`, or `anonymous`) in
+the request's state, where the chat path reads it for usage per key, and, when a budget is
+set, refuses a request past it with 429 `budget_exceeded`:
+
+- `KEY_BUDGET_REQUESTS_PER_DAY`: requests a client may send per day (in `TZ`); the first
+  N of a day are admitted, every later one refused.
+- `KEY_BUDGET_TOKENS_PER_DAY`: once a client's finished requests of the day used this many
+  tokens, its next requests are refused (the request that crosses the line is answered).
+
+The counts live in memory (one process), or in Redis when `REDIS_URL` is set, so every
+worker and replica shares them as it shares the rate limits. If Redis cannot be reached the
+budget is not enforced for that request (the router keeps answering) and the log says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from core.http.errors import error_body
+from core.settings import Settings
+from core.usage import client_name
+
+log = logging.getLogger("ai_router")
+
+BUDGET_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
+_DAY_S = 86_400
+
+
+class BudgetCounter(Protocol):
+    """Counts per key and day, shared however the implementation shares them."""
+
+    async def take(self, key: str, limit: int) -> bool:
+        """Count one request under `key`; False (and not counted) when `limit` is already reached."""
+        ...
+
+    async def add(self, key: str, amount: int) -> None:
+        """Add `amount` (tokens) under `key`."""
+        ...
+
+    async def used(self, key: str) -> int:
+        """What `key` has counted so far."""
+        ...
+
+
+class MemoryBudgetCounter:
+    """Counts in this process (one worker, one replica)."""
+
+    def __init__(self) -> None:
+        """Start with nothing counted."""
+        self.counts: dict[str, int] = {}
+
+    async def take(self, key: str, limit: int) -> bool:
+        """Count one under `key` unless `limit` is reached."""
+        if self.counts.get(key, 0) >= limit:
+            return False
+        self.counts[key] = self.counts.get(key, 0) + 1
+        return True
+
+    async def add(self, key: str, amount: int) -> None:
+        """Add `amount` under `key`."""
+        self.counts[key] = self.counts.get(key, 0) + amount
+
+    async def used(self, key: str) -> int:
+        """The count under `key`."""
+        return self.counts.get(key, 0)
+
+    def prune(self, keep: Callable[[str], bool]) -> None:
+        """Forget the keys `keep` rejects (yesterday's)."""
+        self.counts = {k: v for k, v in self.counts.items() if keep(k)}
+
+
+# INCR, and undo it when past the limit, atomically: replicas racing for the last request
+# of a budget cannot both get it.
+_TAKE = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+if n > tonumber(ARGV[1]) then redis.call('DECR', KEYS[1]) return 0 end
+return 1
+"""
+
+
+class RedisBudgetCounter:
+    """Counts in Redis (`REDIS_URL`), shared by every worker and replica; keys expire after two days."""
+
+    def __init__(self, url: str, prefix: str = "ai-router:budget:") -> None:
+        """Connect lazily to `url`."""
+        import redis.asyncio as redis  # only needed when REDIS_URL is set
+
+        self.client: Any = redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.prefix = prefix
+
+    async def take(self, key: str, limit: int) -> bool:
+        """Count one under `key` unless `limit` is reached (atomic across replicas)."""
+        return bool(await self.client.eval(_TAKE, 1, self.prefix + key, limit, 2 * _DAY_S))
+
+    async def add(self, key: str, amount: int) -> None:
+        """Add `amount` under `key`."""
+        async with self.client.pipeline(transaction=True) as pipe:
+            await pipe.incrby(self.prefix + key, amount).expire(self.prefix + key, 2 * _DAY_S).execute()
+
+    async def used(self, key: str) -> int:
+        """The count under `key`."""
+        value = await self.client.get(self.prefix + key)
+        return int(value or 0)
+
+
+class Budgets:
+    """The budgets of one router process: limits from settings, counts in a `BudgetCounter`."""
+
+    def __init__(self, settings: Settings, day: Callable[[], str], counter: BudgetCounter | None = None) -> None:
+        """Read the limits; count in Redis when `REDIS_URL` is set, else in memory."""
+        self.requests_per_day = settings.key_budget_requests_per_day
+        self.tokens_per_day = settings.key_budget_tokens_per_day
+        self.day = day
+        self.tz = ZoneInfo(settings.tz)
+        if counter is None:
+            counter = RedisBudgetCounter(settings.redis_url) if settings.redis_url else MemoryBudgetCounter()
+        self.counter = counter
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def seconds_to_renewal(self) -> int:
+        """Seconds until the budgets renew (midnight in `TZ`)."""
+        now = datetime.now(self.tz)
+        midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=self.tz)
+        return max(1, int((midnight - now).total_seconds()))
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any budget is set."""
+        return self.requests_per_day > 0 or self.tokens_per_day > 0
+
+    async def admit(self, client: str) -> str | None:
+        """None when `client` may send one more request now; else the message of the refusal."""
+        day = self.day()
+        if isinstance(self.counter, MemoryBudgetCounter):
+            self.counter.prune(lambda key: key.endswith(f":{day}"))
+        try:
+            if self.tokens_per_day > 0 and await self.counter.used(f"tokens:{client}:{day}") >= self.tokens_per_day:
+                return (f"Daily token budget of {self.tokens_per_day} tokens for this key is used up "
+                        "(KEY_BUDGET_TOKENS_PER_DAY); it renews tomorrow.")
+            if self.requests_per_day > 0 and not await self.counter.take(f"requests:{client}:{day}",
+                                                                         self.requests_per_day):
+                return (f"Daily budget of {self.requests_per_day} requests for this key is used up "
+                        "(KEY_BUDGET_REQUESTS_PER_DAY); it renews tomorrow.")
+        except Exception as exc:  # Redis down: keep serving, say so
+            log.warning("per-key budget not enforced (shared state unreachable): %s", type(exc).__name__)
+        return None
+
+    def spend_tokens(self, client: str, tokens: int) -> None:
+        """Add a finished request's tokens to `client`'s day (in the background when shared)."""
+        if self.tokens_per_day <= 0 or tokens <= 0:
+            return
+        key = f"tokens:{client}:{self.day()}"
+        if isinstance(self.counter, MemoryBudgetCounter):
+            self.counter.counts[key] = self.counter.counts.get(key, 0) + tokens
+            return
+        task = asyncio.get_running_loop().create_task(self._add(key, tokens))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _add(self, key: str, tokens: int) -> None:
+        try:
+            await self.counter.add(key, tokens)
+        except Exception as exc:
+            log.warning("per-key token budget not updated (shared state unreachable): %s", type(exc).__name__)
+
+
+class BudgetMiddleware:
+    """Name the client of every request; refuse requests past a per-key daily budget (429)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        """Keep `app`; settings and budgets are read from the app's state (built in its lifespan)."""
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Put `client` in the request's state; refuse with 429 `budget_exceeded` past a budget."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        app_state = scope["app"].state
+        settings: Settings = app_state.settings
+        admin = settings.admin_api_key.get_secret_value() if settings.admin_api_key else None
+        client = client_name(bearer(scope), settings.client_keys, admin)
+        scope.setdefault("state", {})["client"] = client
+        budgets: Budgets | None = getattr(app_state, "budgets", None)
+        if budgets is not None and budgets.enabled and scope["path"] in BUDGET_PATHS:
+            refusal = await budgets.admit(client)
+            if refusal is not None:
+                usage = getattr(app_state, "usage", None)
+                if usage is not None:
+                    usage.budget_refused(client, "tokens" if "token" in refusal else "requests")
+                body = orjson.dumps(error_body(429, refusal, code="budget_exceeded"))
+                retry = str(budgets.seconds_to_renewal())
+                await send({"type": "http.response.start", "status": 429, "headers": [
+                    (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                    (b"retry-after", retry.encode()),
+                ]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def bearer(scope: Scope) -> str | None:
+    """The bearer token of a request, if any."""
+    for name, value in scope.get("headers") or ():
+        if name == b"authorization":
+            text = value.decode("latin-1").strip()
+            return text[7:].strip() or None if text.lower().startswith("bearer ") else None
+    return None
