@@ -26,12 +26,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from tools.sessions import iter_records, parse_since
-from core.sessions.reading import is_synthetic, mtime
+from core.sessions.reading import is_synthetic, iter_records, mtime, parse_since
 from core.sessions.reading import read_jsonl as read_trace
 from core.settings import Settings
-from evals.settings import EvalSettings
 from evals.label import load_labels
+from evals.settings import EvalSettings
 
 Example = dict[str, Any]
 """One dataset row: `inputs`, `outputs`, `metadata`."""

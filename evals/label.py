@@ -20,11 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from tools.sessions import iter_records, parse_since
-from core.sessions.reading import is_synthetic
+from core.routes import ROUTES
+from core.sessions.reading import is_synthetic, iter_records, parse_since
 from core.settings import Settings
 from evals.settings import EvalSettings
-from core.routes import ROUTES
 
 SHORTCUTS = {"s": "SIMPLE", "m": "MODERATE", "c": "COMPLEX", "e": "ENRICH", "x": "META"}
 """One-key answers in the interactive loop; any route label typed in full works too."""

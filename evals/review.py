@@ -26,8 +26,8 @@ import argparse
 import difflib
 import json
 import re
-import statistics
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,7 +42,7 @@ from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
 from core.messages import last_user_text
-from tools.sessions import parse_since
+from core.sessions.reading import parse_since
 from core.settings import Settings
 from evals.build_dataset import build_examples
 from evals.evaluators import evaluate_offline

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from core.sessions import reading
 from core.sessions.reading import records
 from core.sessions.record import SessionData, build_record, utc_stamp
 from evals import label as label_cli
@@ -82,7 +83,7 @@ def test_readers_skip_files_removed_between_listing_and_reading(logs, rotated, c
     examples, _ = build_examples(folder, trace_dir=traces, filters=filters, dedup=False)
     assert len(examples) == 4  # what evals.build_dataset and evals.review read
     assert len(load_sessions(folder, traces, None, 2000)) == 4  # what evals.train reads
-    chosen = list(sessions_cli.iter_records(folder, argparse.Namespace(
+    chosen = list(reading.iter_records(folder, argparse.Namespace(
         since=None, route=None, label=None, errors=False, client=None)))
     assert len(chosen) == 4  # what evals.label walks
 

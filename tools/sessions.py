@@ -11,40 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from core.sessions.reading import mtime, read_record, records
+from core.sessions.reading import iter_records, mtime, parse_since, read_record
 from core.settings import Settings
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_since(text: str) -> float:
-    """Epoch seconds for a duration back from now (`30m`, `12h`, `1d`, `2w`)."""
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise argparse.ArgumentTypeError(f"expected a duration like 30m, 12h, 1d or 2w, got {text!r}")
-    return time.time() - float(match.group(1)) * _SECONDS[match.group(2)]
-
-
-def iter_records(folder: Path, args: argparse.Namespace) -> Iterator[dict[str, Any]]:
-    """Records in `folder`, newest first, that pass the filters in `args`."""
-    for record in records(folder, since=args.since or None):  # rotation-safe: vanished files are skipped
-        if args.route and record.get("route") != args.route:
-            continue
-        if args.label and (record.get("route_label") or "").upper() != args.label.upper():
-            continue
-        if args.errors and not record.get("error"):
-            continue
-        if getattr(args, "client", None) and args.client.lower() not in (record.get("client", {}).get("user_agent") or "").lower():
-            continue
-        yield record
 
 
 def _line(record: dict[str, Any]) -> str:

@@ -9,7 +9,10 @@ absent instead of failing.
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -68,3 +71,39 @@ def records(folder: Path, *, newest_first: bool = True, since: float | None = No
 def is_synthetic(record: dict[str, Any]) -> bool:
     """Whether a record is test or benchmark traffic (never a dataset, label or training example)."""
     return bool(record.get("synthetic"))
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_since(text: str) -> float:
+    """Epoch seconds for a duration back from now (`30m`, `12h`, `1d`, `2w`).
+
+    Raises:
+        argparse.ArgumentTypeError: not such a duration (command lines take it as `type=`).
+    """
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected a duration like 30m, 12h, 1d or 2w, got {text!r}")
+    return time.time() - float(match.group(1)) * _SECONDS[match.group(2)]
+
+
+def iter_records(folder: Path, args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+    """Records in `folder`, newest first, that pass the command-line filters in `args`.
+
+    The filters: `since` (epoch seconds), `route`, `label`, `errors`, and `client` (a part of
+    the user agent), each optional.
+    """
+    # Rotation-safe: files that vanish between listing and reading are skipped.
+    for record in records(folder, since=getattr(args, "since", None) or None):
+        if getattr(args, "route", None) and record.get("route") != args.route:
+            continue
+        if getattr(args, "label", None) and (record.get("route_label") or "").upper() != args.label.upper():
+            continue
+        if getattr(args, "errors", None) and not record.get("error"):
+            continue
+        client = getattr(args, "client", None)
+        if client and client.lower() not in (record.get("client", {}).get("user_agent") or "").lower():
+            continue
+        yield record
