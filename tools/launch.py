@@ -109,6 +109,10 @@ def serve(settings: Settings) -> None:
         "server:app", host=settings.host, port=settings.port, workers=settings.workers,
         loop="uvloop", http="httptools", log_level="info",
         timeout_graceful_shutdown=int(settings.graceful_shutdown_s),
+        # uvicorn kills a worker that does not answer its supervisor's ping within this; a worker
+        # still importing the graph (3 s on an idle 2-core machine, far more under load) would be
+        # killed and restarted over and over, leaving one worker to serve everything.
+        timeout_worker_healthcheck=60,
     )
 
 
