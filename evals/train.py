@@ -66,9 +66,12 @@ from evals.loso import (
     LosoResult,
     backend,
     decide,
+    _f,
     fit,
     logits,
     loso,
+    loso_table,
+    route_table,
     score,
     select_operating_point,
     source_counts,
@@ -565,39 +568,6 @@ def plot_curve(card: dict[str, Any], path: Path) -> None:
     # No timestamps in the PNG metadata: the same model gives the same file.
     figure.savefig(path, metadata={"Software": None})
     plt.close(figure)
-
-
-def _f(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value * 100:.{digits}f}"
-
-
-def loso_table(loso_figures: dict[str, Any]) -> str:
-    """The per-source LOSO table (Markdown), pooled row first."""
-    head = ("| held-out source | items | decided | coverage % | strict % | lenient % | backend % "
-            "| COMPLEX kept on primary | ENRICH without search |\n|---|---|---|---|---|---|---|---|---|")
-
-    def row(name: str, f: dict[str, Any]) -> str:
-        kept = f"{f['complex_kept_on_primary']} of {f['complex_items']}" if f["complex_items"] else "-"
-        missed = f"{f['enrich_without_search']} of {f['enrich_items']}" if f["enrich_items"] else "-"
-        return (f"| {name} | {f['items']} | {f['decided']} | {_f(f['coverage'])} | {_f(f['strict'])} "
-                f"| {_f(f['lenient'])} | {_f(f['backend'])} | {kept} | {missed} |")
-
-    rows = [row("**pooled**", loso_figures["pooled"])]
-    rows += [row(name, f) for name, f in loso_figures["per_source"].items()]
-    return head + "\n" + "\n".join(rows)
-
-
-def route_table(loso_figures: dict[str, Any]) -> str:
-    """Per-route LOSO figures and the confusion matrix of the decided items (Markdown)."""
-    labels = list(loso_figures["per_route"])
-    head = "| route | items | coverage % | strict % | backend % |\n|---|---|---|---|---|"
-    rows = [f"| {r} | {f['items']} | {_f(f['coverage'])} | {_f(f['strict'])} | {_f(f['backend'])} |"
-            for r, f in loso_figures["per_route"].items()]
-    confusion = loso_figures["pooled"]["confusion"]
-    matrix = ("| label \\ decided | " + " | ".join(labels) + " |\n|---|" + "---|" * len(labels) + "\n"
-              + "\n".join(f"| {gold} | " + " | ".join(str(confusion[gold][p]) for p in labels) + " |"
-                          for gold in labels))
-    return head + "\n" + "\n".join(rows) + "\n\nConfusion matrix of the locally decided items (rows: label):\n\n" + matrix
 
 
 def write_card(out_dir: Path, card: dict[str, Any], sources: dict[str, Any], model_path: Path) -> Path:
