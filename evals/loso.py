@@ -111,7 +111,7 @@ class FeatureSet:
     embedding: bool = False
     history_embedding: bool = False
     shape: bool = False
-    c: float = 0.5
+    c: float = 0.1
     embedding_weight: float = 1.0
     """Norm of the (centred) embedding block relative to the unit-norm tf-idf block."""
     shape_weight: float = 0.5
@@ -121,10 +121,15 @@ FEATURE_SETS = {
     "ngrams": FeatureSet("ngrams", ngrams=True),
     "ngrams+shape": FeatureSet("ngrams+shape", ngrams=True, shape=True),
     "embedding+shape": FeatureSet("embedding+shape", ngrams=False, embedding=True, history_embedding=True,
-                                  shape=True, c=2.0),
+                                  shape=True),
     "ngrams+embedding+shape": FeatureSet("ngrams+embedding+shape", ngrams=True, embedding=True,
-                                         history_embedding=True, shape=True),
+                                         history_embedding=True, shape=True, embedding_weight=0.3),
 }
+"""The feature sets `make train-router ARGS=--compare` evaluates side by side (same LOSO protocol).
+C=0.1 and the block weights were set on a first look at the pooled LOSO curves of the full
+feature set (coverage at 95 % backend-level accuracy with a fitted threshold: C=0.5 53 %, 0.25
+63 %, 0.1 66 %, 0.05 66 %; embedding weight 1 lost four points against 0.3): that look saw every
+source, so these two settings are not themselves chosen out of source (the thresholds are)."""
 DEFAULT_FEATURE_SET = "ngrams+embedding+shape"
 
 
@@ -315,38 +320,77 @@ def select_operating_point(scores: np.ndarray, familiar: np.ndarray, items: Sequ
                            costs: Costs) -> dict[str, Any]:
     """Temperature and per-route thresholds from out-of-source scores of the *training* sources.
 
-    For a price of asking the LLM classifier, each route's threshold is the confidence above
-    which deciding the items predicted as that route costs least (`Costs.of` per decision,
-    the price per item left to the LLM; at least `MIN_DECIDED` decided, else never decide):
-    so a route whose mistakes are costly (COMPLEX or ENRICH predicted as SIMPLE/MODERATE) gets a
-    higher threshold than one whose mistakes are cheap. The price is then raised step by step
-    (more decided locally); of the prices whose decided items meet the targets in `costs`,
-    the one deciding the most is chosen; when none does, nothing is decided (1.01).
+    For a price of asking the LLM classifier, a route's threshold is the confidence above which
+    deciding the items predicted as that route costs least (`Costs.of` per decision, the price
+    per item left to the LLM; at least `MIN_DECIDED` decided, else never decide): so a route
+    whose mistakes are costly (COMPLEX or ENRICH predicted as SIMPLE/MODERATE) gets a higher
+    threshold than one whose mistakes are cheap. Then the prices are raised (more decided
+    locally) as far as the decided items still meet the targets in `costs`: first one price for
+    every route, then each route's own (coordinate ascent, two passes), keeping the choice that
+    decides the most. When no price meets the targets, nothing is decided (1.01).
     """
     y = np.array([labels.index(i.route) for i in items])
     temperature = fit_temperature(scores, y)
     probs = softmax(scores, temperature)
     predicted, confidence = probs.argmax(axis=1), np.where(familiar, probs.max(axis=1), 0.0)
     matrix = item_costs(items, labels, costs)
-    chosen: dict[str, Any] = {"thresholds": {label: 1.01 for label in labels}, "escalate": None, "inner": None}
-    evaluated = []
-    for escalate in sorted(ESCALATION_GRID):  # cheap asking first: few decided, then more
-        thresholds = _route_thresholds(confidence, predicted, matrix, labels, escalate)
-        limits = np.array([thresholds[label] for label in labels])
-        figures = score(items, labels, predicted, confidence >= limits[predicted])
-        if figures["decided"]:
-            evaluated.append((escalate, thresholds, figures))
-    for escalate, thresholds, figures in evaluated:
+    names = [labels[p] for p in predicted]
+    # Per item, for its predicted route: right at backend level (acceptable counts), right strictly,
+    # a COMPLEX kept on the primary, an ENRICH answered without search (acceptable excepted).
+    backend_ok = np.array([backend(n) in {backend(r) for r in (i.route, *i.acceptable)}
+                           for n, i in zip(names, items, strict=True)])
+    strict_ok = np.array([n == i.route for n, i in zip(names, items, strict=True)])
+    kept = np.array([i.route == "COMPLEX" and n in PRIMARY and n not in i.acceptable
+                     for n, i in zip(names, items, strict=True)])
+    missed = np.array([i.route == "ENRICH" and n != "ENRICH" and n not in i.acceptable
+                       for n, i in zip(names, items, strict=True)])
+    n_complex = max(int(sum(i.route == "COMPLEX" for i in items)), 1)
+    n_enrich = max(int(sum(i.route == "ENRICH" for i in items)), 1)
+    grid = sorted(ESCALATION_GRID)
+    # options[label][g]: (threshold, decided mask of that route's predictions) at price grid[g].
+    options = {label: [] for label in labels}
+    for price in grid:
+        thresholds = _route_thresholds(confidence, predicted, matrix, labels, price)
+        for index, label in enumerate(labels):
+            options[label].append((thresholds[label], (predicted == index) & (confidence >= thresholds[label])))
+
+    def evaluate(choice: dict[str, int]) -> dict[str, Any] | None:
+        decided = np.zeros(len(items), dtype=bool)
+        for label, g in choice.items():
+            decided |= options[label][g][1]
+        count = int(decided.sum())
+        if not count:
+            return None
+        figures = {"coverage": count / len(items), "backend": float(backend_ok[decided].mean()),
+                   "strict": float(strict_ok[decided].mean()),
+                   "complex_kept_share": float(kept[decided].sum() / n_complex),
+                   "enrich_without_search_share": float(missed[decided].sum() / n_enrich)}
         ok = (figures["backend"] >= costs.min_backend
               and (costs.min_strict is None or figures["strict"] >= costs.min_strict)
-              and (figures["complex_kept_share"] or 0.0) <= costs.max_complex_kept
-              and (figures["enrich_without_search_share"] or 0.0) <= costs.max_enrich_missed)
-        if not ok or (chosen["inner"] and figures["coverage"] <= chosen["inner"]["coverage"]):
-            continue
-        chosen = {"thresholds": thresholds, "escalate": escalate,
-                  "inner": {k: figures[k] for k in ("coverage", "strict", "backend", "complex_kept_share",
-                                                    "enrich_without_search_share")}}
-    return {"temperature": temperature, **chosen}
+              and figures["complex_kept_share"] <= costs.max_complex_kept
+              and figures["enrich_without_search_share"] <= costs.max_enrich_missed)
+        return figures if ok else None
+
+    best_choice: dict[str, int] | None = None
+    best: dict[str, Any] | None = None
+    for g in range(len(grid)):  # one price for every route
+        figures = evaluate(dict.fromkeys(labels, g))
+        if figures and (best is None or figures["coverage"] > best["coverage"]):
+            best_choice, best = dict.fromkeys(labels, g), figures
+    if best_choice is not None:
+        for _ in range(2):  # then each route's own price
+            for label in labels:
+                for g in range(len(grid)):
+                    trial = {**best_choice, label: g}
+                    figures = evaluate(trial)
+                    if figures and figures["coverage"] > best["coverage"] + 1e-12:  # type: ignore[index]
+                        best_choice, best = trial, figures
+    if best_choice is None:
+        return {"temperature": temperature, "thresholds": dict.fromkeys(labels, 1.01), "prices": None, "inner": None}
+    return {"temperature": temperature,
+            "thresholds": {label: round(float(options[label][g][0]), 6) for label, g in best_choice.items()},
+            "prices": {label: grid[g] for label, g in best_choice.items()},
+            "inner": best}
 
 
 def decide(scores: np.ndarray, familiar: np.ndarray, labels: list[str], point: dict[str, Any]

@@ -448,7 +448,7 @@ def train(examples: list[Example], *, feature_set: FeatureSet, seed: int = 0, bu
         "thresholds": point["thresholds"],
         "threshold": exported["threshold"],
         "shipped_point_inner": point.get("inner"),
-        "escalation_price": point.get("escalate"),
+        "escalation_prices": point.get("prices"),
         "costs": asdict(costs),
         "examples": len(items),
         "sources_count": len(sources),

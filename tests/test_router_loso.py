@@ -165,3 +165,18 @@ def test_compare_cards_puts_old_and_new_side_by_side():
     costlier = {"loso": {"pooled": {**new["loso"]["pooled"], "complex_kept_share": 0.03}}}
     accept, lines = train.compare_cards(new, costlier)
     assert accept is False and any("complex_kept_share" in line and "WORSE" in line for line in lines)
+
+
+def test_eval_report_renders_the_loso_section_as_html_tables(items, features):
+    from evals.report import local_classifier_markdown, markdown_to_html
+
+    result = loso(items, NGRAMS, features=features, workers=1)
+    card = {"version": "rc-test", "thresholds": {"SIMPLE": 0.7}, "loso": {"nested": True, **result.figures},
+            "comparisons": [{"feature_set": {"name": "ngrams"}, "oracle_coverage_at_95_backend": 0.5}],
+            "in_sample": {"coverage": 0.9, "backend": 0.99}}
+    text = "\n".join(local_classifier_markdown(card))
+    assert "| **pooled** |" in text and "| gsm8k |" in text
+    page = markdown_to_html("# Report <script>x</script>\n" + text)
+    assert "<h1>" in page and "<h2>" in page and page.count("<table>") == 4  # sources, routes, confusion, sets
+    assert "<td>gsm8k</td>" in page and "|---|" not in page
+    assert "<script>" not in page  # the report's text is escaped, not injected
