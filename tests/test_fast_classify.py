@@ -28,7 +28,7 @@ FIXTURE = ROOT / "tests" / "fixtures" / "router_train" / "small.jsonl"
 CONFIDENT = "hi"
 CONFIDENT_ROUTE = "SIMPLE"
 UNSURE = "Refactor this Go function to use generics"
-UNFAMILIAR = "qwzx plorf blim"
+UNFAMILIAR = "xqzv kjwq pfft zzyx"
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +204,7 @@ def test_training_is_deterministic_and_writes_a_card(tmp_path):
     model = json.loads(first)
     assert model["labels"] == ["COMPLEX", "ENRICH", "MODERATE", "SIMPLE"]  # META left out
     card = (tmp_path / "a" / "MODEL_CARD.md").read_text()
-    assert model["version"] in card and "leave-one-source-out" in card and "| regression |" in card
+    assert model["version"] in card and "leave-one-source-out" in card and "| small |" in card  # the fixture
     trained = LocalModel.load(tmp_path / "a" / "model.json")
     assert trained.predict([{"role": "user", "content": "what is the weather in Rome today"}]).label == "ENRICH"
 
