@@ -317,8 +317,9 @@ def cascade_markdown(cascade: dict[str, Any]) -> list[str]:
     held = card.get("held_out") or {}
     if held:
         lines.append(
-            f"| model card, held out ({card.get('examples')} training examples) | "
-            f"{pct(held.get('coverage'))} decided, {pct(held.get('accuracy'))} right |"
+            f"| model card, leave-one-source-out ({card.get('examples')} training examples) | "
+            f"{pct(held.get('coverage'))} decided, {pct(held.get('accuracy'))} right (strict), "
+            f"{pct(held.get('backend_accuracy'))} backend-level |"
         )
     lines.append(
         f"| local prediction = LLM decision, where the local model did not decide (this replay) | "
@@ -340,8 +341,9 @@ def cascade_markdown(cascade: dict[str, Any]) -> list[str]:
     if cv.get("accuracy") is not None:
         lines.append(
             "Cross-validated: each labelled example's local prediction comes from a model trained "
-            "without it (the shipped model's learner and settings, "
-            f"C={cv['settings']['C']:g}, target {cv['settings']['target_accuracy']:.0%}), "
+            "without it (`evals.train`'s n-gram learner on this dataset alone, "
+            f"C={cv['settings']['C']:g}, target {cv['settings']['target_accuracy']:.0%}; the shipped "
+            "model's own out-of-source figures are the leave-one-source-out section below), "
             "its threshold chosen "
             "on the other folds; where it would not decide, the LLM-only route stands."
         )

@@ -48,6 +48,7 @@ from core.routing.local_model import (
     MIN_KNOWN_SHARE,
     MODEL_FORMAT,
     SHAPE_NAMES,
+    encode_array,
     document_features,
     known_share,
 )
@@ -365,9 +366,9 @@ def export(features: Features, fitted: Fitted, point: dict[str, Any], budget: in
             "embedding": EMBEDDING_NAME if feature_set.embedding else None,
             "history_embedding": feature_set.history_embedding,
             "shape": list(SHAPE_NAMES) if feature_set.shape else [],
-            "mean": _round(fitted.mean, 7),
-            "scale": _round(fitted.scale, 7),
-            "coef": [_round(row, 6) for row in fitted.coef_dense],
+            "mean": encode_array(_round(fitted.mean, 7)),
+            "scale": encode_array(_round(fitted.scale, 7)),
+            "coef": encode_array([_round(row, 6) for row in fitted.coef_dense]),
         }
     thresholds = {label: float(point["thresholds"][label]) for label in fitted.labels}
     exported: dict[str, Any] = {
@@ -380,9 +381,10 @@ def export(features: Features, fitted: Fitted, point: dict[str, Any], budget: in
         "context_budget": budget,
         "min_known_share": MIN_KNOWN_SHARE,
         "vocabulary": vocabulary,
-        "idf": idf,
-        "coef": [_round(row, 5) for row in coef_ngrams],
-        "intercept": _round(fitted.intercept),
+        # Rounded, then float32 in base64 (`encode_array`): a small file that parses without a memory peak.
+        "idf": encode_array(idf),
+        "coef": encode_array([_round(row, 5) for row in coef_ngrams] or np.zeros((len(fitted.labels), 0))),
+        "intercept": encode_array(_round(fitted.intercept)),
         "dense": dense,
         "metadata": metadata,
     }

@@ -15,6 +15,7 @@ the last human turn and the bounded history of `core.messages.routing_view`.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import math
@@ -182,6 +183,26 @@ def dense_features(query: str, history: str, embedder: Any, *, history_embedding
     return np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
 
 
+def encode_array(values: Any) -> dict[str, Any]:
+    """A float array as JSON: little-endian float32 bytes in base64, with its shape.
+
+    Parsing a list of a million JSON numbers makes a million Python floats (and a memory peak far
+    above the array's size); one base64 string decodes straight into the array.
+    """
+    array = np.ascontiguousarray(np.asarray(values, dtype="<f4"))
+    return {"dtype": "float32", "shape": list(array.shape), "base64": base64.b64encode(array.tobytes()).decode()}
+
+
+def decode_array(value: Any) -> np.ndarray:
+    """`encode_array`'s output (or a plain JSON list, as v1 files have) as a float64 array."""
+    if isinstance(value, dict):
+        if value.get("dtype") != "float32":
+            raise ValueError(f"array dtype {value.get('dtype')!r}, expected 'float32'")
+        raw = np.frombuffer(base64.b64decode(value["base64"]), dtype="<f4")
+        return raw.reshape(value["shape"]).astype(np.float64)
+    return np.asarray(value, dtype=np.float64)
+
+
 @dataclass(frozen=True)
 class LocalPrediction:
     """What the local model says about one request."""
@@ -227,11 +248,11 @@ class LocalModel:
         self.context_budget: int = int(data["context_budget"])
         vocabulary: list[str] = data["vocabulary"]
         self.index: dict[str, int] = {term: i for i, term in enumerate(vocabulary)}
-        self.idf = np.asarray(data["idf"], dtype=np.float64)
+        self.idf = decode_array(data["idf"])
         # (features, labels): one row per feature, so a request's rows are a contiguous gather.
-        coef = np.asarray(data["coef"], dtype=np.float64).reshape(len(self.labels), len(vocabulary))
+        coef = decode_array(data["coef"]).reshape(len(self.labels), len(vocabulary))
         self.coef = coef.T.copy()
-        self.intercept = np.asarray(data["intercept"], dtype=np.float64)
+        self.intercept = decode_array(data["intercept"])
         if len(self.idf) != len(vocabulary) or len(self.intercept) != len(self.labels):
             raise ValueError(f"{path}: vocabulary, idf and coefficients do not line up")
         self.min_known_share: float = float(data.get("min_known_share", MIN_KNOWN_SHARE))
@@ -251,9 +272,9 @@ class LocalModel:
             self.shape = list(dense.get("shape") or []) == list(SHAPE_NAMES)
             if dense.get("shape") and not self.shape:
                 raise ValueError(f"{path}: shape features {dense.get('shape')} differ from this code's")
-            self.dense_mean = np.asarray(dense["mean"], dtype=np.float64)
-            self.dense_scale = np.asarray(dense["scale"], dtype=np.float64)
-            self.dense_coef = np.asarray(dense["coef"], dtype=np.float64).T.copy()  # (features, labels)
+            self.dense_mean = decode_array(dense["mean"])
+            self.dense_scale = decode_array(dense["scale"])
+            self.dense_coef = decode_array(dense["coef"]).T.copy()  # (features, labels)
             if self.dense_coef.shape != (len(self.dense_mean), len(self.labels)):
                 raise ValueError(f"{path}: dense coefficients do not line up")
 
