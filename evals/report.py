@@ -409,6 +409,13 @@ def markdown(summary: dict[str, Any], session_dir: Path | None, out_dir: Path) -
         "xai_cost_usd",
     ):
         lines.append(f"| {key} | {_fmt(m.get(key))} |")
+    confusion = summary.get("confusion") or {}
+    if confusion:
+        rows = _order(set(confusion))
+        cols = _order({c for v in confusion.values() for c in v} | set(rows))
+        lines += ["", "## Confusion matrix (rows: expected route, columns: replayed route)", "",
+                  "| expected \\ replayed | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+        lines += [f"| {r} | " + " | ".join(str(confusion.get(r, {}).get(c, 0)) for c in cols) + " |" for r in rows]
     if "baseline" in summary:
         base = summary["baseline"]
         lines += [

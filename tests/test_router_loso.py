@@ -180,3 +180,17 @@ def test_eval_report_renders_the_loso_section_as_html_tables(items, features):
     assert "<h1>" in page and "<h2>" in page and page.count("<table>") == 4  # sources, routes, confusion, sets
     assert "<td>gsm8k</td>" in page and "|---|" not in page
     assert "<script>" not in page  # the report's text is escaped, not injected
+
+
+def test_eval_report_has_its_confusion_matrix_as_a_table(tmp_path):
+    from evals.report import write_report
+    from evals.evaluators import evaluate_offline
+    from tests.test_evals_evaluators import res
+
+    examples = [{"inputs": {"messages": [{"role": "user", "content": q}]}, "outputs": {"route": r},
+                 "metadata": {"example_id": i}} for i, q, r in (("a", "hi", "SIMPLE"), ("b", "news", "ENRICH"))]
+    results = [res("a", "SIMPLE"), res("b", "MODERATE")]
+    write_report(tmp_path, examples, results, evaluate_offline(results, examples), {"dataset": "x", "mode": "routing"})
+    page = (tmp_path / "report.html").read_text()
+    assert "<h2>Confusion matrix" in page and "<th>expected \\ replayed</th>" in page
+    assert "<td>ENRICH</td>" in page and "|---|" not in page
