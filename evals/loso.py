@@ -420,7 +420,7 @@ def score(items: Sequence[Item], labels: list[str], predicted: np.ndarray, decid
                      for k, i in enumerate(items)], dtype=bool)
     unsearched = np.array([decided[k] and i.route == "ENRICH" and names[k] != "ENRICH"
                            and names[k] not in i.acceptable for k, i in enumerate(items)], dtype=bool)
-    confusion = {gold: {label: 0 for label in labels} for gold in labels}
+    confusion = {gold: dict.fromkeys(labels, 0) for gold in labels}
     for k, item in enumerate(items):
         if decided[k]:
             confusion[item.route][names[k]] += 1

@@ -43,19 +43,18 @@ from typing import Any
 
 import numpy as np
 
+from core.messages import routing_view
+from core.routes import classifiable_labels
 from core.routing.embedding import EMBEDDING_NAME
 from core.routing.local_model import (
     MIN_KNOWN_SHARE,
     MODEL_FORMAT,
     SHAPE_NAMES,
-    encode_array,
     document_features,
+    encode_array,
     known_share,
 )
-from core.messages import routing_view
 from core.settings import Settings
-from evals.settings import EvalSettings
-from core.routes import classifiable_labels
 from evals.loso import (
     DEFAULT_FEATURE_SET,
     FEATURE_SETS,
@@ -65,9 +64,9 @@ from evals.loso import (
     Fitted,
     Item,
     LosoResult,
+    _f,
     backend,
     decide,
-    _f,
     fit,
     logits,
     loso,
@@ -78,6 +77,7 @@ from evals.loso import (
     source_counts,
 )
 from evals.loso import curve as loso_curve
+from evals.settings import EvalSettings
 
 DEFAULT_DATASET = Path("evals/datasets/routing_regression.jsonl")
 DEFAULT_CORPUS = Path("evals/corpus/routing_corpus.jsonl")
@@ -394,18 +394,24 @@ def export(features: Features, fitted: Fitted, point: dict[str, Any], budget: in
     return exported
 
 
+def _backend_right(names: list[str], items: list[Item]) -> np.ndarray:
+    """Whether each predicted route is served by the item's backend (its label's or an acceptable one's)."""
+    return np.array([backend(n) in {backend(r) for r in (i.route, *i.acceptable)}
+                     for n, i in zip(names, items, strict=True)])
+
+
 def oracle_coverage(result: LosoResult, items: list[Item], backend_target: float = 0.95) -> float:
     """Share of items decidable at `backend_target` backend-level accuracy with a threshold chosen on
     the LOSO predictions themselves (an upper bound used only to compare feature sets)."""
     names = [result.labels[p] for p in result.predicted]
-    right = np.array([backend(n) in {backend(r) for r in (i.route, *i.acceptable)} for n, i in zip(names, items)])
+    right = _backend_right(names, items)
     confidence = np.where(result.familiar, softmax(result.scores, fit_temperature(
         result.scores, np.array([result.labels.index(i.route) for i in items]))).max(axis=1), 0.0)
     return max((c for _, c, a in loso_curve(confidence, right, 400) if a >= backend_target), default=0.0)
 
 
 def train(examples: list[Example], *, feature_set: FeatureSet, seed: int = 0, budget: int = 2000,
-          costs: Costs = Costs(), nested: bool = True, compare: Iterable[FeatureSet] = (), workers: int = 2,
+          costs: Costs | None = None, nested: bool = True, compare: Iterable[FeatureSet] = (), workers: int = 2,
           progress: Any = None) -> TrainResult:
     """Leave-one-source-out evaluation with nested thresholds, then the model fitted on everything.
 
@@ -416,6 +422,7 @@ def train(examples: list[Example], *, feature_set: FeatureSet, seed: int = 0, bu
     Raises:
         ValueError: fewer than two routes or two sources.
     """
+    costs = costs or Costs()
     items = to_items(examples)
     labels = sorted({i.route for i in items})
     sources = sorted({i.source for i in items})
@@ -440,8 +447,8 @@ def train(examples: list[Example], *, feature_set: FeatureSet, seed: int = 0, bu
                 loso(items, other, costs=costs, seed=seed, nested=False, workers=workers, progress=progress),
                 items, labels, costs))
     names = [labels[p] for p in result.predicted]
-    right = np.array([backend(n) in {backend(r) for r in (i.route, *i.acceptable)} for n, i in zip(names, items)])
-    strict = np.array([n == i.route for n, i in zip(names, items)])
+    right = _backend_right(names, items)
+    strict = np.array([n == i.route for n, i in zip(names, items, strict=True)])
     card = {
         "version": exported["version"],
         "feature_set": asdict(feature_set),
@@ -477,7 +484,7 @@ def _comparison(result: LosoResult, items: list[Item], labels: list[str], costs:
     point = point or select_operating_point(result.scores, result.familiar, items, labels, costs)
     predicted, confidence, decided = decide(result.scores, result.familiar, labels, point)
     names = [labels[p] for p in predicted]
-    right = np.array([backend(n) in {backend(r) for r in (i.route, *i.acceptable)} for n, i in zip(names, items)])
+    right = _backend_right(names, items)
     return {"feature_set": asdict(result.feature_set),
             "pooled": _headline(score(items, labels, predicted, decided)),
             "oracle_coverage_at_95_backend": oracle_coverage(result, items),

@@ -14,7 +14,7 @@ import pytest
 from core.routing.local_model import LocalModel, dense_features
 from evals import loso as loso_module
 from evals import train
-from evals.loso import Costs, FeatureSet, Features, Item, loso, select_operating_point
+from evals.loso import Costs, Features, FeatureSet, Item, loso, select_operating_point
 from tests.conftest import ROOT
 
 CORPUS = ROOT / "evals" / "corpus" / "routing_corpus.jsonl"
@@ -183,8 +183,8 @@ def test_eval_report_renders_the_loso_section_as_html_tables(items, features):
 
 
 def test_eval_report_has_its_confusion_matrix_as_a_table(tmp_path):
-    from evals.report import write_report
     from evals.evaluators import evaluate_offline
+    from evals.report import write_report
     from tests.test_evals_evaluators import res
 
     examples = [{"inputs": {"messages": [{"role": "user", "content": q}]}, "outputs": {"route": r},
