@@ -637,8 +637,8 @@ item's out-of-source score. Cost-aware: a wrong local decision costs {card['cost
 SIMPLE and MODERATE, {card['costs']['needless']:g} when it escalates needlessly (to the cloud or to search)
 and {card['costs']['costly']:g} when it keeps a COMPLEX request on the primary or answers an ENRICH
 request without search; each route's threshold minimises the cost of its decisions against a price per
-request left to the LLM classifier, and that price is the lowest whose decisions still meet
-backend ≥ {card['costs']['min_backend']:.0%}, COMPLEX kept
+request left to the LLM classifier, and the prices (one per route: {_prices(card)}) are the highest,
+deciding the most, whose decisions still meet backend ≥ {card['costs']['min_backend']:.0%}, COMPLEX kept
 ≤ {card['costs']['max_complex_kept']:.1%}, ENRICH without search ≤ {card['costs']['max_enrich_missed']:.1%}
 (margins over the targets) on those inner predictions. Strict accuracy is priced, not
 constrained: SIMPLE and MODERATE share a backend, and most such mix-ups in the corpus are the
@@ -677,6 +677,11 @@ sessions ({sources['person']}, source `sessions`), the LLM classifier's logged d
     path = out_dir / "MODEL_CARD.md"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _prices(card: dict[str, Any]) -> str:
+    prices = card.get("escalation_prices") or {}
+    return ", ".join(f"{k} {v:g}" for k, v in prices.items()) or "none met the targets"
 
 
 TARGETS = {"backend": 0.95, "strict": 0.85, "complex_kept_share": 0.02, "enrich_without_search_share": 0.03,
