@@ -109,7 +109,7 @@ review: $(SETUP) ## Review recent sessions and propose a prompt edit (REVIEW_ARG
 sessions: $(SETUP) ## List logged sessions (ARGS="show ID", "export --out f.jsonl", "upload-traces")
 	$(call optional,tools/sessions.py,-m tools.sessions$(if $(ARGS),, list))
 
-train-router: $(SETUP) ## Train the router's classifier from logged sessions
+train-router: $(SETUP) ## Train the local route classifier (corpus + labels), leave-one-source-out; refuses a worse model (ARGS=--force)
 	$(call optional,evals/train.py,-m evals.train)
 
 corpus: $(SETUP) ## Rebuild the routing corpus (evals/corpus/) from pinned dataset snapshots (ARGS=--check compares)

@@ -65,12 +65,16 @@ class Settings(BaseSettings):
 
     # --- local classifier (learned, in-process, in front of the LLM classifier) ------------
     local_classifier: Literal["off", "shadow", "on"] = Field(
-        "on",
+        "shadow",
         description="off: LLM classifier only; shadow: predict locally and record it, always ask the LLM; "
-        "on: confident local predictions decide, the LLM classifier gets the rest.",
+        "on: confident local predictions decide, the LLM classifier gets the rest. The default is shadow "
+        "because the shipped model misses one of issue #17's targets out of source (strict accuracy; "
+        "see the README's fast-routing section and models/router_classifier/MODEL_CARD.md).",
     )
     local_classifier_threshold: float | None = Field(
-        None, ge=0, le=1, description="Confidence needed to decide locally; unset = the model's trained threshold."
+        None, ge=0, le=1,
+        description="Confidence needed to decide locally, for every route; unset = the model's per-route "
+        "thresholds, chosen out of source by make train-router.",
     )
     local_classifier_model_path: str = Field(
         "models/router_classifier/model.json",

@@ -319,8 +319,9 @@ def cascade_markdown(cascade: dict[str, Any]) -> list[str]:
     held = card.get("held_out") or {}
     if held:
         lines.append(
-            f"| model card, held out ({card.get('examples')} training examples) | "
-            f"{pct(held.get('coverage'))} decided, {pct(held.get('accuracy'))} right |"
+            f"| model card, leave-one-source-out ({card.get('examples')} training examples) | "
+            f"{pct(held.get('coverage'))} decided, {pct(held.get('accuracy'))} right (strict), "
+            f"{pct(held.get('backend_accuracy'))} backend-level |"
         )
     lines.append(
         f"| local prediction = LLM decision, where the local model did not decide (this replay) | "
@@ -342,8 +343,9 @@ def cascade_markdown(cascade: dict[str, Any]) -> list[str]:
     if cv.get("accuracy") is not None:
         lines.append(
             "Cross-validated: each labelled example's local prediction comes from a model trained "
-            "without it (the shipped model's learner and settings, "
-            f"C={cv['settings']['C']:g}, target {cv['settings']['target_accuracy']:.0%}), "
+            "without it (`evals.train`'s n-gram learner on this dataset alone, "
+            f"C={cv['settings']['C']:g}, target {cv['settings']['target_accuracy']:.0%}; the shipped "
+            "model's own out-of-source figures are the leave-one-source-out section below), "
             "its threshold chosen "
             "on the other folds; where it would not decide, the LLM-only route stands."
         )
@@ -409,6 +411,13 @@ def markdown(summary: dict[str, Any], session_dir: Path | None, out_dir: Path) -
         "xai_cost_usd",
     ):
         lines.append(f"| {key} | {_fmt(m.get(key))} |")
+    confusion = summary.get("confusion") or {}
+    if confusion:
+        rows = _order(set(confusion))
+        cols = _order({c for v in confusion.values() for c in v} | set(rows))
+        lines += ["", "## Confusion matrix (rows: expected route, columns: replayed route)", "",
+                  "| expected \\ replayed | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+        lines += [f"| {r} | " + " | ".join(str(confusion.get(r, {}).get(c, 0)) for c in cols) + " |" for r in rows]
     if "baseline" in summary:
         base = summary["baseline"]
         lines += [
@@ -429,6 +438,7 @@ def markdown(summary: dict[str, Any], session_dir: Path | None, out_dir: Path) -
         lines += [f"- `{c['example_id']}`: {c['before']} → {c['after']}" for c in base["changed"]]
     if summary.get("cascade"):
         lines += cascade_markdown(summary["cascade"])
+    lines += local_classifier_markdown(summary.get("local_classifier_card"))
     lines += [
         "",
         "## Latency per route (ms)",
@@ -474,8 +484,17 @@ def markdown(summary: dict[str, Any], session_dir: Path | None, out_dir: Path) -
     return "\n".join(lines) + "\n"
 
 
+def markdown_to_html(md_text: str) -> str:
+    """The report's own Markdown as HTML: headings, tables, lists, links (the `markdown` package, its
+    `tables` extension). Raw HTML in the text is escaped first: example queries are user text."""
+    import markdown as md
+
+    safe = html.escape(md_text, quote=False).replace("&gt; ", "> ")  # keep nothing executable; `>` quotes stay
+    return md.markdown(safe, extensions=["tables", "sane_lists"], output_format="html")
+
+
 def html_page(summary: dict[str, Any], md_text: str, results: list[dict[str, Any]]) -> str:
-    """The report as one self-contained HTML page: the Markdown's content plus inline SVG plots."""
+    """The report as one self-contained HTML page: the Markdown rendered as HTML plus inline SVG plots."""
     plots = [
         p
         for p in (
@@ -487,26 +506,61 @@ def html_page(summary: dict[str, Any], md_text: str, results: list[dict[str, Any
         )
         if p
     ]
-    body = []
-    for line in md_text.splitlines():
-        escaped = html.escape(line)
-        # Markdown links to session files become HTML links; everything else stays preformatted text.
-        if line.startswith("- [`"):
-            label, rest = line[3:].split("](", 1)
-            target, tail = rest.split(")", 1)
-            escaped = (
-                f'- <a href="{html.escape(target)}">{html.escape(label.strip("[`]"))}</a>{html.escape(tail)}'
-            )
-        body.append(escaped)
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>ai-router eval report</title>"
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}pre{white-space:pre-wrap}"
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}"
+        "table{border-collapse:collapse;margin:1em 0;font-size:90%}th,td{border:1px solid #ccc;"
+        "padding:3px 8px;text-align:left}th{background:#f3f3f3}code{background:#f6f6f6;padding:0 3px}"
         "svg{max-width:100%;height:auto}</style></head><body>"
         + "".join(f"<figure>{p}</figure>" for p in plots)
-        + "<pre>"
-        + "\n".join(body)
-        + "</pre></body></html>"
+        + markdown_to_html(md_text)
+        + "</body></html>"
     )
+
+
+def local_classifier_markdown(card: dict[str, Any] | None) -> list[str]:
+    """The shipped local classifier's leave-one-source-out figures, read from its card.json."""
+    if not card or not (card.get("loso") or {}).get("pooled"):
+        return []
+    from evals.loso import loso_table, route_table
+
+    loso = card["loso"]
+    thresholds = ", ".join(f"{k} {v:.3f}" for k, v in (card.get("thresholds") or {}).items())
+    lines = [
+        "",
+        f"## Local classifier: leave-one-source-out (`{card.get('version')}`)",
+        "",
+        "From the model card (`models/router_classifier/card.json`): each source held out in turn, the model "
+        "trained on the others, per-route thresholds chosen inside the training sources "
+        f"({'nested LOSO' if loso.get('nested') else 'pooled LOSO scores, not nested'}). "
+        f"Shipped thresholds: {thresholds}.",
+        "",
+        loso_table(loso),
+        "",
+        route_table(loso),
+    ]
+    comparisons = card.get("comparisons") or []
+    if comparisons:
+        lines += ["", "Feature sets compared (LOSO; coverage at 95 % backend-level accuracy with a threshold "
+                  "fitted on the LOSO predictions, an upper bound used for ranking):", "",
+                  "| feature set | coverage at 95 % backend |", "|---|---|"]
+        lines += [f"| {c['feature_set']['name']} | {c['oracle_coverage_at_95_backend']:.1%} |" for c in comparisons]
+    in_sample = card.get("in_sample") or {}
+    if in_sample.get("coverage") is not None:
+        lines += ["", f"In-sample (not a headline: the model on its own training data): "
+                  f"{in_sample['coverage']:.1%} decided, {in_sample['backend']:.1%} backend-level."]
+    return lines
+
+
+def _local_card(path: Path | None = None) -> dict[str, Any] | None:
+    if path is None:
+        from core.settings import Settings
+
+        path = Path(Settings().local_classifier_model_path).parent / "card.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def write_report(
@@ -522,6 +576,10 @@ def write_report(
     """Write `summary.json`, `report.md` and `report.html` into `out_dir`; return the summary."""
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = summarise(examples, results, evaluation, config, baseline, cascade)
+    card = _local_card()
+    if card is not None:
+        summary["local_classifier_card"] = {k: card.get(k) for k in (
+            "version", "thresholds", "loso", "comparisons", "in_sample", "feature_set")}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     md_text = markdown(summary, session_dir, out_dir)
     (out_dir / "report.md").write_text(md_text, encoding="utf-8")

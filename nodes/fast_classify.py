@@ -32,8 +32,10 @@ async def fast_classify(state: RouterState, runtime: Runtime[RouterContext]) -> 
             "decided": False, "ms": 0.0, "note": "model not loaded (see the router's log)",
         }}
     prediction = model.predict(state["messages"])
+    # One threshold per route (chosen out of source by `make train-router`); the setting overrides all.
     threshold = context.local_classifier_threshold
-    threshold = model.threshold if threshold is None else threshold
+    if threshold is None:
+        threshold = model.thresholds.get(prediction.label, model.threshold)
     labels = classifiable_labels()
     untrained = [label for label in labels if label not in model.labels]
     note = None

