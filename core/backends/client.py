@@ -9,9 +9,11 @@ its C HTTP parser reads a stream for a fraction of httpx's cost (pure-Python h11
 anyio timeout per read took a third of the router's CPU with 64 streams in the profile of
 benchmarks/results).
 
-Every call is bounded: a connect timeout, a first-token timeout for streams, a total
-deadline, at most `limit` calls in flight (then a queue with a timeout), retries with
-backoff before the first byte only, and a circuit breaker that skips a failing backend.
+Every call is bounded: a connect timeout, a first-token timeout and an idle timeout between
+chunks for streams (a stream that keeps producing is never cut, however long it runs), a total
+deadline for calls that are not streamed, at most `limit` calls in flight (then a queue with a
+timeout), retries with backoff before the first byte only, and a circuit breaker that skips a
+failing backend (shared by every replica when REDIS_URL is set: `core.shared`).
 """
 
 from __future__ import annotations
@@ -79,9 +81,13 @@ class Backend:
     connect_timeout_s: float = 5.0
     first_token_timeout_s: float | None = None
     """Streams: time allowed until the first chunk (a cold model may be slow to start)."""
+    idle_timeout_s: float | None = None
+    """Streams: longest silence between two chunks once the first has come (None: no limit)."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     concurrency: ConcurrencyLimit = field(default_factory=ConcurrencyLimit)
+    shared_breaker: Any = field(default=None, repr=False)
+    """The fleet's view of this breaker (`core.shared.breakers.SharedBreaker`), or None (per process)."""
     _sessions: dict[int, aiohttp.ClientSession] = field(default_factory=dict, repr=False)
 
     @property
@@ -132,6 +138,8 @@ class Backend:
     @contextlib.asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:
         """Hold one of the backend's concurrency slots, or fail with 503 after the queue timeout."""
+        if self.shared_breaker is not None:
+            await self.shared_breaker.sync(self.breaker)
         if not self.breaker.allow():
             raise BackendError(
                 self.name, f"{self.name} is cooling down after repeated failures (circuit open)", 503,
@@ -164,12 +172,15 @@ class Backend:
         )
 
     def _record(self, error: BackendError | None) -> None:
+        was_open = self.breaker.opened_at
         if error is None:
             self.breaker.success()
         elif error.unhealthy:
             self.breaker.failure()
         else:
             self.breaker.probing = False  # the backend answered: a client error says nothing of its health
+        if self.shared_breaker is not None and self.breaker.opened_at != was_open:
+            self.shared_breaker.publish(self.breaker)  # opened, re-opened or closed: tell the fleet
 
     # --- calls -------------------------------------------------------------------------
 
@@ -246,10 +257,9 @@ class Backend:
             try:
                 self._record(None)
                 yield first
+                # No total deadline from here on: an answer that keeps producing is never cut;
+                # a silent one ends after IDLE timeout (`_chunks`).
                 async for chunk in lines:
-                    if time.monotonic() > deadline:
-                        raise BackendError(self.name, f"{self.name} stream exceeded {self.timeout_s:.0f} s", 504,
-                                           "timeout")
                     yield chunk
                 complete = True
             except BackendError as error:
@@ -308,8 +318,17 @@ class Backend:
         carries several chunks costs one pass, and no line-length limit applies.
         """
         pending = b""
+        idle = self.idle_timeout_s
+        started = False  # before the first chunk, `_open_stream`'s first-token deadline applies
         try:
-            async for data in response.content.iter_any():
+            while True:
+                if started and idle is not None:
+                    async with asyncio.timeout(idle):
+                        data = await response.content.readany()
+                else:
+                    data = await response.content.readany()
+                if not data:
+                    break
                 lines = (pending + data).split(b"\n")
                 pending = lines.pop()
                 for line in lines:
@@ -326,9 +345,11 @@ class Backend:
                     if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:
                         raise BackendError(self.name, f"{self.name} stream error: {_error_message(chunk)}", 502,
                                            "http")
+                    started = True
                     yield chunk
         except TimeoutError as exc:
-            raise BackendError(self.name, f"{self.name} stream stalled", 504, "timeout") from exc
+            raise BackendError(self.name, f"{self.name} sent nothing for {idle or 0:.1f} s (stream stalled)", 504,
+                               "timeout") from exc
         except aiohttp.ClientError as exc:
             raise BackendError(self.name, f"{self.name} stream broke: {type(exc).__name__}", 502, "cut") from exc
         raise BackendError(self.name, f"{self.name} stream ended without [DONE]", 502, "cut")
@@ -406,6 +427,7 @@ def build_backends(settings: Settings) -> Backends:
             "breaker": CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s),
             "concurrency": ConcurrencyLimit(limit, settings.queue_timeout_s),
             "connect_timeout_s": settings.connect_timeout_s,
+            "idle_timeout_s": settings.stream_idle_timeout_s,
         }
 
     by_name = {
