@@ -44,6 +44,9 @@ def open_session(request: Request, endpoint: str) -> RequestSession:
         app_state.sessions, app_state.stats, endpoint, request.headers.get("user-agent"), app_state.prompt_version
     )
     request.state.session_id = session.id
+    shared = getattr(getattr(app_state, "services", None), "shared", None)
+    if shared is not None:
+        shared.note_session(session.id)  # feedback posted to another replica finds this one
     return session
 
 
@@ -162,7 +165,7 @@ async def run_chat(
     if responses is not None and not dry_run and ResponseCache.cacheable(body):
         cache_key = ResponseCache.key(body, request.headers.get("authorization"), forced_route,
                                       context.prompts.digest)
-        hit = responses.get(cache_key)
+        hit = await responses.aget(cache_key)
         if hit is not None:
             return _from_cache(settings.virtual_model, session, hit, stream=stream, include_usage=include_usage)
     run = GraphRun(graph, {"messages": body["messages"], "params": request_params(body)}, context, session.node_times)
