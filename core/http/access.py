@@ -98,7 +98,8 @@ class AccessMiddleware:
                 return await _refuse(send, 401, "Missing API key: send Authorization: Bearer <key>.")
             if not _matches(token, allowed):
                 return await _refuse(send, 401, "Invalid API key.")
-        if self.limiter is not None:
+        if self.limiter is not None and not (self.admin_key and token and _matches(token, [self.admin_key])):
+            # The operator's key is never limited: a monitoring scrape must not be refused.
             admitted, retry_after = await self.limiter.hit(self._identity(scope, token))
             if not admitted:
                 return await _refuse(send, 429, f"Rate limit of {self.rate:g} requests per minute exceeded.",
