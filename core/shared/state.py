@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ai_router")
 _FEEDBACK_RETRY_S = 60.0  # feedback whose record is not on disk yet is retried this long
-_REPLICA_SEEN_S = 30.0  # a replica not heard from for this long is left out of /stats
+_REPLICA_SEEN_S = 30.0
+_COUNTERS_TTL_S = 7 * 86400  # fleet counters and the replica list fade a week after the fleet stops  # a replica not heard from for this long is left out of /stats
 
 
 def replica_name(settings: Settings) -> str:
@@ -178,12 +179,14 @@ class SharedState:
         async def write(client: Any) -> bool:
             async with client.pipeline(transaction=False) as pipe:
                 pipe.hset(self.link.key("replicas"), self.replica, heartbeat)
+                pipe.expire(self.link.key("replicas"), _COUNTERS_TTL_S)
                 if admitted or rejected:
                     stats = self.link.key("stats", "rate_limit")
                     pipe.hincrby(stats, "admitted", admitted)
                     pipe.hincrby(stats, "rejected", rejected)
                     pipe.hincrby(stats, f"admitted@{self.replica}", admitted)
                     pipe.hincrby(stats, f"rejected@{self.replica}", rejected)
+                    pipe.expire(stats, _COUNTERS_TTL_S)
                 await pipe.execute()
             return True
 
