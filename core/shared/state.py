@@ -39,8 +39,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ai_router")
 _FEEDBACK_RETRY_S = 60.0  # feedback whose record is not on disk yet is retried this long
-_REPLICA_SEEN_S = 30.0
-_COUNTERS_TTL_S = 7 * 86400  # fleet counters and the replica list fade a week after the fleet stops  # a replica not heard from for this long is left out of /stats
+_REPLICA_SEEN_S = 30.0  # a replica not heard from for this long is left out of /stats
+_COUNTERS_TTL_S = 7 * 86400  # fleet counters and the replica list fade a week after the fleet stops
 
 
 def replica_name(settings: Settings) -> str:
