@@ -108,7 +108,7 @@ class SharedState:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            await self._tick()
+            await self._flush_counters()  # not the feedback: the session store may be closed already
         await self.link.aclose()
 
     # --- feedback -----------------------------------------------------------------------
