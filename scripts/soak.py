@@ -111,14 +111,14 @@ def wait_ready(url: str, process: subprocess.Popen, what: str, timeout_s: float 
 class Fleet:
     """The processes of one soak: simulator, Redis, two routers."""
 
-    def __init__(self, tmp: Path) -> None:
-        """Nothing runs until `start`."""
+    def __init__(self, tmp: Path, clients: int = CLIENTS) -> None:
+        """Nothing runs until `start`; one client key per chat client, one for the hammer."""
         self.tmp = tmp
         self.processes: dict[str, subprocess.Popen] = {}
         self.routers: list[str] = []
         self.sim_url = ""
         self.redis = RedisServer(workdir=tmp / "redis")
-        self.keys = [f"soak-client-{i:02d}-key" for i in range(CLIENTS)] + ["soak-hammer-key"]
+        self.keys = [f"soak-client-{i:02d}-key" for i in range(clients)] + ["soak-hammer-key"]
 
     def start(self) -> None:
         """Start the simulator, Redis and two routers; wait until each answers."""
@@ -305,7 +305,7 @@ def percentile(values: list[float], fraction: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))], 2)
 
 
-async def soak(fleet: Fleet, seconds: float, seed: int) -> dict[str, Any]:
+async def soak(fleet: Fleet, seconds: float, seed: int, clients: int = CLIENTS) -> dict[str, Any]:
     """Run the load; return the figures."""
     rng = random.Random(seed)
     tally = Tally()
@@ -313,7 +313,7 @@ async def soak(fleet: Fleet, seconds: float, seed: int) -> dict[str, Any]:
     until = started + seconds
     marks: dict[str, float] = {}
     down_s = min(5.0, seconds / 10)
-    tasks = [asyncio.create_task(chat_client(i, fleet, tally, until, random.Random(seed + i))) for i in range(CLIENTS)]
+    tasks = [asyncio.create_task(chat_client(i, fleet, tally, until, random.Random(seed + i))) for i in range(clients)]
     tasks += [asyncio.create_task(hammer(fleet, tally, until)) for _ in range(HAMMERS)]
     tasks += [asyncio.create_task(flapper(fleet, until, rng)),
               asyncio.create_task(redis_restart(fleet, started + seconds / 2, down_s, marks))]
@@ -342,7 +342,7 @@ async def soak(fleet: Fleet, seconds: float, seed: int) -> dict[str, Any]:
     hammer_ok = sum(1 for _, status in tally.hammer if status == 200)
     return {
         "seconds": round(ended - started, 1),
-        "clients": CLIENTS,
+        "clients": clients,
         "replicas": 2,
         "chat_requests": tally.chat,
         "served_200": tally.served,
@@ -384,14 +384,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=600.0, help="length of the load (default ten minutes)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--clients", type=int, default=CLIENTS, help="concurrent chat clients (default 32)")
     parser.add_argument("--out", type=Path, default=None, help="write the figures here as JSON")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="ai-router-soak-"))
-    fleet = Fleet(tmp)
+    fleet = Fleet(tmp, args.clients)
     try:
         fleet.start()
         rss_start = fleet.rss()
-        figures = asyncio.run(soak(fleet, args.seconds, args.seed))
+        figures = asyncio.run(soak(fleet, args.seconds, args.seed, args.clients))
         figures["rss_mb"] = {name: {"start": rss_start.get(name), "end": end} for name, end in fleet.rss().items()}
     finally:
         fleet.stop()
