@@ -23,6 +23,8 @@ from tests.test_tools import ASK, TOOL_OUTPUT, TOOLS
 XAI_MODEL = "grok-4-1-fast-reasoning"
 CHAT = "/v1/chat/completions"
 ADMIN = "admin-key-for-the-fleet-0123"
+LIMITED = "client-key-limited-4567"
+OPERATOR = {"Authorization": f"Bearer {ADMIN}"}  # never rate limited: every test but the limit's uses it
 
 
 def poll(condition: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> object:
@@ -59,9 +61,10 @@ def shared_env(sim, redis: RedisServer, **extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def pair(sim, redis: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Router]]:
-    """Two routers sharing `redis`; breakers open after 2 failures, for 3 s."""
-    routers = start_pair(shared_env(sim, redis, BREAKER_FAILURES="2", BREAKER_COOLDOWN_S="3",
-                                    RETRY_ATTEMPTS="0"), tmp_path_factory, "pair")
+    """Two routers sharing `redis`; breakers open after 2 failures, for 3 s; 10 requests a minute per client."""
+    routers = start_pair(shared_env(sim, redis, BREAKER_FAILURES="2", BREAKER_COOLDOWN_S="3", RETRY_ATTEMPTS="0",
+                                    RATE_LIMIT_PER_MINUTE="10", ROUTER_API_KEYS=LIMITED, ADMIN_API_KEY=ADMIN),
+                         tmp_path_factory, "pair")
     yield routers
     for router in routers:
         stop_router(router)
@@ -69,35 +72,32 @@ def pair(sim, redis: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> I
 
 def chat(router: Router, text: str, **extra) -> httpx.Response:
     return httpx.post(f"{router.url}{CHAT}", json={"messages": [{"role": "user", "content": text}], **extra},
-                      timeout=30)
+                      headers=OPERATOR, timeout=30)
 
 
-def test_rate_limit_admits_exactly_the_limit_across_replicas(sim, redis, tmp_path_factory):
-    routers = start_pair(shared_env(sim, redis, RATE_LIMIT_PER_MINUTE="10", REDIS_PREFIX="rl-test",
-                                    ADMIN_API_KEY=ADMIN), tmp_path_factory, "limited")
-    admin = {"Authorization": f"Bearer {ADMIN}"}
-    try:
-        with ThreadPoolExecutor(6) as pool:  # concurrently, alternating replicas
-            statuses = list(pool.map(lambda i: httpx.get(f"{routers[i % 2].url}/v1/models").status_code, range(16)))
-        assert statuses.count(200) == 10 and statuses.count(429) == 6
-        # A made-up bearer token is not a client: it does not buy a new bucket.
-        forged = httpx.get(f"{routers[0].url}/v1/models", headers={"Authorization": "Bearer made-up-123"})
-        assert forged.status_code == 429 and int(forged.headers["retry-after"]) >= 1
+def get(router: Router, path: str) -> httpx.Response:
+    return httpx.get(f"{router.url}{path}", headers=OPERATOR, timeout=10)
 
-        def fleet() -> dict | None:
-            shared = httpx.get(f"{routers[1].url}/stats", headers=admin).json()["shared"]
-            counts = shared["rate_limit"]["fleet"]
-            return shared if counts and counts["admitted"] == 10 and counts["rejected"] == 7 else None
 
-        shared = poll(fleet, what="fleet counters")
-        assert sorted(shared["replicas_alive"]) == sorted(
-            httpx.get(f"{r.url}/stats", headers=admin).json()["shared"]["replica"] for r in routers)
-        assert shared["rate_limit"]["replica"]["decided_in_redis"] >= 1
-        metrics = httpx.get(f"{routers[0].url}/metrics", headers=admin).text
-        assert 'ai_router_rate_limit_total{scope="fleet",outcome="admitted"} 10' in metrics
-    finally:
-        for router in routers:
-            stop_router(router)
+def test_rate_limit_admits_exactly_the_limit_across_replicas(pair):
+    limited = {"Authorization": f"Bearer {LIMITED}"}
+    with ThreadPoolExecutor(6) as pool:  # concurrently, alternating replicas
+        statuses = list(pool.map(
+            lambda i: httpx.get(f"{pair[i % 2].url}/v1/models", headers=limited).status_code, range(16)))
+    assert statuses.count(200) == 10 and statuses.count(429) == 6
+    refused = httpx.get(f"{pair[0].url}/v1/models", headers=limited)
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+
+    def fleet() -> dict | None:
+        shared = get(pair[1], "/stats").json()["shared"]
+        counts = shared["rate_limit"]["fleet"]
+        return shared if counts and counts["admitted"] == 10 and counts["rejected"] == 7 else None
+
+    shared = poll(fleet, what="fleet counters")
+    assert sorted(shared["replicas_alive"]) == sorted(get(r, "/stats").json()["shared"]["replica"] for r in pair)
+    assert shared["rate_limit"]["replica"]["decided_in_redis"] >= 1
+    metrics = get(pair[0], "/metrics").text
+    assert 'ai_router_rate_limit_total{scope="fleet",outcome="admitted"} 10' in metrics
 
 
 def test_breaker_opened_through_one_replica_is_open_on_the_other(pair, sim_reset):
@@ -105,18 +105,18 @@ def test_breaker_opened_through_one_replica_is_open_on_the_other(pair, sim_reset
     sim_fault(sim_reset, model=XAI_MODEL, fault="500", count=-1)
     for _ in range(2):
         assert chat(one, "Prove the twin prime conjecture").status_code == 200  # fell back to the primary
-    assert httpx.get(f"{one.url}/stats").json()["backends"]["xai"]["breaker"]["state"] == "open"
-    poll(lambda: (httpx.get(f"{other.url}/stats").json()["shared"]["breakers"]["fleet"]["xai"] or {})
+    assert get(one, "/stats").json()["backends"]["xai"]["breaker"]["state"] == "open"
+    poll(lambda: (get(other, "/stats").json()["shared"]["breakers"]["fleet"]["xai"] or {})
          .get("state") == "open", what="fleet breaker state")
     xai_calls = len([c for c in sim_calls(sim_reset) if c["model"] == XAI_MODEL])
     response = chat(other, "Prove the twin prime conjecture")
     assert response.status_code == 200 and "circuit open" in response.headers["x-ai-router-reason"]
     assert len([c for c in sim_calls(sim_reset) if c["model"] == XAI_MODEL]) == xai_calls  # skipped, not called
-    assert httpx.get(f"{other.url}/stats").json()["backends"]["xai"]["breaker"]["state"] == "open"
-    assert 'ai_router_breaker_state{scope="fleet",backend="xai"} 2' in httpx.get(f"{other.url}/metrics").text
+    assert get(other, "/stats").json()["backends"]["xai"]["breaker"]["state"] == "open"
+    assert 'ai_router_breaker_state{scope="fleet",backend="xai"} 2' in get(other, "/metrics").text
     # xAI recovers; after the cooldown one probe closes the breaker, and the other replica follows.
     httpx.post(f"{sim_reset.url}/sim/reset").raise_for_status()
-    poll(lambda: httpx.get(f"{one.url}/stats").json()["backends"]["xai"]["breaker"]["state"] != "open",
+    poll(lambda: get(one, "/stats").json()["backends"]["xai"]["breaker"]["state"] != "open",
          timeout=10, what="half open")
     assert chat(one, "Prove the twin prime conjecture").headers["x-ai-router-backend"] == "xai"
     poll(lambda: chat(other, "Prove the twin prime conjecture").headers["x-ai-router-backend"] == "xai",
@@ -125,7 +125,7 @@ def test_breaker_opened_through_one_replica_is_open_on_the_other(pair, sim_reset
 
 def tool_loop_start(router: Router) -> tuple[list[dict], dict]:
     first = httpx.post(f"{router.url}{CHAT}", json={
-        "messages": [{"role": "user", "content": ASK}], "tools": TOOLS}, timeout=30)
+        "messages": [{"role": "user", "content": ASK}], "tools": TOOLS}, headers=OPERATOR, timeout=30)
     assert first.status_code == 200 and first.headers["x-ai-router-route"] == "COMPLEX"
     message = first.json()["choices"][0]["message"]
     call = message["tool_calls"][0]
@@ -140,7 +140,8 @@ def test_tool_loop_continuation_on_the_other_replica_keeps_its_route(pair, sim_r
     httpx.post(f"{sim_reset.url}/sim/reset").raise_for_status()
 
     def continued() -> httpx.Response | None:
-        response = httpx.post(f"{other.url}{CHAT}", json={"messages": messages, "tools": TOOLS}, timeout=30)
+        response = httpx.post(f"{other.url}{CHAT}", json={"messages": messages, "tools": TOOLS}, headers=OPERATOR,
+                              timeout=30)
         return response if "tool loop" in response.headers["x-ai-router-reason"] else None
 
     response = poll(continued, what="the tool call's route in Redis")  # written in the background
@@ -158,13 +159,14 @@ def test_feedback_posted_to_the_other_replica_attaches_to_the_record(pair, sim_r
     one, other = pair
     session_id = chat(one, "hello there").json()["id"]
     poll(lambda: record_of(one, session_id), what="the session record")
-    response = httpx.post(f"{other.url}/v1/feedback", json={"response_id": session_id, "score": 1,
-                                                            "comment": "right route"})
+    response = httpx.post(f"{other.url}/v1/feedback", headers=OPERATOR,
+                          json={"response_id": session_id, "score": 1, "comment": "right route"})
     assert response.status_code == 200 and response.json()["status"] == "recorded"
     record = poll(lambda: (r := record_of(one, session_id)) and r["feedback"] and r, what="feedback on the record")
     assert record["feedback"][0]["comment"] == "right route"
     assert record_of(other, session_id) is None
-    unknown = httpx.post(f"{other.url}/v1/feedback", json={"response_id": "chatcmpl-" + "0" * 32, "score": 1})
+    unknown = httpx.post(f"{other.url}/v1/feedback", headers=OPERATOR,
+                         json={"response_id": "chatcmpl-" + "0" * 32, "score": 1})
     assert unknown.status_code == 404
 
 
