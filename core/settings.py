@@ -150,7 +150,7 @@ class Settings(BaseSettings):
         60.0, gt=0, description="Longest silence between two chunks of a backend's answer, then 504 or fallback."
     )
     enrich_timeout_s: float = Field(
-        20.0, gt=0, description="Deadline of the ENRICH web search; then the primary answers without context."
+        30.0, gt=0, description="Deadline of the ENRICH web search; then the primary answers without context."
     )
 
     # --- session logs and traces -------------------------------------------------------

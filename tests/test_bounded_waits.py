@@ -100,3 +100,16 @@ def test_the_classifier_keeps_its_own_short_deadline(quick, sim_reset):
     response, took = ask(quick, "hello")
     assert response.status_code == 200 and response.headers["x-ai-router-route"] == "MODERATE"
     assert took < 2.5
+
+
+def test_a_role_only_chunk_does_not_start_the_idle_clock():
+    from core.backends.client import _carries_output
+
+    role = {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
+    assert not _carries_output(role)  # a model that thinks silently after it is still under the first-token deadline
+    assert _carries_output({"choices": [{"delta": {"content": "Hi"}}]})
+    assert _carries_output({"choices": [{"delta": {"reasoning_content": "Let"}}]})
+    assert _carries_output({"choices": [{"delta": {"tool_calls": [{"index": 0}]}}]})
+    assert _carries_output({"choices": [{"delta": {}, "finish_reason": "stop"}]})
+    assert _carries_output({"choices": [], "usage": {"total_tokens": 3}})
+    assert _carries_output({"choices": [{"text": "legacy completion"}]})

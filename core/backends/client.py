@@ -275,6 +275,7 @@ class Backend:
     ) -> tuple[aiohttp.ClientResponse, AsyncIterator[JSON], JSON]:
         """Send the request and wait for the first chunk (within the first-token timeout)."""
         first_token_s = min(self.first_token_timeout_s or self.timeout_s, max(0.01, deadline - time.monotonic()))
+        first_token_by = time.monotonic() + first_token_s
         response: aiohttp.ClientResponse | None = None
         try:
             response = await asyncio.wait_for(
@@ -288,8 +289,8 @@ class Backend:
             if response.status >= 400:
                 body = await response.read()
                 raise _error_from_response(self.name, response.status, body, response.headers.get("Retry-After"))
-            lines = self._chunks(response)
-            first = await asyncio.wait_for(anext(lines), first_token_s)
+            lines = self._chunks(response, first_token_by)
+            first = await asyncio.wait_for(anext(lines), max(0.01, first_token_by - time.monotonic()))
             return response, lines, first
         except StopAsyncIteration:
             response.close()  # type: ignore[union-attr]
@@ -311,22 +312,31 @@ class Backend:
             error.retryable = error.retryable or error.kind in ("cut", "protocol")
             raise
 
-    async def _chunks(self, response: aiohttp.ClientResponse) -> AsyncIterator[JSON]:
+    async def _chunks(self, response: aiohttp.ClientResponse, first_token_by: float) -> AsyncIterator[JSON]:
         """The SSE data chunks of `response`, decoded, up to `[DONE]`.
+
+        Until a chunk carries output (text, reasoning, a tool call, a finish reason, usage),
+        the first-token deadline `first_token_by` bounds the wait (a role-only first chunk
+        does not start the clock of a model that thinks silently); after that, each silence
+        between two reads is bounded by the idle timeout.
 
         Lines are split from each network read in one go (`bytes.split`), so a read that
         carries several chunks costs one pass, and no line-length limit applies.
         """
         pending = b""
         idle = self.idle_timeout_s
-        started = False  # before the first chunk, `_open_stream`'s first-token deadline applies
+        started = False  # no output yet: the first-token deadline applies
         try:
             while True:
-                if started and idle is not None:
-                    async with asyncio.timeout(idle):
+                if started:
+                    if idle is None:
                         data = await response.content.readany()
+                    else:
+                        async with asyncio.timeout(idle):
+                            data = await response.content.readany()
                 else:
-                    data = await response.content.readany()
+                    async with asyncio.timeout_at(_loop_time(first_token_by)):
+                        data = await response.content.readany()
                 if not data:
                     break
                 lines = (pending + data).split(b"\n")
@@ -345,14 +355,38 @@ class Backend:
                     if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:
                         raise BackendError(self.name, f"{self.name} stream error: {_error_message(chunk)}", 502,
                                            "http")
-                    started = True
+                    started = started or _carries_output(chunk)
                     yield chunk
         except TimeoutError as exc:
+            if not started:
+                raise BackendError(self.name, f"{self.name} sent no first token in time (stream stalled)", 504,
+                                   "timeout") from exc
             raise BackendError(self.name, f"{self.name} sent nothing for {idle or 0:.1f} s (stream stalled)", 504,
                                "timeout") from exc
         except aiohttp.ClientError as exc:
             raise BackendError(self.name, f"{self.name} stream broke: {type(exc).__name__}", 502, "cut") from exc
         raise BackendError(self.name, f"{self.name} stream ended without [DONE]", 502, "cut")
+
+
+def _carries_output(chunk: Any) -> bool:
+    """Whether a stream chunk holds part of the answer (not only a role or an empty delta)."""
+    if not isinstance(chunk, dict):
+        return False
+    if chunk.get("usage") and not chunk.get("choices"):
+        return True
+    for choice in chunk.get("choices") or ():
+        if not isinstance(choice, dict) or "delta" not in choice:
+            return True  # not a chat delta (legacy completions' `text`): any chunk is output
+        delta = choice.get("delta") or {}
+        if (choice.get("finish_reason") or delta.get("content") or delta.get("reasoning_content")
+                or delta.get("reasoning") or delta.get("tool_calls")):
+            return True
+    return False
+
+
+def _loop_time(monotonic_deadline: float) -> float:
+    """A `time.monotonic()` deadline on the running loop's clock (`asyncio.timeout_at`)."""
+    return asyncio.get_running_loop().time() + (monotonic_deadline - time.monotonic())
 
 
 def _error_message(body: Any) -> str:
