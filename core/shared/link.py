@@ -1,7 +1,8 @@
 """One Redis connection for the whole process, with a deadline on every call and a degraded mode.
 
-Every call goes through `RedisLink.call`: it runs under `REDIS_TIMEOUT_S`, and any failure
-(refused, reset, timed out, an error reply) marks Redis *down*. While it is down, calls are
+Every call goes through `RedisLink.call`: it runs under `REDIS_TIMEOUT_S`, and a failure
+(refused, reset, an error reply, or `TIMEOUTS_TO_DOWN` timeouts in a row: one late answer on
+a busy event loop is not an outage) marks Redis *down*; a failed call returns its default. While it is down, calls are
 skipped at once (the caller uses its per-process state), except one probe at a time after a
 backoff that doubles from `REDIS_RETRY_S` to `REDIS_RETRY_MAX_S`; the first probe that works
 marks Redis *up* again, and sharing resumes by itself. A dead Redis therefore costs a request
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 
 log = logging.getLogger("ai_router")
 T = TypeVar("T")
+TIMEOUTS_TO_DOWN = 3
 
 
 class RedisLink:
@@ -40,6 +42,7 @@ class RedisLink:
         self._backoff = retry_s
         self._next_try = 0.0
         self._probing = False
+        self._timeouts_in_row = 0
         self._clients: dict[int, Any] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -83,6 +86,13 @@ class RedisLink:
         except asyncio.CancelledError:
             self._probing = False
             raise
+        except TimeoutError as exc:
+            self._timeouts_in_row += 1
+            if self.up is False or self._timeouts_in_row >= TIMEOUTS_TO_DOWN:
+                self._failed(exc)
+            else:
+                self.failures += 1  # late, not gone: this call uses per-process state, the next tries again
+            return default
         except Exception as exc:  # noqa: BLE001 - any failure means "use per-process state"
             self._failed(exc)
             return default
@@ -91,7 +101,7 @@ class RedisLink:
 
     def _failed(self, exc: BaseException) -> None:
         self.failures += 1
-        self.last_error = f"{type(exc).__name__}: {exc}"[:200]
+        self.last_error = f"{type(exc).__name__}: {exc or 'no answer within REDIS_TIMEOUT_S'}"[:200]
         if self.up is not False:
             log.warning("Redis unreachable (%s): using per-process state until it returns", self.last_error)
             self.down_since = time.time()
@@ -103,6 +113,7 @@ class RedisLink:
         self._next_try = time.monotonic() + self._backoff
 
     def _succeeded(self) -> None:
+        self._timeouts_in_row = 0
         if self.up is False:
             log.warning("Redis is back: sharing state again")
             self.recoveries += 1
