@@ -281,8 +281,9 @@ class Backend:
             response = await asyncio.wait_for(
                 self.session.post(
                     self.url(path), data=content, headers=_SSE_HEADERS,
-                    timeout=aiohttp.ClientTimeout(total=None, connect=self.connect_timeout_s,
-                                                  sock_read=self.timeout_s),
+                    # No socket-read timeout: silences are bounded by the first-token deadline,
+                    # then by the idle timeout (`_chunks`), never by the total of a non-streamed call.
+                    timeout=aiohttp.ClientTimeout(total=None, connect=self.connect_timeout_s),
                 ),
                 first_token_s,
             )
