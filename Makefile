@@ -18,7 +18,7 @@ export STUDIO_PORT
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test up down health status logs logs-router logs-primary logs-classifier \
-	benchmark eval meta-eval review sessions train-router corpus studio graph gpu clean-all
+	benchmark soak eval meta-eval review sessions train-router corpus studio graph gpu clean-all
 
 # Fail with a clear message when Docker's Compose plugin is not there.
 define need_compose
@@ -96,6 +96,9 @@ gpu: ## Show GPU memory and use (nvidia-smi), e.g. to check the 80/10 split
 
 benchmark: $(SETUP) ## Measure the router against direct backend calls (writes benchmarks/runs/<time>/; ARGS=--check fails on a missed target, --save publishes)
 	$(call optional,scripts/benchmark.py,scripts/benchmark.py)
+
+soak: $(SETUP) ## Two replicas + Redis under flapping backends, 32 clients, ten minutes (ARGS="--seconds 60")
+	$(PY) scripts/soak.py $(ARGS)
 
 eval: $(SETUP) ## Replay the routing regression set and write a report (EVAL_ARGS=--gate fails below the baseline)
 	$(call optional,evals/run.py,-m evals.run $(EVAL_ARGS))

@@ -70,6 +70,8 @@ async def lifespan(app: FastAPI):
     app.state.sessions = _session_store(settings)
     if app.state.sessions is not None:
         await app.state.sessions.open()
+    if services.shared is not None:
+        await services.shared.start(app.state.sessions)
     if settings.local_classifier != "off":  # load the model now, not on the first request
         _ = services.local_model
     # Names the prompts and route table behind every decision, so evals see what changed.
@@ -228,7 +230,10 @@ async def feedback(request: Request) -> JSONResponse:
         "received_at": datetime.now(ZoneInfo(settings.tz)).isoformat(timespec="seconds"),
     }
     if not store.add_feedback(rating.response_id, entry):
-        raise OpenAIError(404, f"No session {rating.response_id!r} is known to this router.", param="response_id")
+        shared = _services(request).shared  # served by another replica? hand it over through Redis
+        if shared is None or not await shared.forward_feedback(rating.response_id, entry):
+            raise OpenAIError(404, f"No session {rating.response_id!r} is known to this router.",
+                              param="response_id")
     return JSONResponse({"object": "feedback", "response_id": rating.response_id, "status": "recorded"})
 
 
@@ -257,12 +262,22 @@ async def health(request: Request) -> JSONResponse:
 
     # An alias (vision served by the xAI backend) is probed once, under its own name.
     names = [name for name, backend in backends.by_name.items() if backend.name == name]
-    results = dict(await asyncio.gather(*(probe(name) for name in names)))
-    healthy = all(r["ok"] for r in results.values())
-    status = "ok" if healthy else ("degraded" if results["primary"]["ok"] else "down")
-    return JSONResponse(
-        {"status": status, "backends": results}, status_code=200 if results["primary"]["ok"] else 503
+    shared = _services(request).shared
+    results, redis = await asyncio.gather(
+        asyncio.gather(*(probe(name) for name in names)),
+        shared.health() if shared is not None else _no_redis(),
     )
+    results = dict(results)
+    healthy = all(r["ok"] for r in results.values()) and redis["state"] in ("ok", "off")
+    status = "ok" if healthy else ("degraded" if results["primary"]["ok"] else "down")
+    return JSONResponse(  # Redis down degrades the fleet's sharing, not this router: still 200
+        {"status": status, "backends": results, "redis": redis},
+        status_code=200 if results["primary"]["ok"] else 503,
+    )
+
+
+async def _no_redis() -> dict[str, Any]:
+    return {"configured": False, "state": "off"}
 
 
 @app.get("/stats")
@@ -274,6 +289,7 @@ async def stats(request: Request) -> dict[str, Any]:
         "backends": {name: backend.status() for name, backend in backends.by_name.items() if backend.name == name},
         "caches": _services(request).caches.snapshot(),
         "usage": request.app.state.usage.snapshot(),
+        "shared": await shared.snapshot() if (shared := _services(request).shared) is not None else None,
     }
 
 
@@ -284,7 +300,13 @@ add_routes(app, graph, path="/graph")
 @app.get("/metrics")
 async def metrics(request: Request) -> Response:
     """Prometheus metrics (request counts, latency and overhead histograms), across workers."""
-    return Response(request.app.state.stats.prometheus_text(), media_type=CONTENT_TYPE_LATEST)
+    text = request.app.state.stats.prometheus_text()
+    shared = _services(request).shared
+    if shared is not None:
+        from core.shared.metrics import shared_metrics
+
+        text += shared_metrics(await shared.snapshot(), _services(request).backends)
+    return Response(text, media_type=CONTENT_TYPE_LATEST)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """In-memory caches: routing decisions, tool loops' routes, and (opt-in) whole responses.
 
 All three are bounded (`cachetools` LRU with a TTL) and live in the router process, so a
-restart empties them; nothing here needs a database. They are built once from settings
+restart empties them; nothing here needs a database. With REDIS_URL set, `core.shared.caches`
+extends each with Redis behind the local copy, so every replica sees what one learned; the
+nodes read through the `a…` methods, which are the plain lookups here. They are built once from settings
 (`core.services`) and read by the graph's nodes and the HTTP edge.
 """
 
@@ -49,6 +51,10 @@ class DecisionCache:
             self.hits += 1
         return found
 
+    async def aget(self, query: str, history: str, prompts_digest: str) -> tuple[str, str] | None:
+        """`get`, for callers that may be served by a shared (Redis) cache."""
+        return self.get(query, history, prompts_digest)
+
     def put(self, query: str, history: str, prompts_digest: str, label: str, raw: str) -> None:
         """Remember a classifier answer that named a valid route (failures are never cached)."""
         if self._cache is not None:
@@ -83,6 +89,10 @@ class ToolLoopRoutes:
                 self.hits += 1
                 return route, call_id
         return None
+
+    async def aroute_of(self, call_ids: list[str]) -> tuple[str, str] | None:
+        """`route_of`, for callers that may be served by a shared (Redis) memory of tool loops."""
+        return self.route_of(call_ids)
 
     def snapshot(self) -> dict[str, Any]:
         """Counters for `/stats`."""
@@ -146,6 +156,10 @@ class ResponseCache:
         else:
             self.hits += 1
         return found
+
+    async def aget(self, key: str) -> CachedResponse | None:
+        """`get`, for callers that may be served by a shared (Redis) cache."""
+        return self.get(key)
 
     def put(self, key: str, response: dict[str, Any], decision: dict[str, Any]) -> None:
         """Keep `response`; the least recently used entries make room, by count and by bytes."""

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from core.backends.client import Backends, build_backends
 from core.caches import Caches, build_caches
 from core.context import RouterContext
 from core.routing.local_model import LocalModel, load_local_model
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from core.shared.state import SharedState
 
 
 @dataclass
@@ -26,6 +30,8 @@ class Services:
     settings: Settings
     backends: Backends
     caches: Caches
+    shared: SharedState | None = None
+    """State shared with other replicas through Redis; None without REDIS_URL (per process)."""
 
     @cached_property
     def local_model(self) -> LocalModel | None:
@@ -35,11 +41,22 @@ class Services:
     async def aclose(self) -> None:
         """Close the backend clients (their pools belong to the event loop that opened them)."""
         await self.backends.aclose()
+        if self.shared is not None:
+            await self.shared.aclose()
 
 
 def build_services(settings: Settings) -> Services:
-    """Build the services `settings` describe (no network I/O happens here)."""
-    return Services(settings, build_backends(settings), build_caches(settings))
+    """Build the services `settings` describe (no network I/O happens here).
+
+    With REDIS_URL set, the breakers and caches are the fleet's (`core.shared`).
+    """
+    backends, caches = build_backends(settings), build_caches(settings)
+    if not settings.redis_url:
+        return Services(settings, backends, caches)
+    from core.shared.state import build_shared
+
+    shared, caches = build_shared(settings, backends, caches)
+    return Services(settings, backends, caches, shared)
 
 
 _default: Services | None = None

@@ -129,6 +129,33 @@ class Settings(BaseSettings):
     redis_url: str = Field(
         "", description="Redis that several routers share state through (redis://host:6379/0); empty = per process."
     )
+    redis_timeout_s: float = Field(
+        0.25, gt=0, description="Deadline of every Redis call; a slower or dead Redis is skipped (per-process state)."
+    )
+    redis_retry_s: float = Field(
+        1.0, gt=0, description="First wait before a lost Redis is tried again; doubles up to REDIS_RETRY_MAX_S."
+    )
+    redis_retry_max_s: float = Field(15.0, gt=0, description="Longest wait between reconnect attempts to Redis.")
+    redis_prefix: str = Field("ai-router", description="Prefix of every Redis key (several routers, one Redis).")
+    replica_id: str = Field(
+        "", description="This router's name in the fleet (/stats, feedback hand-over); empty = host + session folder."
+    )
+    breaker_sync_s: float = Field(
+        0.5, gt=0, description="How often (at most) a replica reads the fleet's breaker state from Redis."
+    )
+    feedback_poll_s: float = Field(
+        1.0, gt=0, description="How often a replica collects feedback posted to other replicas for its sessions."
+    )
+    trusted_proxies: str = Field(
+        "", description="Comma-separated addresses/CIDRs of proxies whose X-Forwarded-For names the client "
+        "(rate limits by address); empty = the TCP peer is the client.",
+    )
+    stream_idle_timeout_s: float = Field(
+        60.0, gt=0, description="Longest silence between two chunks of a backend's answer, then 504 or fallback."
+    )
+    enrich_timeout_s: float = Field(
+        30.0, gt=0, description="Deadline of the ENRICH web search; then the primary answers without context."
+    )
 
     # --- session logs and traces -------------------------------------------------------
     session_logs: bool = Field(True, description="Write one session record per request.")

@@ -30,7 +30,7 @@ async def classify(state: RouterState, runtime: Runtime[RouterContext]) -> dict[
     tools = carries_tools(state.get("params"))
     query, history = routing_view(state["messages"], settings.classify_context_budget)
     cache = services.caches.decisions
-    cached = cache.get(query, history, prompts.digest)
+    cached = await cache.aget(query, history, prompts.digest)
     if cached is not None:
         label, raw = cached
         update = decide(label, "classifier (cached)", settings, tools=tools)

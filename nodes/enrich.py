@@ -54,7 +54,8 @@ async def enrich(state: RouterState, runtime: Runtime[RouterContext]) -> dict[st
     }
     started = time.perf_counter()
     try:
-        answer = await backend.post_json("/responses", payload)
+        # Its own short deadline (ENRICH_TIMEOUT_S), never beyond the xAI total (XAI_TIMEOUT_S).
+        answer = await backend.post_json("/responses", payload, min(settings.enrich_timeout_s, backend.timeout_s))
     except BackendError as error:
         step = step_record("enrich", backend, "/responses", payload["input"], started, error=error)
         reason = f"{state.get('route_reason', '')}; search failed ({error.message}): primary without context"

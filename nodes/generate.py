@@ -42,7 +42,12 @@ async def generate(state: RouterState, runtime: Runtime[RouterContext]) -> dict[
         min_max_tokens=getattr(settings, floor_setting) if floor_setting else None,
         allow_tools=spec.takes_tools,
     )
-    update = await (_stream(backend, payload, context) if context.stream else _complete(backend, payload))
+    if context.stream:
+        update = await _stream(backend, payload, context)
+    elif streams_internally(payload):
+        update = await _assembled(backend, payload)
+    else:
+        update = await _complete(backend, payload)
     if spec.takes_tools and payload.get("tools") and update.get("response"):
         # The loop's next request (the tool results) must come back to this route.
         services.caches.tool_routes.remember(update["response"], state["route"])
@@ -52,6 +57,40 @@ async def generate(state: RouterState, runtime: Runtime[RouterContext]) -> dict[
             state["route"], backend.name, update["error"], failed, carries_tools(state.get("params")), settings
         )
     return update
+
+
+def streams_internally(payload: dict[str, Any]) -> bool:
+    """Whether a non-streaming request is streamed from the backend and assembled here.
+
+    Streaming gives a non-streaming client the same bounded waits as a streaming one: the
+    first-token deadline, then the idle deadline between chunks, and no cut of an answer
+    that keeps coming. Requests whose answer a stream cannot rebuild exactly (several
+    choices, log-probabilities) are sent as they are, under the backend's total deadline.
+    """
+    return (payload.get("n") or 1) == 1 and not payload.get("logprobs") and not payload.get("top_logprobs")
+
+
+async def _assembled(backend: Backend, payload: dict[str, Any]) -> dict[str, Any]:
+    """A non-streaming answer streamed from the backend and assembled into one completion."""
+    payload = {**payload, "stream": True, "stream_options": {"include_usage": True}}
+    assembler = StreamAssembler()
+    started = time.perf_counter()
+    first_chunk_ms: float | None = None
+    try:
+        async for chunk in backend.stream_chat(payload):
+            if first_chunk_ms is None:
+                first_chunk_ms = round((time.perf_counter() - started) * 1000, 2)
+            assembler.add(chunk)
+    except BackendError as error:
+        # Nothing reached the client yet: a fallback is still clean, whatever was received.
+        return _failure(backend, payload, started, error, after_first_byte=False, assembler=assembler)
+    answer = assembler.completion(assembler.id or "", assembler.created or int(time.time()))
+    step = step_record(
+        "generate", backend, CHAT_PATH, payload["messages"], started,
+        content=assembler.text, reasoning=assembler.reasoning_text, usage=assembler.usage,
+        model=assembler.model, extra={"ttft_ms": first_chunk_ms, "chunks": assembler.chunks},
+    )
+    return {"response": answer, "served_model": assembler.model, "error": None, "steps": [step]}
 
 
 async def _complete(backend: Backend, payload: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ async def meta_check(state: RouterState, runtime: Runtime[RouterContext]) -> Dec
         return decide(context.forced_route, "forced", settings, tools=tools)
     call_ids = pending_tool_call_ids(messages)
     if call_ids:
-        known = services.caches.tool_routes.route_of(call_ids)
+        known = await services.caches.tool_routes.aroute_of(call_ids)
         if known is not None:
             label, call_id = known
             return decide(label, f"tool loop: stays on {label} (started with {call_id})", settings, tools=tools)

@@ -91,6 +91,9 @@ def test_rate_limit_by_address_when_keys_are_off(sim, tmp_path):
     try:
         statuses = [httpx.get(f"{server.v1}/models").status_code for _ in range(3)]
         assert statuses == [200, 200, 429]
+        # A made-up bearer token each time is not a new client: no key is configured, the address counts.
+        forged = [httpx.get(f"{server.v1}/models", headers=_auth(f"made-up-{i}")).status_code for i in range(3)]
+        assert forged == [429, 429, 429]
     finally:
         stop_router(server)
 

@@ -18,8 +18,11 @@ Faults (``FAULTS``): ``"500"``/``"400"``/any 4xx-5xx status (OpenAI error body),
 ``"429"`` (plus ``Retry-After``), ``"hang"`` (no answer until the client leaves,
 ``/sim/reset``, shutdown or ``delay_ms``/300 s), ``"slow_first_token"`` (extra
 ``delay_ms`` before the answer), ``"garbage"`` (200 with a non-JSON body or SSE
-line), ``"cut"`` (connection closed mid-stream / mid-body) and ``"reset"``
-(connection dropped before any response). The ``x-sim-fault`` header wins (with
+line), ``"cut"`` (connection closed mid-stream / mid-body), ``"reset"``
+(connection dropped before any response), ``"stall"`` (a stream that sends its first
+chunks, then nothing until the client leaves, ``/sim/reset`` or the 300 s cap) and
+``"slow_steady"`` (a stream whose every chunk comes ``delay_ms``, default 200, after the
+previous one: slow but never silent for long). The ``x-sim-fault`` header wins (with
 optional ``x-sim-delay-ms``/``x-sim-retry-after``); otherwise the first queued
 fault whose ``model`` and ``path`` match (None matches anything) is consumed.
 
@@ -73,7 +76,8 @@ __all__ = ["FAULTS", "SimConfig", "SimServer", "SimState", "create_app", "main"]
 
 #: Fault names accepted by ``POST /sim/faults`` and the ``x-sim-fault`` header.
 #: Any other HTTP status between 400 and 599 (as a string) is accepted as well.
-FAULTS = frozenset({"500", "429", "400", "hang", "slow_first_token", "garbage", "cut", "reset"})
+FAULTS = frozenset({"500", "429", "400", "hang", "slow_first_token", "garbage", "cut", "reset", "stall",
+                    "slow_steady"})
 MODELS = ("sim-primary", "sim-classifier", "grok-4-1-fast-reasoning", "sim-embed")
 MAX_RECORDED_CALLS = 10_000  # bounded so a long benchmark cannot grow memory without limit
 HANG_MAX_S = 300.0
@@ -434,7 +438,7 @@ class _SSEResponse(StreamingResponse):
 
 
 async def _emit(state: SimState, scope: Scope, chunks: list[bytes], first_delay: float, gap: float,
-                cut_after: int | None) -> AsyncIterator[bytes]:
+                cut_after: int | None, stall_after: int | None = None) -> AsyncIterator[bytes]:
     """Yields pre-built SSE frames with simulated timing and tracks open/cancelled streams.
 
     Args:
@@ -444,6 +448,7 @@ async def _emit(state: SimState, scope: Scope, chunks: list[bytes], first_delay:
         first_delay: Seconds before the first frame.
         gap: Seconds between frames; 0 means never sleep.
         cut_after: Drop the connection after this many frames (never sending ``[DONE]``).
+        stall_after: Go silent after this many frames, until the client leaves, a reset or the cap.
     """
     state.open_streams += 1
     finished = False
@@ -454,6 +459,13 @@ async def _emit(state: SimState, scope: Scope, chunks: list[bytes], first_delay:
             if cut_after is not None and i == cut_after:
                 finished = True  # the server hung up; not a client cancellation
                 await _drop_connection(scope, flush=True)
+                return
+            if stall_after is not None and i == stall_after:
+                try:
+                    await asyncio.wait_for(state.hang_event().wait(), HANG_MAX_S)
+                except TimeoutError:
+                    pass
+                finished = True
                 return
             if i and gap > 0:
                 await asyncio.sleep(gap)
@@ -537,7 +549,7 @@ class _Handlers:
         self, fault: _Fault | None, scope: Scope, stream: bool
     ) -> Response | _DropResponse | None:
         """Returns the response a fault replaces the answer with, or None to answer normally."""
-        if fault is None or fault.fault in ("cut", "slow_first_token"):
+        if fault is None or fault.fault in ("cut", "slow_first_token", "stall", "slow_steady"):
             return None  # handled while answering
         name = fault.fault
         if name == "429":
@@ -574,6 +586,8 @@ class _Handlers:
         first = (cfg.classifier_delay_ms if classifier else cfg.ttft_ms) / 1000
         if fault is not None and fault.fault == "slow_first_token":
             first += (fault.delay_ms if fault.delay_ms is not None else 1000.0) / 1000
+        if fault is not None and fault.fault == "slow_steady":
+            return first, (fault.delay_ms if fault.delay_ms is not None else 200.0) / 1000
         return first, cfg.token_delay_ms / 1000
 
     async def _finish(self, scope: Scope, fault: _Fault | None, stream: bool, build: Any,
@@ -584,7 +598,12 @@ class _Handlers:
         if stream:
             chunks: list[bytes] = build()
             cut_after = min(3, len(chunks) - 1) if cut else None
-            return _SSEResponse(_emit(self.state, scope, chunks, first, gap, cut_after))
+            stall_after = min(2, len(chunks) - 1) if fault is not None and fault.fault == "stall" else None
+            return _SSEResponse(_emit(self.state, scope, chunks, first, gap, cut_after, stall_after))
+        if fault is not None and fault.fault == "stall":  # a body that never comes
+            await asyncio.wait_for(self.state.hang_event().wait(), HANG_MAX_S)
+        if fault is not None and fault.fault == "slow_steady":
+            first += gap * 12  # the whole answer's time, in one piece
         if first > 0:
             await asyncio.sleep(first)
         body: bytes = build()

@@ -16,12 +16,18 @@ class StreamAssembler:
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] | None = None
         self.model: str | None = None
+        self.id: str | None = None
+        self.created: int | None = None
+        self.system_fingerprint: str | None = None
         self.chunks = 0
 
     def add(self, chunk: dict[str, Any]) -> None:
         """Take one chunk into account."""
         self.chunks += 1
         self.model = chunk.get("model") or self.model
+        self.id = self.id or chunk.get("id")
+        self.created = self.created or chunk.get("created")
+        self.system_fingerprint = chunk.get("system_fingerprint") or self.system_fingerprint
         if chunk.get("usage"):
             self.usage = chunk["usage"]
         for choice in chunk.get("choices") or ():
@@ -61,14 +67,17 @@ class StreamAssembler:
             message["reasoning_content"] = self.reasoning_text
         if self.tool_calls:
             message["tool_calls"] = [self.tool_calls[i] for i in sorted(self.tool_calls)]
-        return {
+        completion: dict[str, Any] = {
             "id": completion_id,
             "object": "chat.completion",
             "created": created,
             "model": self.model,
-            "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}],
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": self.finish_reason}],
             "usage": self.usage,
         }
+        if self.system_fingerprint:
+            completion["system_fingerprint"] = self.system_fingerprint
+        return completion
 
 
 def completion_chunks(response: dict[str, Any], *, include_usage: bool) -> list[dict[str, Any]]:

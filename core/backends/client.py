@@ -9,9 +9,11 @@ its C HTTP parser reads a stream for a fraction of httpx's cost (pure-Python h11
 anyio timeout per read took a third of the router's CPU with 64 streams in the profile of
 benchmarks/results).
 
-Every call is bounded: a connect timeout, a first-token timeout for streams, a total
-deadline, at most `limit` calls in flight (then a queue with a timeout), retries with
-backoff before the first byte only, and a circuit breaker that skips a failing backend.
+Every call is bounded: a connect timeout, a first-token timeout and an idle timeout between
+chunks for streams (a stream that keeps producing is never cut, however long it runs), a total
+deadline for calls that are not streamed, at most `limit` calls in flight (then a queue with a
+timeout), retries with backoff before the first byte only, and a circuit breaker that skips a
+failing backend (shared by every replica when REDIS_URL is set: `core.shared`).
 """
 
 from __future__ import annotations
@@ -79,9 +81,13 @@ class Backend:
     connect_timeout_s: float = 5.0
     first_token_timeout_s: float | None = None
     """Streams: time allowed until the first chunk (a cold model may be slow to start)."""
+    idle_timeout_s: float | None = None
+    """Streams: longest silence between two chunks once the first has come (None: no limit)."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     concurrency: ConcurrencyLimit = field(default_factory=ConcurrencyLimit)
+    shared_breaker: Any = field(default=None, repr=False)
+    """The fleet's view of this breaker (`core.shared.breakers.SharedBreaker`), or None (per process)."""
     _sessions: dict[int, aiohttp.ClientSession] = field(default_factory=dict, repr=False)
 
     @property
@@ -132,6 +138,8 @@ class Backend:
     @contextlib.asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:
         """Hold one of the backend's concurrency slots, or fail with 503 after the queue timeout."""
+        if self.shared_breaker is not None:
+            await self.shared_breaker.sync(self.breaker)
         if not self.breaker.allow():
             raise BackendError(
                 self.name, f"{self.name} is cooling down after repeated failures (circuit open)", 503,
@@ -164,12 +172,15 @@ class Backend:
         )
 
     def _record(self, error: BackendError | None) -> None:
+        was_open = self.breaker.opened_at
         if error is None:
             self.breaker.success()
         elif error.unhealthy:
             self.breaker.failure()
         else:
             self.breaker.probing = False  # the backend answered: a client error says nothing of its health
+        if self.shared_breaker is not None and self.breaker.opened_at != was_open:
+            self.shared_breaker.publish(self.breaker)  # opened, re-opened or closed: tell the fleet
 
     # --- calls -------------------------------------------------------------------------
 
@@ -246,10 +257,9 @@ class Backend:
             try:
                 self._record(None)
                 yield first
+                # No total deadline from here on: an answer that keeps producing is never cut;
+                # a silent one ends after IDLE timeout (`_chunks`).
                 async for chunk in lines:
-                    if time.monotonic() > deadline:
-                        raise BackendError(self.name, f"{self.name} stream exceeded {self.timeout_s:.0f} s", 504,
-                                           "timeout")
                     yield chunk
                 complete = True
             except BackendError as error:
@@ -265,21 +275,23 @@ class Backend:
     ) -> tuple[aiohttp.ClientResponse, AsyncIterator[JSON], JSON]:
         """Send the request and wait for the first chunk (within the first-token timeout)."""
         first_token_s = min(self.first_token_timeout_s or self.timeout_s, max(0.01, deadline - time.monotonic()))
+        first_token_by = time.monotonic() + first_token_s
         response: aiohttp.ClientResponse | None = None
         try:
             response = await asyncio.wait_for(
                 self.session.post(
                     self.url(path), data=content, headers=_SSE_HEADERS,
-                    timeout=aiohttp.ClientTimeout(total=None, connect=self.connect_timeout_s,
-                                                  sock_read=self.timeout_s),
+                    # No socket-read timeout: silences are bounded by the first-token deadline,
+                    # then by the idle timeout (`_chunks`), never by the total of a non-streamed call.
+                    timeout=aiohttp.ClientTimeout(total=None, connect=self.connect_timeout_s),
                 ),
                 first_token_s,
             )
             if response.status >= 400:
                 body = await response.read()
                 raise _error_from_response(self.name, response.status, body, response.headers.get("Retry-After"))
-            lines = self._chunks(response)
-            first = await asyncio.wait_for(anext(lines), first_token_s)
+            lines = self._chunks(response, first_token_by)
+            first = await asyncio.wait_for(anext(lines), max(0.01, first_token_by - time.monotonic()))
             return response, lines, first
         except StopAsyncIteration:
             response.close()  # type: ignore[union-attr]
@@ -301,15 +313,33 @@ class Backend:
             error.retryable = error.retryable or error.kind in ("cut", "protocol")
             raise
 
-    async def _chunks(self, response: aiohttp.ClientResponse) -> AsyncIterator[JSON]:
+    async def _chunks(self, response: aiohttp.ClientResponse, first_token_by: float) -> AsyncIterator[JSON]:
         """The SSE data chunks of `response`, decoded, up to `[DONE]`.
+
+        Until a chunk carries output (text, reasoning, a tool call, a finish reason, usage),
+        the first-token deadline `first_token_by` bounds the wait (a role-only first chunk
+        does not start the clock of a model that thinks silently); after that, each silence
+        between two reads is bounded by the idle timeout.
 
         Lines are split from each network read in one go (`bytes.split`), so a read that
         carries several chunks costs one pass, and no line-length limit applies.
         """
         pending = b""
+        idle = self.idle_timeout_s
+        started = False  # no output yet: the first-token deadline applies
         try:
-            async for data in response.content.iter_any():
+            while True:
+                if started:
+                    if idle is None:
+                        data = await response.content.readany()
+                    else:
+                        async with asyncio.timeout(idle):
+                            data = await response.content.readany()
+                else:
+                    async with asyncio.timeout_at(_loop_time(first_token_by)):
+                        data = await response.content.readany()
+                if not data:
+                    break
                 lines = (pending + data).split(b"\n")
                 pending = lines.pop()
                 for line in lines:
@@ -326,12 +356,38 @@ class Backend:
                     if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:
                         raise BackendError(self.name, f"{self.name} stream error: {_error_message(chunk)}", 502,
                                            "http")
+                    started = started or _carries_output(chunk)
                     yield chunk
         except TimeoutError as exc:
-            raise BackendError(self.name, f"{self.name} stream stalled", 504, "timeout") from exc
+            if not started:
+                raise BackendError(self.name, f"{self.name} sent no first token in time (stream stalled)", 504,
+                                   "timeout") from exc
+            raise BackendError(self.name, f"{self.name} sent nothing for {idle or 0:.1f} s (stream stalled)", 504,
+                               "timeout") from exc
         except aiohttp.ClientError as exc:
             raise BackendError(self.name, f"{self.name} stream broke: {type(exc).__name__}", 502, "cut") from exc
         raise BackendError(self.name, f"{self.name} stream ended without [DONE]", 502, "cut")
+
+
+def _carries_output(chunk: Any) -> bool:
+    """Whether a stream chunk holds part of the answer (not only a role or an empty delta)."""
+    if not isinstance(chunk, dict):
+        return False
+    if chunk.get("usage") and not chunk.get("choices"):
+        return True
+    for choice in chunk.get("choices") or ():
+        if not isinstance(choice, dict) or "delta" not in choice:
+            return True  # not a chat delta (legacy completions' `text`): any chunk is output
+        delta = choice.get("delta") or {}
+        if (choice.get("finish_reason") or delta.get("content") or delta.get("reasoning_content")
+                or delta.get("reasoning") or delta.get("tool_calls")):
+            return True
+    return False
+
+
+def _loop_time(monotonic_deadline: float) -> float:
+    """A `time.monotonic()` deadline on the running loop's clock (`asyncio.timeout_at`)."""
+    return asyncio.get_running_loop().time() + (monotonic_deadline - time.monotonic())
 
 
 def _error_message(body: Any) -> str:
@@ -406,6 +462,7 @@ def build_backends(settings: Settings) -> Backends:
             "breaker": CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s),
             "concurrency": ConcurrencyLimit(limit, settings.queue_timeout_s),
             "connect_timeout_s": settings.connect_timeout_s,
+            "idle_timeout_s": settings.stream_idle_timeout_s,
         }
 
     by_name = {

@@ -2,6 +2,11 @@
 
 A pure ASGI middleware, so it also guards the LangServe routes and costs next to nothing
 when no key and no limit is configured (the workstation default).
+
+Rate limits count clients, not tokens: a bearer token names the client only when it is a
+configured key (a made-up token each time must not buy a fresh bucket); otherwise the client
+is its address, the TCP peer, or with TRUSTED_PROXIES the address a trusted proxy forwarded.
+With REDIS_URL the windows are the fleet's (`core.shared.ratelimit`).
 """
 
 from __future__ import annotations
@@ -9,20 +14,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-from collections import OrderedDict
 
 import orjson
-from aiolimiter import AsyncLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.http.errors import error_body
 from core.settings import Settings
+from core.shared.ratelimit import RateLimiter
 from core.usage import client_name
 
 # Operator endpoints: they reveal routing internals or run arbitrary routes.
 ADMIN_PREFIXES = ("/api/", "/stats", "/graph", "/metrics")
 OPEN_PATHS = ("/health",)  # health checks (compose, load balancers) need no key
 _MAX_BUCKETS = 10_000  # distinct clients remembered by the rate limiter
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def is_loopback(host: str) -> bool:
@@ -57,8 +62,14 @@ class AccessMiddleware:
         self.client_keys = settings.client_keys
         self.admin_key = settings.admin_api_key.get_secret_value() if settings.admin_api_key else None
         self.rate = settings.rate_limit_per_minute
-        self.burst = max(1, settings.rate_limit_burst)
-        self.limiters: OrderedDict[str, AsyncLimiter] = OrderedDict()
+        self.trusted = trusted_networks(settings.trusted_proxies)
+        self.limiter: RateLimiter | None = None
+        if self.rate > 0:
+            shared = getattr(getattr(scope["app"].state, "services", None), "shared", None)
+            self.limiter = RateLimiter(self.rate, max(1, settings.rate_limit_burst),
+                                       shared.link if shared is not None else None, _MAX_BUCKETS)
+            if shared is not None:
+                shared.rate_limiter = self.limiter
         self.enabled = bool(self.client_keys or self.admin_key or self.rate > 0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -88,28 +99,51 @@ class AccessMiddleware:
                 return await _refuse(send, 401, "Missing API key: send Authorization: Bearer <key>.")
             if not _matches(token, allowed):
                 return await _refuse(send, 401, "Invalid API key.")
-        if self.rate > 0:
-            identity = f"key:{_fingerprint(token)}" if token else f"addr:{(scope.get('client') or ('?',))[0]}"
-            limiter = self._limiter(identity)
-            if not limiter.has_capacity():
+        if self.limiter is not None and not (self.admin_key and token and _matches(token, [self.admin_key])):
+            # The operator's key is never limited: a monitoring scrape must not be refused.
+            admitted, retry_after = await self.limiter.hit(self._identity(scope, token))
+            if not admitted:
                 _count_rate_limited(scope, token)
-                retry_after = max(1, round(60 / self.rate))
                 return await _refuse(send, 429, f"Rate limit of {self.rate:g} requests per minute exceeded.",
-                                     {"retry-after": str(retry_after)})
-            await limiter.acquire()
+                                     {"retry-after": str(max(1, round(retry_after)))})
         await self.app(scope, receive, send)
 
-    def _limiter(self, identity: str) -> AsyncLimiter:
-        """The token bucket of one client: `burst` requests at once, refilled at the rate."""
-        limiter = self.limiters.get(identity)
-        if limiter is None:
-            limiter = AsyncLimiter(self.burst, self.burst * 60 / self.rate)
-            self.limiters[identity] = limiter
-            if len(self.limiters) > _MAX_BUCKETS:
-                self.limiters.popitem(last=False)
-        else:
-            self.limiters.move_to_end(identity)
-        return limiter
+    def _identity(self, scope: Scope, token: str | None) -> str:
+        """Who is counted: a configured key, else the client's address."""
+        keys = self.client_keys + ([self.admin_key] if self.admin_key else [])
+        if token and keys and _matches(token, keys):
+            return f"key:{_fingerprint(token)}"
+        return f"addr:{client_address(scope, self.trusted)}"
+
+
+def trusted_networks(text: str) -> list[IPNetwork]:
+    """TRUSTED_PROXIES as networks (a bare address is a /32 or /128)."""
+    return [ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip()]
+
+
+def _trusted(address: str, networks: list[IPNetwork]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def client_address(scope: Scope, trusted: list[IPNetwork]) -> str:
+    """The client's address: the TCP peer, or what a trusted proxy forwarded.
+
+    Behind trusted proxies, the client is the right-most `X-Forwarded-For` entry that is not
+    a trusted proxy itself (entries further left can be forged by the client).
+    """
+    peer = str((scope.get("client") or ("?",))[0])
+    if not trusted or not _trusted(peer, trusted):
+        return peer
+    forwarded = [value.decode("latin-1") for name, value in scope.get("headers") or () if name == b"x-forwarded-for"]
+    hops = [hop.strip() for line in forwarded for hop in line.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, trusted):
+            return hop
+    return hops[0] if hops else peer
 
 
 def _count_rate_limited(scope: Scope, token: str | None) -> None:

@@ -49,6 +49,9 @@ def open_session(request: Request, endpoint: str) -> RequestSession:
                          or request.headers.get("x-ai-router-synthetic", "").lower() in ("1", "true", "yes"))
     session.usage = getattr(app_state, "usage", None)
     session.budgets = getattr(app_state, "budgets", None)
+    shared = getattr(getattr(app_state, "services", None), "shared", None)
+    if shared is not None:
+        shared.note_session(session.id)  # feedback posted to another replica finds this one
     return session
 
 
@@ -168,7 +171,7 @@ async def run_chat(
     if responses is not None and not dry_run and ResponseCache.cacheable(body):
         cache_key = ResponseCache.key(body, request.headers.get("authorization"), forced_route,
                                       context.prompts.digest)
-        hit = responses.get(cache_key)
+        hit = await responses.aget(cache_key)
         if hit is not None:
             return _from_cache(settings.virtual_model, session, hit, stream=stream, include_usage=include_usage)
     run = GraphRun(graph, {"messages": body["messages"], "params": request_params(body)}, context, session.node_times)
