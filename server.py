@@ -66,7 +66,8 @@ async def lifespan(app: FastAPI):
     app.state.stats = Stats()
     model_aliases(settings)  # a mistyped MODEL_ALIASES fails at start, not on a request
     app.state.usage = UsageLedger(app.state.stats, parse_prices(settings.usage_prices), settings.tz)
-    app.state.budgets = Budgets(settings, app.state.usage.day)
+    app.state.budgets = Budgets(settings, app.state.usage.day,
+                                link=services.shared.link if services.shared is not None else None)
     app.state.sessions = _session_store(settings)
     if app.state.sessions is not None:
         await app.state.sessions.open()

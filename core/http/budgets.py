@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.http.errors import error_body
 from core.settings import Settings
+from core.shared.link import RedisLink
 from core.usage import client_name
 
 log = logging.getLogger("ai_router")
@@ -91,41 +92,54 @@ return 1
 
 
 class RedisBudgetCounter:
-    """Counts in Redis (`REDIS_URL`), shared by every worker and replica; keys expire after two days."""
+    """Counts in Redis (`REDIS_URL`), shared by every worker and replica; keys expire after two days.
 
-    def __init__(self, url: str, prefix: str = "ai-router:budget:") -> None:
-        """Connect lazily to `url`."""
-        import redis.asyncio as redis  # only needed when REDIS_URL is set
+    Calls go through the process's one `RedisLink` (its deadline, its degraded state and its
+    reconnect backoff): while Redis is down, `take` admits (budgets are not enforced, the link
+    and `/health` say so) and counts are lost, never a request.
+    """
 
-        self.client: Any = redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        self.prefix = prefix
+    def __init__(self, link: RedisLink) -> None:
+        """Count through `link`, under its key prefix."""
+        self.link = link
+
+    def _key(self, key: str) -> str:
+        return self.link.key("budget", key)
 
     async def take(self, key: str, limit: int) -> bool:
         """Count one under `key` unless `limit` is reached (atomic across replicas)."""
-        return bool(await self.client.eval(_TAKE, 1, self.prefix + key, limit, 2 * _DAY_S))
+        name = self._key(key)
+        return bool(await self.link.call(lambda client: client.eval(_TAKE, 1, name, limit, 2 * _DAY_S), 1))
 
     async def add(self, key: str, amount: int) -> None:
         """Add `amount` under `key`."""
-        async with self.client.pipeline(transaction=True) as pipe:
-            await pipe.incrby(self.prefix + key, amount).expire(self.prefix + key, 2 * _DAY_S).execute()
+        name = self._key(key)
+
+        async def work(client: Any) -> None:
+            async with client.pipeline(transaction=True) as pipe:
+                await pipe.incrby(name, amount).expire(name, 2 * _DAY_S).execute()
+
+        await self.link.call(work, None)
 
     async def used(self, key: str) -> int:
-        """The count under `key`."""
-        value = await self.client.get(self.prefix + key)
+        """The count under `key` (0 while Redis is down)."""
+        name = self._key(key)
+        value = await self.link.call(lambda client: client.get(name), None)
         return int(value or 0)
 
 
 class Budgets:
     """The budgets of one router process: limits from settings, counts in a `BudgetCounter`."""
 
-    def __init__(self, settings: Settings, day: Callable[[], str], counter: BudgetCounter | None = None) -> None:
-        """Read the limits; count in Redis when `REDIS_URL` is set, else in memory."""
+    def __init__(self, settings: Settings, day: Callable[[], str], counter: BudgetCounter | None = None,
+                 link: RedisLink | None = None) -> None:
+        """Read the limits; count through `link` (the shared Redis, when `REDIS_URL` is set), else in memory."""
         self.requests_per_day = settings.key_budget_requests_per_day
         self.tokens_per_day = settings.key_budget_tokens_per_day
         self.day = day
         self.tz = ZoneInfo(settings.tz)
         if counter is None:
-            counter = RedisBudgetCounter(settings.redis_url) if settings.redis_url else MemoryBudgetCounter()
+            counter = RedisBudgetCounter(link) if link is not None else MemoryBudgetCounter()
         self.counter = counter
         self._pending: set[asyncio.Task[None]] = set()
 
