@@ -41,6 +41,7 @@ from core.routes import ROUTES, check_route
 from core.services import Services, build_services, install_default_services
 from core.sessions.store import SessionStore
 from core.settings import Settings
+from core.shared.metrics import shared_metrics
 from core.stats import Stats
 from core.usage import UsageLedger, parse_prices
 from graph.build import graph
@@ -304,8 +305,6 @@ async def metrics(request: Request) -> Response:
     text = request.app.state.stats.prometheus_text()
     shared = _services(request).shared
     if shared is not None:
-        from core.shared.metrics import shared_metrics
-
         text += shared_metrics(await shared.snapshot(), _services(request).backends)
     return Response(text, media_type=CONTENT_TYPE_LATEST)
 

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 from core.backends.client import Backends, build_backends
 from core.caches import Caches, build_caches
 from core.context import RouterContext
 from core.routing.local_model import LocalModel, load_local_model
 from core.settings import Settings
-
-if TYPE_CHECKING:
-    from core.shared.state import SharedState
+from core.shared.state import SharedState, build_shared
 
 
 @dataclass
@@ -53,8 +50,6 @@ def build_services(settings: Settings) -> Services:
     backends, caches = build_backends(settings), build_caches(settings)
     if not settings.redis_url:
         return Services(settings, backends, caches)
-    from core.shared.state import build_shared
-
     shared, caches = build_shared(settings, backends, caches)
     return Services(settings, backends, caches, shared)
 

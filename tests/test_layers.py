@@ -66,6 +66,20 @@ def test_the_library_does_not_import_its_own_upper_modules_inside_functions():
     assert not problems, problems
 
 
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_project_import_hides_inside_a_function(path: Path):
+    # An import inside a function is how a cycle or an upward import gets smuggled in; the
+    # runtime imports its own modules at the top (TYPE_CHECKING blocks for annotations only).
+    hidden = [
+        f"line {node.lineno}: {node.module}"
+        for function in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
+        for node in ast.walk(function)
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in (*RANK, *PROGRAMS)
+    ]
+    assert not hidden, hidden
+
+
 def test_the_check_catches_an_upward_import(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("def f():\n    from graph.build import graph\n    return graph\n")

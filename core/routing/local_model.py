@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from core.messages import routing_view
+from core.routing.embedding import EMBEDDING_NAME, shared_embedder
 
 log = logging.getLogger("ai_router.local_classifier")
 
@@ -263,8 +264,6 @@ class LocalModel:
         self.shape = False
         if dense:
             if dense.get("embedding"):
-                from core.routing.embedding import EMBEDDING_NAME, shared_embedder
-
                 if dense["embedding"] != EMBEDDING_NAME:
                     raise ValueError(f"{path}: trained on embedding {dense['embedding']!r}, have {EMBEDDING_NAME!r}")
                 self.embedder = embedder or shared_embedder()

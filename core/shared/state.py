@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from core.caches import Caches
 from core.shared.breakers import SharedBreaker
 from core.shared.caches import SharedDecisionCache, SharedResponseCache, SharedToolLoopRoutes
 from core.shared.link import RedisLink
 
 if TYPE_CHECKING:
     from core.backends.client import Backends
-    from core.caches import Caches
     from core.sessions.store import SessionStore
     from core.settings import Settings
     from core.shared.ratelimit import RateLimiter
@@ -80,8 +80,6 @@ class SharedState:
 
     def share_caches(self, caches: Caches) -> Caches:
         """The caches with Redis behind them, same sizes and TTLs."""
-        from core.caches import Caches
-
         s = self.settings
         responses = (
             SharedResponseCache(s.response_cache_max_entries, s.response_cache_max_bytes, s.response_cache_ttl_s,
