@@ -71,19 +71,28 @@ def streams_internally(payload: dict[str, Any]) -> bool:
 
 
 async def _assembled(backend: Backend, payload: dict[str, Any]) -> dict[str, Any]:
-    """A non-streaming answer streamed from the backend and assembled into one completion."""
+    """A non-streaming answer streamed from the backend and assembled into one completion.
+
+    A stream that breaks midway is asked again from the start, as a broken non-streaming
+    body was (`RETRY_ATTEMPTS`): nothing has reached the client yet. The backend client
+    already retries failures before the first chunk.
+    """
     payload = {**payload, "stream": True, "stream_options": {"include_usage": True}}
-    assembler = StreamAssembler()
     started = time.perf_counter()
-    first_chunk_ms: float | None = None
-    try:
-        async for chunk in backend.stream_chat(payload):
-            if first_chunk_ms is None:
-                first_chunk_ms = round((time.perf_counter() - started) * 1000, 2)
-            assembler.add(chunk)
-    except BackendError as error:
-        # Nothing reached the client yet: a fallback is still clean, whatever was received.
-        return _failure(backend, payload, started, error, after_first_byte=False, assembler=assembler)
+    for attempt in range(backend.retry.attempts + 1):
+        assembler = StreamAssembler()
+        first_chunk_ms: float | None = None
+        try:
+            async for chunk in backend.stream_chat(payload):
+                if first_chunk_ms is None:
+                    first_chunk_ms = round((time.perf_counter() - started) * 1000, 2)
+                assembler.add(chunk)
+        except BackendError as error:
+            if assembler.chunks and error.kind in ("cut", "protocol") and attempt < backend.retry.attempts:
+                continue  # broke midway: ask again, the client has seen nothing
+            # Nothing reached the client yet: a fallback is still clean, whatever was received.
+            return _failure(backend, payload, started, error, after_first_byte=False, assembler=assembler)
+        break
     answer = assembler.completion(assembler.id or "", assembler.created or int(time.time()))
     step = step_record(
         "generate", backend, CHAT_PATH, payload["messages"], started,
