@@ -537,7 +537,7 @@ def write_review(state: ReviewState, runtime: Runtime[ReviewContext]) -> ReviewS
             lines.append(f"- {who} — {item.get('query') or ''!r} — {detail}")
         if problem["kind"] == "missed_meta":
             lines.append(
-                "\n  META is decided by rules, not prompts: extend `core/routing/meta.py` "
+                "\n  META is decided by rules, not prompts: extend `core/routing/meta_clients.py` "
                 "with these shapes (and a fixture under `tests/fixtures/meta_prompts/`)."
             )
         if problem["kind"] in ("latency", "truncation"):

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from core.routing import meta as meta_detect
+from core.routing import meta_clients, meta_generic, meta_text
 from core.routing.meta import MetaMatch, detect_meta
 
 FIXTURES = Path(__file__).parent / "fixtures" / "meta_prompts"
@@ -291,7 +292,7 @@ def test_only_head_and_tail_are_read() -> None:
     assert len(buried) > 10 * (meta_detect.HEAD_CHARS + meta_detect.TAIL_CHARS)
     assert detect_meta([{"role": "user", "content": buried}]) is None
 
-    window = meta_detect._window(buried, meta_detect.HEAD_CHARS, meta_detect.TAIL_CHARS)
+    window = meta_text.window(buried, meta_detect.HEAD_CHARS, meta_detect.TAIL_CHARS)
     assert len(window) == meta_detect.HEAD_CHARS + meta_detect.TAIL_CHARS + 1
 
 
@@ -315,7 +316,8 @@ def test_autocomplete_with_long_history_detected() -> None:
 
 def test_regexes_are_precompiled() -> None:
     # Guard against per-call re.compile creeping into the hot path.
-    patterns = [v for v in vars(meta_detect).values() if isinstance(v, re.Pattern)]
-    assert len(patterns) >= 5
-    for _task, _needle, pattern in meta_detect._CONTRACTS:
+    for module in (meta_clients, meta_generic):
+        patterns = [v for v in vars(module).values() if isinstance(v, re.Pattern)]
+        assert len(patterns) >= 5, module.__name__
+    for _task, _needle, pattern in meta_clients.CONTRACTS:
         assert isinstance(pattern, re.Pattern)
