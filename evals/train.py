@@ -43,7 +43,6 @@ from typing import Any
 
 import numpy as np
 
-from core.sessions.reading import is_synthetic, read_jsonl, records
 from core.messages import routing_view
 from core.routes import classifiable_labels
 from core.routing.embedding import EMBEDDING_NAME
@@ -55,6 +54,7 @@ from core.routing.local_model import (
     encode_array,
     known_share,
 )
+from core.sessions.reading import is_synthetic, read_jsonl, records
 from core.settings import Settings
 from evals.loso import (
     DEFAULT_FEATURE_SET,
@@ -75,6 +75,7 @@ from evals.loso import (
     route_table,
     score,
     select_operating_point,
+    softmax,
     source_counts,
 )
 from evals.loso import curve as loso_curve
@@ -273,14 +274,6 @@ def out_of_fold_logits(docs: list[str], y: np.ndarray, labels: list[str], c: flo
         vocabulary = pipeline.named_steps["tfidf"].vocabulary_
         familiar[test] = [known_share(document_features(docs[i]), vocabulary) >= MIN_KNOWN_SHARE for i in test]
     return logits, familiar
-
-
-def softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
-    """Row-wise softmax of `logits / temperature`."""
-    scaled = logits / temperature
-    scaled = scaled - scaled.max(axis=1, keepdims=True)
-    exp = np.exp(scaled)
-    return exp / exp.sum(axis=1, keepdims=True)
 
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from langgraph.config import get_stream_writer
@@ -81,12 +82,8 @@ async def _assembled(backend: Backend, payload: dict[str, Any]) -> dict[str, Any
     started = time.perf_counter()
     for attempt in range(backend.retry.attempts + 1):
         assembler = StreamAssembler()
-        first_chunk_ms: float | None = None
         try:
-            async for chunk in backend.stream_chat(payload):
-                if first_chunk_ms is None:
-                    first_chunk_ms = round((time.perf_counter() - started) * 1000, 2)
-                assembler.add(chunk)
+            first_chunk_ms = await _read_stream(backend, payload, assembler, started)
         except BackendError as error:
             if assembler.chunks and error.kind in ("cut", "protocol") and attempt < backend.retry.attempts:
                 continue  # broke midway: ask again, the client has seen nothing
@@ -94,12 +91,7 @@ async def _assembled(backend: Backend, payload: dict[str, Any]) -> dict[str, Any
             return _failure(backend, payload, started, error, after_first_byte=False, assembler=assembler)
         break
     answer = assembler.completion(assembler.id or "", assembler.created or int(time.time()))
-    step = step_record(
-        "generate", backend, CHAT_PATH, payload["messages"], started,
-        content=assembler.text, reasoning=assembler.reasoning_text, usage=assembler.usage,
-        model=assembler.model, extra={"ttft_ms": first_chunk_ms, "chunks": assembler.chunks},
-    )
-    return {"response": answer, "served_model": assembler.model, "error": None, "steps": [step]}
+    return _streamed(backend, payload, started, assembler, first_chunk_ms, answer)
 
 
 async def _complete(backend: Backend, payload: dict[str, Any]) -> dict[str, Any]:
@@ -120,31 +112,56 @@ async def _complete(backend: Backend, payload: dict[str, Any]) -> dict[str, Any]
 
 async def _stream(backend: Backend, payload: dict[str, Any], context: RouterContext) -> dict[str, Any]:
     """One streaming call: every chunk goes to the client as it arrives."""
-    write = context.chunk_sink or get_stream_writer()
     assembler = StreamAssembler()
     started = time.perf_counter()
-    first_chunk_ms: float | None = None
     try:
-        async for chunk in backend.stream_chat(payload):
-            if first_chunk_ms is None:
-                first_chunk_ms = round((time.perf_counter() - started) * 1000, 2)
-            assembler.add(chunk)
-            write(chunk)
+        first_chunk_ms = await _read_stream(
+            backend, payload, assembler, started, context.chunk_sink or get_stream_writer()
+        )
     except BackendError as error:
         return _failure(
             backend, payload, started, error, after_first_byte=assembler.chunks > 0, assembler=assembler
         )
+    return _streamed(backend, payload, started, assembler, first_chunk_ms, assembler.completion("", int(time.time())))
+
+
+async def _read_stream(
+    backend: Backend,
+    payload: dict[str, Any],
+    assembler: StreamAssembler,
+    started: float,
+    write: Callable[[dict[str, Any]], None] | None = None,
+) -> float | None:
+    """Read a backend stream into `assembler` (and hand each chunk to `write`); return the TTFT in ms.
+
+    Raises:
+        BackendError: the stream failed; `assembler` holds what arrived before.
+    """
+    first_chunk_ms: float | None = None
+    async for chunk in backend.stream_chat(payload):
+        if first_chunk_ms is None:
+            first_chunk_ms = round((time.perf_counter() - started) * 1000, 2)
+        assembler.add(chunk)
+        if write is not None:
+            write(chunk)
+    return first_chunk_ms
+
+
+def _streamed(
+    backend: Backend,
+    payload: dict[str, Any],
+    started: float,
+    assembler: StreamAssembler,
+    first_chunk_ms: float | None,
+    response: dict[str, Any],
+) -> dict[str, Any]:
+    """The update for a stream read to its end: the assembled completion and the step."""
     step = step_record(
         "generate", backend, CHAT_PATH, payload["messages"], started,
         content=assembler.text, reasoning=assembler.reasoning_text, usage=assembler.usage,
         model=assembler.model, extra={"ttft_ms": first_chunk_ms, "chunks": assembler.chunks},
     )
-    return {
-        "response": assembler.completion("", int(time.time())),
-        "served_model": assembler.model,
-        "error": None,
-        "steps": [step],
-    }
+    return {"response": response, "served_model": assembler.model, "error": None, "steps": [step]}
 
 
 def _failure(
