@@ -298,7 +298,7 @@ def index_data(
                 "parts": _split(e["template"], slots),
             }
         )
-        if e["delivery"] in ("system+user", "system+fewshot+user") and e.get("user_template"):
+        if e["delivery"] in ("system+user", "system+fewshot+user", "system+history+user") and e.get("user_template"):
             parts = _split(e["user_template"], slots)
             if sum(len(p.strip()) for p in parts) >= 12:  # too short to shingle is dropped by from_data
                 templates.append(
