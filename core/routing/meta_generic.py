@@ -129,6 +129,8 @@ def guards_ok(low: str, m: SimilarityMatch, index: TemplateIndex) -> bool:
     if t.tail_literal:
         key = t.tail_literal[-40:]
         cut = low.rfind(key)
+        if cut < 0 and t.fixed:
+            return False  # a fixed template always ends with its tail: this text only resembles it
         if cut >= 0 and _personal(low[cut + len(key) :]):
             return False  # the person's own words after the pasted prompt
     if _meta_question(low, m.last_offset):

@@ -86,6 +86,7 @@ class IndexedTemplate:
     needs: str = (
         ""  # "history": sent after the chat's own messages; "transcript": over a transcript in the user turn
     )
+    fixed: bool = False  # the client sends the text as is (users cannot edit it): its fixed tail must be there
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ class TemplateIndex:
                     tail_literal=parts[-1].strip().lower() if len(parts) > 1 else "",
                     slotless=len(parts) == 1,
                     needs=t.get("needs", ""),
+                    fixed=bool(t.get("fixed", False)),
                     lead=parts[0].strip().lower() if len(parts) > 1 else "",
                 )
             )
@@ -266,7 +268,7 @@ def index_data(
     """Index data (what ``meta_templates.json`` holds) from catalogue entries.
 
     ``entries`` are catalogue entries (``client``, ``id``, ``task``, ``delivery``, ``template``,
-    ``slots``, optional ``user_template``). Entries of ``exclude_clients`` are left out, and so
+    ``slots``, optional ``user_template`` and ``editable``: users can edit the client's prompts). Entries of ``exclude_clients`` are left out, and so
     are those clients' exact rules (``clients`` lists the clients that remain).
     """
     excluded = set(exclude_clients)
@@ -295,6 +297,7 @@ def index_data(
                 "task": e["task"],
                 "where": where,
                 "needs": needs,
+                "fixed": not e.get("editable", False),
                 "parts": _split(e["template"], slots),
             }
         )
@@ -307,6 +310,7 @@ def index_data(
                         "client": e["client"],
                         "task": e["task"],
                         "where": "last",
+                        "fixed": not e.get("editable", False),
                         "parts": parts,
                     }
                 )

@@ -29,8 +29,12 @@ SEED = 20260314
 DATE_ISO = "2026-03-14"
 DATE_US = "3/14/2026"
 
-#: clients whose task prompts an admin or user can edit in settings
-EDITABLE = {"openwebui", "librechat", "sillytavern"}
+#: clients whose task prompts an admin or user can edit in settings (``"editable": true`` in their file)
+EDITABLE = {
+    json.loads(p.read_text(encoding="utf-8"))["client"]
+    for p in TEMPLATES_DIR.glob("*.json")
+    if json.loads(p.read_text(encoding="utf-8")).get("editable")
+}
 
 Message = dict[str, Any]
 
@@ -46,7 +50,9 @@ def load_catalogue(directory: Path = TEMPLATES_DIR) -> list[dict[str, Any]]:
     for path in sorted(directory.glob("*.json")):
         data = json.loads(path.read_text(encoding="utf-8"))
         for e in data["entries"]:
-            entries.append({**e, "client": data["client"], "licence": data["licence"]})
+            entries.append(
+                {**e, "client": data["client"], "licence": data["licence"], "editable": data.get("editable", False)}
+            )
     return entries
 
 
