@@ -189,4 +189,35 @@ def detect_meta(
         if found is not None and guards_ok(sys_scan.low, found, idx):
             return MetaMatch(f"similar.{found.template.id}", found.template.task)
     # 3. Generic housekeeping structure.
-    return rule_generic(ctx, history_before, str(last.get("role")), person)
+    return rule_generic(ctx, history_before, str(last.get("role")), person, _fewshot(messages))
+
+
+#: Example answers of a few-shot frame are short (a title, a query, a language code, tags).
+_FEWSHOT_ANSWER_CHARS = 160
+_FEWSHOT_MAX_MESSAGES = 24
+
+
+def _fewshot(messages: Sequence[Mapping[str, Any]]) -> bool:
+    """System message, then example turns whose assistant answers are all short, then the last user turn.
+
+    Two example answers at least. A real chat has longer answers, or no system message first.
+    """
+    n = len(messages)
+    if n < 4 or n > _FEWSHOT_MAX_MESSAGES:
+        return False
+    first = messages[0]
+    if not isinstance(first, Mapping) or first.get("role") not in _SYSTEM_ROLES:
+        return False
+    answers = 0
+    for m in messages[1:-1]:
+        if not isinstance(m, Mapping):
+            return False
+        role = m.get("role")
+        if role == "assistant":
+            text = content_text(m.get("content"))
+            if not text.strip() or len(text) > _FEWSHOT_ANSWER_CHARS:
+                return False
+            answers += 1
+        elif role != "user":
+            return False
+    return answers >= 2

@@ -247,17 +247,26 @@ class Scan:
             if (where is not None and t.where != where) or (needs is not None and t.needs not in needs):
                 continue
             score = c / len(t.shingles)
-            if score > best_c:
+            # Ties go to the template listed first: the answer must not depend on set order
+            # (string hashing differs between processes).
+            if score > best_c or (score == best_c and i < best_i):
                 best_i, best_c = i, score
         if best_i < 0 or best_c < self.index.threshold:
             return None
         t = templates[best_i]
-        first = last = -1
-        for j, s in enumerate(self.shingles):
+        first = last = lone = -1
+        shingles = self.shingles
+        for j, s in enumerate(shingles):
             if s in t.shingles:
-                if first < 0:
+                if lone < 0:
+                    lone = j
+                # The template starts where two shingles in a row match: one common phrase
+                # ("here is the") in a person's own words before it does not count.
+                if first < 0 and j + 1 < len(shingles) and shingles[j + 1] in t.shingles:
                     first = j
                 last = j
+        if first < 0:
+            first = lone
         start, end = _token_span(self.low, first, last + K - 1)
         return SimilarityMatch(t, best_c, start, end)
 
