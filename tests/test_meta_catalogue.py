@@ -123,11 +123,13 @@ def test_catalogue_entry_schema_and_provenance(entry: dict[str, Any]) -> None:
         assert re.fullmatch(r"[0-9a-f]{40}", rel["commit"])
     assert entry["file"].strip() and entry["symbol"].strip()
     assert len(entry["template"].strip()) >= 30
-    text = entry["template"] + entry.get("user_template", "")
+    text = entry["template"] + entry.get("user_template", "") + "".join(m["content"] for m in entry.get("fewshot", []))
     for placeholder in entry.get("slots", {}):
         assert placeholder in text, placeholder
-    if entry["delivery"] in ("system+user", "system+fewshot+user"):
+    if entry["delivery"] in ("system+user", "system+fewshot+user", "system+history+user"):
         assert entry.get("user_template")
+    if entry.get("added"):  # templates added for issue 26 are all pinned to a commit
+        assert re.fullmatch(r"[0-9a-f]{40}", rel.get("commit") or ""), entry["id"]
 
 
 def test_catalogue_covers_each_clients_background_tasks() -> None:

@@ -259,6 +259,8 @@ _INTENTS: tuple[tuple[str, re.Pattern[str], bool, tuple[str, ...]], ...] = (
         ("language",),
     ),
 )
+# The word itself: a prompt that summarises into a title, or detects the language for one, is a title task.
+_TITLE_WORD = re.compile(r"\btitles?\b|标题")
 # Tasks a system instruction can carry over an ordinary user turn (the client's pre-step on
 # the user's message, not a transcript): choosing a tool, deciding on a search, an emoji.
 _SYSTEM_PRESTEP_TASKS = frozenset({"tool_selection", "queries", "emoji", "language", "emotion"})
@@ -431,16 +433,23 @@ def _housekeeping(instr: str, constrained: bool = False, impersonal: bool = True
     if impersonal and _PERSON.search(para[:_INSTRUCTION_CHARS]):
         return None
     chat: bool | None = None
-    task = None
+    task, at = None, len(instr)
+    # The task named first wins: a prompt states its job before it mentions other outputs
+    # ("Create a summary ... the main topic ...", "... do not ask follow-up questions").
     for name, pattern, needs_chat, screens in _INTENTS:
-        if any(w in instr for w in screens) and pattern.search(instr):
-            if needs_chat:
-                if chat is None:
-                    chat = _CHAT_WORD.search(instr) is not None
-                if not chat:
-                    continue
-            task = name
-            break
+        if not any(w in instr for w in screens):
+            continue
+        m = pattern.search(instr, 0, at)
+        if m is None:
+            continue
+        if needs_chat:
+            if chat is None:
+                chat = _CHAT_WORD.search(instr) is not None
+            if not chat:
+                continue
+        task, at = name, m.start()
+    if task in ("summary", "language") and _TITLE_WORD.search(instr):
+        task = "title"  # "summarise the conversation into a title", "detect the language ... a title"
     if task is None or not (constrained or _has_constraint(instr) or _TASK_FRAME.search(instr)):
         return None
     return task

@@ -277,8 +277,9 @@ def index_data(
     """Index data (what ``meta_templates.json`` holds) from catalogue entries.
 
     ``entries`` are catalogue entries (``client``, ``id``, ``task``, ``delivery``, ``template``,
-    ``slots``, optional ``user_template`` and ``editable``: users can edit the client's prompts). Entries of ``exclude_clients`` are left out, and so
-    are those clients' exact rules (``clients`` lists the clients that remain).
+    ``slots``, optional ``user_template`` and ``editable``: users can edit the client's prompts).
+    Entries of ``exclude_clients`` are left out, and so are those clients' exact rules
+    (``clients`` lists the clients that remain).
     """
     excluded = set(exclude_clients)
     templates: list[dict[str, Any]] = []
@@ -310,7 +311,8 @@ def index_data(
                 "parts": _split(e["template"], slots),
             }
         )
-        if e["delivery"] in ("system+user", "system+fewshot+user", "system+history+user") and e.get("user_template"):
+        user_turn = e["delivery"] in ("system+user", "system+fewshot+user", "system+history+user")
+        if user_turn and e.get("user_template"):
             parts = _split(e["user_template"], slots)
             if sum(len(p.strip()) for p in parts) >= 12:  # too short to shingle is dropped by from_data
                 templates.append(
