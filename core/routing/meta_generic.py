@@ -497,7 +497,7 @@ def rule_generic(
     """
     low = c.low
     before, after, quoted = _instruction_parts(low)
-    completion = _COMPLETION_TAIL.search(low[-200:]) is not None
+    completion = low.rstrip().endswith(":") and _COMPLETION_TAIL.search(low[-200:]) is not None
     if ("{" in before and _GENERIC_PLACEHOLDER.search(before)) or (
         "{" in c.sys_low and _GENERIC_PLACEHOLDER.search(c.sys_low[: _INSTRUCTION_CHARS * 3])
     ):
