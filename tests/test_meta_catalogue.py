@@ -68,7 +68,7 @@ CLIENT_TASKS = {
     "anythingllm": {"tool_selection", "summary"},
     "bigagi": {"title", "image_prompt", "follow_ups"},
     "jan": {"title"},
-    "hfchatui": {"title", "queries", "summary"},
+    "hfchatui": {"title", "queries", "summary", "tool_selection"},
 }
 #: Older releases' title and search-query templates the catalogue must keep (issue 26).
 OLDER_RELEASES = {

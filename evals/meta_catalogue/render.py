@@ -146,6 +146,11 @@ PERSONAS = (
     "You are a senior software engineer. Answer with working code and short explanations.",
     "You are a friendly travel planner who keeps answers short.",
 )
+ROUTES = [
+    {"name": "casual_conversation", "description": "Greetings, small talk and simple questions"},
+    {"name": "code_generation", "description": "Writing, fixing or explaining code"},
+    {"name": "web_search", "description": "Questions about current events that need fresh information"},
+]
 PRIOR_SUMMARIES = {
     "en": "The user asked for help; the assistant gave first suggestions.",
     "de": "Der Nutzer bat um Hilfe; der Assistent machte erste Vorschläge.",
@@ -180,6 +185,7 @@ def slot_value(kind: str, history: list[Message], lang: str, rng: random.Random)
         "char_name": "Seraphina",
         "user_name": "Dana",
         "prior_summary": PRIOR_SUMMARIES[lang],
+        "routes_json": json.dumps(ROUTES),
     }
     if kind in simple:
         return simple[kind]
