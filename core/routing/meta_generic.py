@@ -224,9 +224,10 @@ _INTENTS: tuple[tuple[str, re.Pattern[str], bool, tuple[str, ...]], ...] = (
         "tool_selection",
         re.compile(
             r"\b(?:pick|choose|select)\b[^.\n]{0,60}\b(?:function|tool)s?\b|\b(?:function|tool)s? match"
+            r"|\bbest (?:suited |matching |match )?route\b|\bwhich route\b"
         ),
         False,
-        ("function", "tool"),
+        ("function", "tool", "route"),
     ),
     (
         "image_prompt",
@@ -402,6 +403,7 @@ _INTENT_WORDS = (
     "repl",
     "function",
     "tool",
+    "route",
     "tag",
     "title",
     "name",
@@ -512,7 +514,7 @@ def rule_generic(
         if m:
             return MetaMatch("generic.json_contract", _CONTRACT_TASK[m.group(1)])
         task = _housekeeping(before[:_CONSTRAINT_CHARS], completion) or _housekeeping(
-            after[-_INSTRUCTION_CHARS:], completion
+            after[:_CONSTRAINT_CHARS], completion
         )
         if task:
             return MetaMatch("generic.wrapped_transcript", task)
