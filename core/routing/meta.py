@@ -15,10 +15,11 @@ Layers
 3. **Similarity** to the known templates of ``meta_templates.json`` (``meta_index``):
    3-token shingle containment over a bounded window, which survives an admin's rewording
    and removed sections.
-4. **Generic structure** (``_rule_generic``), no client's wording: a housekeeping JSON
-   contract or an impersonal, format-constrained instruction to title / summarise / tag /
-   search / pick a tool, wrapped around a quoted transcript, in the system message over a
-   transcript, or appended after the chat.
+4. **Generic structure** (``meta_generic.rule_generic``), no client's wording: a housekeeping
+   JSON contract or an impersonal, format-constrained instruction to title / summarise / tag /
+   search / classify an emotion / write image keywords / pick a tool or route, wrapped around a
+   quoted transcript, in the system message over a transcript, over few-shot examples or over
+   a user turn it treats as data, or appended after the chat.
 
 ``detect_meta(messages, index=...)`` takes another :class:`~.meta_index.TemplateIndex`; an
 index without a client also switches that client's exact rules off (the held-out
@@ -91,7 +92,14 @@ Sources of the rules (prompt text read from each project's source)
 * SillyTavern 1.12.6 (``public/scripts/extensions/memory/index.js``
   ``defaultPrompt``): the Summarize extension, quiet-prompt and raw modes.
 
-``tests/fixtures/meta_prompts/README.md`` lists the exact files and commits
+The similarity index (``meta_templates.json``) holds every template of the catalogue in
+``evals/meta_catalogue/templates``, 103 of 12 clients with their files and commits, among them
+the clients' other background requests: SillyTavern's expression classification and
+image-generation prompts, chat-ui's search queries, reasoning status and route choice,
+big-AGI's image prompt and follow-ups, LobeChat's tags, agent name, language detection and
+query rewrite, LibreChat's summary buffer, Chatbox's knowledge-base search decision,
+AnythingLLM's document summarizer, Continue's compaction, and older releases' titles and
+queries. ``tests/fixtures/meta_prompts/README.md`` lists the exact files and commits
 the fixtures were rendered from.
 """
 
