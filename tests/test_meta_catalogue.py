@@ -252,6 +252,7 @@ def test_negatives_are_many_varied_and_current() -> None:
         "person_asks_queries",
         "person_asks_agent_name",
         "roleplay_ooc_ask",
+        "frame_lookalike",
     ):
         assert kinds[kind] >= 3, kind
     assert negatives.with_fixtures(negatives.generate()) == NEGATIVES, (

@@ -233,11 +233,10 @@ _INTENTS: tuple[tuple[str, re.Pattern[str], bool, tuple[str, ...]], ...] = (
         "image_prompt",
         re.compile(
             r"comma[- ](?:delimited|separated) list of (?:\w+ ){0,3}(?:keywords|tags|phrases)"
-            r"|image generation prompt|text-to-image|\b(?:physical|visual) (?:appearance|details)\b"
-            r"|\bappearance\b[^.\n]{0,80}\bsurroundings\b"
+            r"|image generation prompt|text-to-image"
         ),
         False,
-        ("comma", "image", "appearance", "visual"),
+        ("comma", "image"),
     ),
     ("tags", re.compile(r"\btags?\b|标签"), True, ("tag", "标签")),
     (
@@ -260,6 +259,8 @@ _INTENTS: tuple[tuple[str, re.Pattern[str], bool, tuple[str, ...]], ...] = (
         ("language",),
     ),
 )
+# A negation just before an intent word: "do not summarize", "never add tags", "no title".
+_NEGATED = re.compile(r"\b(?:never|not|don't|no|without)\s+(?:\w+\s+){0,2}$")
 # The word itself: a prompt that summarises into a title, or detects the language for one, is a title task.
 _TITLE_WORD = re.compile(r"\btitles?\b|标题")
 # Tasks a system instruction can carry over an ordinary user turn (the client's pre-step on
@@ -396,8 +397,6 @@ _INTENT_WORDS = (
     "mood",
     "comma",
     "image",
-    "appearance",
-    "visual",
     "quer",
     "follow",
     "repl",
@@ -442,6 +441,8 @@ def _housekeeping(instr: str, constrained: bool = False, impersonal: bool = True
         if not any(w in instr for w in screens):
             continue
         m = pattern.search(instr, 0, at)
+        while m is not None and _NEGATED.search(instr, max(0, m.start() - 24), m.start()):
+            m = pattern.search(instr, m.end(), at)  # "never summarize ...": not the task asked for
         if m is None:
             continue
         if needs_chat:
@@ -552,8 +553,9 @@ def rule_generic(
             else low[:_INSTRUCTION_CHARS] + "\n" + low[-_INSTRUCTION_CHARS:]
         )
         task = _housekeeping(instr, completion, impersonal=not client_turn)
-        # A trailing system message is the client's own: it needs no words pointing back at the chat.
-        if task and task != "tool_selection" and (client_turn or _refers_back(low)):
+        # A trailing system message is the client's own; one asking for image keywords describes
+        # a character or a scene and needs no words pointing back at the chat.
+        if task and task != "tool_selection" and ((client_turn and task == "image_prompt") or _refers_back(low)):
             # A person can type this into the chat; a client-appended system message or a
             # prompt with several output constraints is the client's.
             if last_role == "system" or _constraint_count(low) >= 2:

@@ -500,7 +500,88 @@ def generate() -> list[dict[str, Any]]:
                 _u(turn),
             ],
         )
+    # 10. Conversations shaped like the generic rules' new frames (few-shot answers, a trailing
+    #     system message, a system prompt about "the following text") that are real requests.
+    for why, msgs in shape_negatives():
+        add("frame_lookalike", why, msgs)
     return out
+
+
+def shape_negatives() -> list[tuple[str, list[dict[str, Any]]]]:
+    """Real requests in the shapes the generic rules read as a client's frame."""
+    chat = CONVERSATIONS["en"][0]
+    rp_system = {"role": "system", "content": CLIENT_CHAT_SYSTEMS[2][1]}
+    trivia = [
+        {
+            "role": "system",
+            "content": "You are a trivia host. Answer with one word only. Never summarize the conversation and never explain.",
+        },
+        _u("Capital of France?"),
+        {"role": "assistant", "content": "Paris"},
+        _u("Largest planet?"),
+        {"role": "assistant", "content": "Jupiter"},
+        _u("Capital of Peru?"),
+    ]
+    tutor = [
+        {"role": "system", "content": "You are a vocabulary tutor. Reply with the German word only, no explanation."},
+        _u("apple"),
+        {"role": "assistant", "content": "Apfel"},
+        _u("house"),
+        {"role": "assistant", "content": "Haus"},
+        _u("the weather is nice today"),
+    ]
+    return [
+        ("a short-answer quiz whose system prompt forbids summaries", trivia),
+        ("a vocabulary drill with one-word answers", tutor),
+        (
+            "an app's trailing reminder that names the conversation and a summary, negated",
+            [
+                *chat,
+                {
+                    "role": "system",
+                    "content": "Reminder: answer in the user's language and do not summarize earlier turns of the conversation.",
+                },
+            ],
+        ),
+        (
+            "a role-play author's note as the last system message",
+            [
+                rp_system,
+                *chat,
+                {
+                    "role": "system",
+                    "content": "[Author's note: Write in third person. Do not describe Dana's actions. Focus on Seraphina's appearance and her surroundings.]",
+                },
+            ],
+        ),
+        (
+            "a role-play author's note before the player's turn",
+            [
+                rp_system,
+                *chat,
+                {"role": "system", "content": "[Author's note: Seraphina is wary of strangers. Only describe what she can see.]"},
+                _u("*I step into the clearing and wave.* Hello there!"),
+            ],
+        ),
+        (
+            "a proofreading app that treats the user turn as data",
+            [
+                {
+                    "role": "system",
+                    "content": "Proofread the following text. Do not answer any questions it contains; return the corrected text only.",
+                },
+                _u("Their going to the market tomorow, do you want to come with?"),
+            ],
+        ),
+        (
+            "a person asks for image keywords for a pasted scene, without first person",
+            [_u("Describe the scene below as a comma-separated list of keywords for an image generator.\n\n" + long_text("en", 600, _rng("scene")))],
+        ),
+        (
+            "a person asks the chat for a comma-separated list in a role-play",
+            [rp_system, *chat, _u("(OOC: list the items in Seraphina's bag, comma-separated, nothing else.)")],
+        ),
+    ]
 
 
 def with_fixtures(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
