@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 import zipfile
 from importlib import resources
 from pathlib import Path
@@ -408,6 +409,15 @@ def test_dockerfile_structure():
     packages = re.search(r"packages = \[([^\]]*)\]", pyproject).group(1)
     for package in re.findall(r'"([^"]+)"', packages):
         assert package.split(".")[0] in copied, package  # a subpackage comes with its top directory
+
+
+def test_pyproject_names_each_dependency_once():
+    """A requirement listed twice can drift apart (two bounds for one package); each extra once too."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    for group, requirements in {"dependencies": project["dependencies"], **project["optional-dependencies"]}.items():
+        names = [re.split(r"[\s\[<>=!~;]", req, maxsplit=1)[0].lower().replace("_", "-") for req in requirements]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        assert not twice, f"{group} lists {twice} more than once"
 
 
 def test_dockerfile_build_install_and_start_work_outside_a_container(sim_reset, tmp_path: Path):
