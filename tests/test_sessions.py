@@ -17,6 +17,7 @@ from langsmith.schemas import Run
 
 from core.sessions.store import rotate
 from tests.conftest import (
+    PRIMARY_MODEL,
     ROOT,
     SESSION_SCHEMA,
     TEST_XAI_KEY,
@@ -119,10 +120,16 @@ def test_client_disconnect_mid_stream_writes_a_record_with_error(router, sim_res
     with httpx.stream("POST", f"{router.v1}/chat/completions",
                       json={"stream": True, "messages": [{"role": "user", "content": "hello"}]}) as response:
         session_id = response.headers["x-session-id"]
+        answered_by = response.headers["x-ai-router-model"]
         next(response.iter_lines())  # the first chunk arrived; now hang up
     record = wait_for_record(router, session_id)
     assert record["error"] and "disconnected" in record["error"]
     assert record["status_code"] == 499
+    # The record names the model that was answering, as the response header did (issue #23).
+    assert answered_by == PRIMARY_MODEL and record["served_model"] == answered_by
+    shown = subprocess.run([sys.executable, "-m", "tools.sessions", "--dir", str(router.session_dir), "show",
+                            session_id], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert f"served_model        {answered_by}" in shown
 
 
 def test_fifty_concurrent_requests_write_fifty_records(router, sim_reset):
