@@ -271,7 +271,7 @@ def test_an_ambiguous_id_prefix_gets_a_clear_400(router):
     twins = [f"chatcmpl-0dd0dd0d{suffix * 24}" for suffix in "ab"]
     files = [router.session_dir / f"20200101T000000.00000{i}Z_{sid}.json" for i, sid in enumerate(twins)]
     try:
-        for path, sid in zip(files, twins):
+        for path, sid in zip(files, twins, strict=True):
             path.write_text(json.dumps({"session_id": sid, "timestamp": "2020-01-01T00:00:00+00:00"}))
         response = httpx.post(f"{router.v1}/feedback", json={"response_id": "chatcmpl-0dd0dd0d", "score": 1})
         assert response.status_code == 400, response.text
