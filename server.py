@@ -39,7 +39,7 @@ from core.log_setup import configure_logging
 from core.redact import known_secrets, redact, register_secret
 from core.routes import ROUTES, check_route
 from core.services import Services, build_services, install_default_services
-from core.sessions.store import AmbiguousSessionId, SessionStore
+from core.sessions.store import SESSION_ID_LENGTH, AmbiguousSessionId, SessionStore
 from core.settings import Settings
 from core.shared.metrics import shared_metrics
 from core.stats import Stats
@@ -238,7 +238,9 @@ async def feedback(request: Request) -> JSONResponse:
     if session_id is None:
         shared = _services(request).shared  # served by another replica? hand it over through Redis
         if shared is None or not await shared.forward_feedback(rating.response_id, entry):
-            raise OpenAIError(404, f"No session {rating.response_id!r} is known to this router.",
+            whole = len(rating.response_id) >= SESSION_ID_LENGTH  # another replica's session needs its whole id
+            raise OpenAIError(404, f"No session {rating.response_id!r} is known to this router"
+                              + ("." if whole else " (a session another replica served needs its whole id)."),
                               param="response_id")
     return JSONResponse({"object": "feedback", "response_id": session_id or rating.response_id,
                          "status": "recorded"})

@@ -182,6 +182,7 @@ def test_feedback_attaches_to_the_record(router, sim_reset):
 
 @pytest.mark.parametrize(("body", "status"), [
     ({"response_id": "chatcmpl-" + "0" * 32, "score": 1}, 404),
+    ({"response_id": "chatcmpl-" + "0" * 12, "score": 1}, 404),  # a prefix no session here starts with
     ({"response_id": "nope", "score": 1}, 400),
     ({"response_id": "chatcmpl-" + "0" * 32, "score": 99}, 400),
 ])
