@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from core.backends.assemble import StreamAssembler
 from core.http.errors import OpenAIError
@@ -77,6 +77,13 @@ class MessageParam(BaseModel):
     role: Literal["user", "assistant", "system"]
     content: str | list[dict[str, Any]]
 
+    @field_validator("content", mode="before")
+    @classmethod
+    def _content_shape(cls, value: Any) -> Any:
+        if not isinstance(value, str | list):
+            raise ValueError("must be a string or a list of content blocks")  # not pydantic's per-type errors
+        return value
+
 
 class MessagesRequest(BaseModel):
     """`POST /v1/messages`: the fields the router reads, with their types checked."""
@@ -97,6 +104,13 @@ class MessagesRequest(BaseModel):
     thinking: dict[str, Any] | None = None
     output_config: dict[str, Any] | None = None
     stream: StrictBool = False
+
+    @field_validator("system", mode="before")
+    @classmethod
+    def _system_shape(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, str | list):
+            raise ValueError("must be a string or a list of text blocks")
+        return value
 
 
 class CountTokensRequest(BaseModel):
@@ -435,7 +449,7 @@ class MessagesStream:
 
     def start(self) -> list[dict[str, Any]]:
         """The opening events."""
-        message = {"id": self.message_id, "type": "message", "role": "assistant", "model": self.model,
+        message: dict[str, Any] = {"id": self.message_id, "type": "message", "role": "assistant", "model": self.model,
                    "content": [], "stop_reason": None, "stop_sequence": None,
                    "usage": {"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0,
                              "cache_read_input_tokens": 0}}

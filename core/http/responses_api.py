@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from core.backends.assemble import StreamAssembler
 from core.http.errors import OpenAIError
@@ -74,6 +74,20 @@ class ResponsesRequest(BaseModel):
     store: StrictBool | None = None
     previous_response_id: str | None = None
     stream: StrictBool = False
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _input_shape(cls, value: Any) -> Any:
+        if not isinstance(value, str | list):
+            raise ValueError("must be a string or a list of input items")  # not pydantic's per-type errors
+        return value
+
+    @field_validator("tool_choice", mode="before")
+    @classmethod
+    def _choice_shape(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, str | dict):
+            raise ValueError("must be a string (auto, none, required) or an object")
+        return value
 
 
 @dataclass
@@ -374,7 +388,7 @@ def usage_of(chat_usage: dict[str, Any] | None) -> dict[str, Any] | None:
     completion = int(chat_usage.get("completion_tokens") or 0)
     cached = ((chat_usage.get("prompt_tokens_details") or {}).get("cached_tokens")) or 0
     reasoning = ((chat_usage.get("completion_tokens_details") or {}).get("reasoning_tokens")) or 0
-    return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": cached},
+    return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": 0},
             "output_tokens": completion, "output_tokens_details": {"reasoning_tokens": reasoning},
             "total_tokens": int(chat_usage.get("total_tokens") or prompt + completion)}
 
@@ -634,14 +648,16 @@ class ResponsesStream:
     def finish(self, error: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Close the open items and end the response.
 
-        `error` (`{"code", "message"}`) fails it: `response.failed` carries the error.
+        `error` (`{"status", "message"}`) fails it: `response.failed` carries the error, with
+        one of the codes the SDKs know (`rate_limit_exceeded` for a 429, else `server_error`).
         """
         events = self._close_text() + self._close_calls()
         output = [item for item in self.output if item is not None]
         if error is not None:
+            code = "rate_limit_exceeded" if error.get("status") == 429 else "server_error"
             self.final = {**self.base, "status": "failed", "output": output,
                           "usage": usage_of(self.assembler.usage),
-                          "error": {"code": error.get("code") or "server_error", "message": error.get("message")}}
+                          "error": {"code": code, "message": str(error.get("message") or "the answer failed")}}
             events.append(self._event("response.failed", response=self.final))
             return events
         self.final = finished(self.base, output, self.assembler.finish_reason, self.assembler.usage)
