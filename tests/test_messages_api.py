@@ -60,7 +60,8 @@ def test_claude_code_shapes_become_one_chat_conversation():
                 {"type": "tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "-3C"}]},
                 {"type": "text", "text": "Thanks, and tomorrow?"}]},
         ],
-        tools=[WEATHER, {"type": "web_search_20250305", "name": "web_search"}, {"type": "bash_20250124", "name": "bash"}],
+        tools=[WEATHER, {"type": "web_search_20250305", "name": "web_search"},
+               {"type": "bash_20250124", "name": "bash"}],
         tool_choice={"type": "auto", "disable_parallel_tool_use": True},
         stop_sequences=["END"], temperature=0.5, top_p=0.9, top_k=5, metadata={"user_id": "u-7"},
         thinking={"type": "enabled", "budget_tokens": 1024}, stream=True,
@@ -73,8 +74,8 @@ def test_claude_code_shapes_become_one_chat_conversation():
             {"type": "text", "text": "Weather in Oslo? And this image:"},
             {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
             {"type": "image_url", "image_url": {"url": "https://example.org/a.png"}}]},
-        {"role": "assistant", "content": "Checking.", "tool_calls": [
-            {"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'}}]},
+        {"role": "assistant", "content": "Checking.", "tool_calls": [{
+            "id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'}}]},
         {"role": "tool", "tool_call_id": "toolu_1", "content": "-3C"},
         {"role": "user", "content": "Thanks, and tomorrow?"},
     ]

@@ -162,7 +162,8 @@ def test_wrong_types_are_400_naming_the_field(body, param):
 
 
 @pytest.mark.parametrize("items, param", [
-    ([{"type": "message", "role": "user", "content": [{"type": "input_file", "file_id": "f"}]}], "input.0.content.0.type"),
+    ([{"type": "message", "role": "user", "content": [{"type": "input_file", "file_id": "f"}]}],
+     "input.0.content.0.type"),
     ([{"type": "message", "role": "user", "content": [{"type": "input_image", "file_id": "f"}]}],
      "input.0.content.0.image_url"),
     ([{"type": "message", "role": "robot", "content": "x"}], "input.0.role"),
@@ -200,7 +201,8 @@ def test_answer_cut_by_length_is_incomplete():
 def test_answer_with_a_tool_call():
     chat = {"choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
         "role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_9", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'}}]}}]}
+            {"id": "call_9", "type": "function",
+             "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'}}]}}]}
     parsed = Response.model_validate(response_object(chat, _base(tools=[WEATHER]), ToolMap()))
     (call,) = parsed.output
     assert call.type == "function_call" and call.call_id == "call_9" and call.name == "get_weather"
