@@ -1,6 +1,6 @@
 """The Responses API's conversation store on its own: bounds, owners, and Redis shared by replicas.
 
-Redis is a real `redis-server` (tests/redis_server.py); two `ResponseStore`s with their own
+Redis is a real `redis-server` (tests/redis_server.py); two `ConversationStore`s with their own
 links stand for two replicas.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.http.response_store import ANONYMOUS, ResponseStore, owner_of
+from core.sessions.conversations import ANONYMOUS, ConversationStore, owner_of
 from core.shared.link import RedisLink
 from tests.redis_server import RedisServer
 
@@ -37,7 +37,7 @@ def test_owner_is_a_digest_of_the_key():
 
 def test_memory_store_bounds_owner_and_delete():
     async def scenario() -> None:
-        store = ResponseStore(max_entries=2, max_age_s=60)
+        store = ConversationStore(max_entries=2, max_age_s=60)
         for name in ("resp_1", "resp_2", "resp_3"):
             await store.put(_record(name, owner_of("key-a")))
         assert await store.get("resp_1", owner_of("key-a")) is None  # the oldest went first
@@ -54,7 +54,7 @@ def test_memory_store_bounds_owner_and_delete():
 
 def test_memory_store_age_bound():
     async def scenario() -> None:
-        store = ResponseStore(max_entries=10, max_age_s=0.2)
+        store = ConversationStore(max_entries=10, max_age_s=0.2)
         await store.put(_record("resp_old"))
         assert await store.get("resp_old", ANONYMOUS) is not None
         deadline = time.monotonic() + 5
@@ -67,7 +67,7 @@ def test_memory_store_age_bound():
 
 def test_zero_entries_keeps_nothing():
     async def scenario() -> None:
-        store = ResponseStore(max_entries=0, max_age_s=60)
+        store = ConversationStore(max_entries=0, max_age_s=60)
         await store.put(_record("resp_1"))
         assert await store.get("resp_1", ANONYMOUS) is None and not store.enabled
 
@@ -76,8 +76,8 @@ def test_zero_entries_keeps_nothing():
 
 def test_two_replicas_share_records_and_the_count_bound(redis: RedisServer):
     async def scenario() -> None:
-        first = ResponseStore(3, 60, RedisLink(redis.url, timeout_s=1, prefix="store-test"))
-        second = ResponseStore(3, 60, RedisLink(redis.url, timeout_s=1, prefix="store-test"))
+        first = ConversationStore(3, 60, RedisLink(redis.url, timeout_s=1, prefix="store-test"))
+        second = ConversationStore(3, 60, RedisLink(redis.url, timeout_s=1, prefix="store-test"))
         await first.put(_record("resp_a", owner_of("k")))
         found = await second.get("resp_a", owner_of("k"))
         assert found is not None and found["response"]["id"] == "resp_a"
@@ -100,7 +100,7 @@ def test_redis_down_keeps_the_record_in_process():
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        store = ResponseStore(5, 60, RedisLink(f"redis://127.0.0.1:{port}", timeout_s=0.2, retry_s=60))
+        store = ConversationStore(5, 60, RedisLink(f"redis://127.0.0.1:{port}", timeout_s=0.2, retry_s=60))
         await store.put(_record("resp_x"))
         assert (await store.get("resp_x", ANONYMOUS))["id"] == "resp_x"
         assert store.snapshot()["kept_locally_redis_down"] == 1

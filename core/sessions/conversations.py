@@ -35,7 +35,7 @@ def owner_of(key: str | None) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32] if key else ANONYMOUS
 
 
-class ResponseStore:
+class ConversationStore:
     """Stored Responses API answers, in this process or in the fleet's Redis."""
 
     def __init__(self, max_entries: int, max_age_s: float, link: RedisLink | None = None) -> None:
