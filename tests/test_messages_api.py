@@ -12,12 +12,11 @@ import pytest
 from anthropic.types import Message, RawMessageStreamEvent
 from pydantic import TypeAdapter
 
-from core.http.errors import OpenAIError
+from core.http.errors import OpenAIError, anthropic_error_body
 from core.http.messages_api import (
     CountTokensRequest,
     MessagesRequest,
     MessagesStream,
-    anthropic_error_body,
     estimate_tokens,
     message_object,
     sse,

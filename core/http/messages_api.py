@@ -34,35 +34,9 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from core.backends.assemble import StreamAssembler
-from core.http.errors import OpenAIError
-from core.redact import redact
+from core.http.errors import OpenAIError, anthropic_error_body
 
 ENRICH = "ENRICH"
-
-# Anthropic's `error.type` for each status (https://docs.anthropic.com/en/api/errors).
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    405: "invalid_request_error",
-    413: "request_too_large",
-    415: "invalid_request_error",
-    422: "invalid_request_error",
-    429: "rate_limit_error",
-    500: "api_error",
-    502: "api_error",
-    503: "overloaded_error",
-    504: "api_error",
-    529: "overloaded_error",
-}
-
-
-def anthropic_error_body(status_code: int, message: str) -> dict[str, Any]:
-    """Anthropic's error JSON: `{"type": "error", "error": {"type", "message"}}`."""
-    kind = _ERROR_TYPES.get(status_code, "api_error" if status_code >= 500 else "invalid_request_error")
-    return {"type": "error", "error": {"type": kind, "message": redact(message)}}
-
 
 def new_id(prefix: str) -> str:
     """A fresh id in Anthropic's style: `msg_…`, `toolu_…`."""
