@@ -252,8 +252,8 @@ def test_anthropic_stream_on_a_forced_route(router, sim_reset):
     assert final.stop_reason == "end_turn" and final.usage.output_tokens > 0
 
 
-def test_anthropic_tool_round_trip_with_x_api_key(keyed_router, sim_reset):
-    client = _anthropic(keyed_router, api_key=KEY_A)  # the SDK sends x-api-key
+def test_anthropic_tool_round_trip_with_a_client_key(keyed_router, sim_reset):
+    client = _anthropic(keyed_router, api_key=KEY_A)  # this SDK sends its key as a Bearer token
     question = {"role": "user", "content": "What's the weather in Oslo?"}
     first = client.messages.create(model="claude-sonnet-4-5", max_tokens=300, tools=[ANTHROPIC_TOOL],
                                    messages=[question])
@@ -268,6 +268,18 @@ def test_anthropic_tool_round_trip_with_x_api_key(keyed_router, sim_reset):
     assert "tool said: -3C" in final.content[0].text and final.stop_reason == "end_turn"
     sent = _generations(sim_reset)[-1]["messages"]
     assert sent[-1] == {"role": "tool", "tool_call_id": call.id, "content": "-3C"}
+
+
+def test_x_api_key_and_anthropic_version_as_claude_code_sends_them(keyed_router, sim_reset):
+    response = httpx.post(f"{keyed_router.url}/v1/messages?beta=true",
+                          headers={"x-api-key": KEY_B, "anthropic-version": "2023-06-01"},
+                          json={"model": "claude-sonnet-4-5", "max_tokens": 50,
+                                "messages": [{"role": "user", "content": "hello"}]})
+    assert response.status_code == 200
+    assert anthropic.types.Message.model_validate(response.json()).content[0].text.startswith("[sim:")
+    refused = httpx.post(f"{keyed_router.url}/v1/messages", headers={"x-api-key": "wrong"},
+                         json={"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]})
+    assert refused.status_code == 401 and refused.json()["error"]["type"] == "authentication_error"
 
 
 def test_anthropic_errors_in_anthropics_shape(router, keyed_router):
