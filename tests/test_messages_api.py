@@ -173,7 +173,7 @@ def _run(stream: MessagesStream, chunks: list[dict], error: dict | None = None) 
     events = stream.start()
     for chunk in chunks:
         events += stream.feed(chunk)
-    events += stream.finish(error)
+    events += stream.end(error)
     for event in events:
         if event["type"] not in ("error", "ping"):  # the SDK skips pings, raises on errors (checked below)
             EVENTS.validate_python(event)

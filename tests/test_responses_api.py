@@ -215,7 +215,7 @@ def _run(stream: ResponsesStream, chunks: list[dict], error: dict | None = None)
     events = stream.start()
     for chunk in chunks:
         events += stream.feed(chunk)
-    events += stream.finish(error)
+    events += stream.end(error)
     for event in events:  # every event parses as the SDK's own model
         EVENTS.validate_python(event)
     assert [e["sequence_number"] for e in events] == list(range(len(events)))

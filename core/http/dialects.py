@@ -98,11 +98,11 @@ class ResponsesDialect:
 
     def failure(self, error: OpenAIError) -> bytes:
         """The open items closed, then `response.failed` carrying the error."""
-        return _frames(responses_api.sse, self.events.finish({"status": error.status_code, "message": error.message}))
+        return _frames(responses_api.sse, self.events.end({"status": error.status_code, "message": error.message}))
 
     async def closing(self) -> bytes:
         """The open items closed, then `response.completed` (or `.incomplete`), kept before it is sent."""
-        events = self.events.finish()
+        events = self.events.end()
         await self._keep(self.events.final)
         return _frames(responses_api.sse, events)
 
@@ -184,11 +184,11 @@ class MessagesDialect:
 
     def failure(self, error: OpenAIError) -> bytes:
         """The open block closed, then an `error` event."""
-        return _frames(messages_api.sse, self.events.finish({"status": error.status_code, "message": error.message}))
+        return _frames(messages_api.sse, self.events.end({"status": error.status_code, "message": error.message}))
 
     async def closing(self) -> bytes:
         """The open block closed, `message_delta` (stop reason, usage), `message_stop`."""
-        return _frames(messages_api.sse, self.events.finish())
+        return _frames(messages_api.sse, self.events.end())
 
 
 async def create_message(graph: CompiledStateGraph[Any, Any, Any, Any], services: Services, request: Request,

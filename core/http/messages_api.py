@@ -407,7 +407,7 @@ class MessagesStream:
     `start()` gives `message_start` and a `ping`; `feed(chunk)` the events a chunk adds, one
     content block at a time (`thinking`, `text`, `tool_use`), each opened by
     `content_block_start` and closed by `content_block_stop` when another begins;
-    `finish(error)` closes the open block and ends with `message_delta` (stop reason, usage)
+    `end(error)` closes the open block and ends with `message_delta` (stop reason, usage)
     and `message_stop`, or with an `error` event when the stream failed midway.
     """
 
@@ -475,7 +475,7 @@ class MessagesStream:
                                    "delta": {"type": "input_json_delta", "partial_json": function["arguments"]}})
         return events
 
-    def finish(self, error: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    def end(self, error: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Close the open block and end the message, or report `error` (`{"status", "message"}`)."""
         events = self._close()
         if error is not None:

@@ -502,7 +502,7 @@ class ResponsesStream:
 
     `start()` gives `response.created` and `response.in_progress`; `feed(chunk)` the events a
     chunk adds (items open as their first delta arrives: reasoning, a message with one
-    `output_text` part, one `function_call` per tool-call index); `finish(error)` closes every
+    `output_text` part, one `function_call` per tool-call index); `end(error)` closes every
     open item and ends with `response.completed`, `response.incomplete` (cut by
     `max_output_tokens`) or `response.failed` carrying the error. Text and reasoning items
     close when another kind of output begins; tool calls stay open to the end, so fragments of
@@ -645,7 +645,7 @@ class ResponsesStream:
         self._calls = {}
         return events
 
-    def finish(self, error: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    def end(self, error: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Close the open items and end the response.
 
         `error` (`{"status", "message"}`) fails it: `response.failed` carries the error, with
