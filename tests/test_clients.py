@@ -198,6 +198,42 @@ def test_previous_response_id_across_two_routers_sharing_redis(sim, sim_reset, t
         redis.close()
 
 
+def test_images_go_to_vision_and_web_search_forces_enrich(router, sim_reset):
+    client = router.client()
+    pixel = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
+             "YPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
+    seen = client.responses.with_raw_response.create(model="ai-router", input=[{"role": "user", "content": [
+        {"type": "input_text", "text": "What is in this picture?"}, {"type": "input_image", "image_url": pixel}]}])
+    assert seen.headers["x-ai-router-route"] == "VISION"
+    searched = client.responses.with_raw_response.create(model="ai-router", input="Anything new about Rust?",
+                                                         tools=[{"type": "web_search"}])
+    assert searched.headers["x-ai-router-route"] == "ENRICH" and searched.headers["x-ai-router-path"] == "enrich"
+    assert searched.parse().status == "completed"
+    pictured = _anthropic(router).messages.with_raw_response.create(
+        model="claude-sonnet-4-5", max_tokens=100, messages=[{"role": "user", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": pixel.split(",")[1]}},
+            {"type": "text", "text": "Describe it"}]}])
+    assert pictured.headers["x-ai-router-route"] == "VISION"
+
+
+def test_budgets_and_limits_cover_both_apis_in_their_own_shapes(sim, sim_reset, tmp_path_factory):
+    server = start_router(sim_env(sim, ROUTER_API_KEYS=f"{KEY_A},{KEY_B}", KEY_BUDGET_REQUESTS_PER_DAY="1"),
+                          tmp_path_factory.mktemp("budget"))
+    try:
+        ask = {"model": "m", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
+        for _ in range(2):
+            last = httpx.post(f"{server.url}/v1/messages", headers={"x-api-key": KEY_A}, json=ask)
+        assert last.status_code == 429 and last.json()["type"] == "error"
+        assert last.json()["error"]["type"] == "rate_limit_error" and "retry-after" in last.headers
+        client = server.client(api_key=KEY_B)
+        client.responses.create(model="ai-router", input="hi")
+        with pytest.raises(openai.RateLimitError) as refused:
+            client.responses.create(model="ai-router", input="again")
+        assert refused.value.body["code"] == "budget_exceeded"
+    finally:
+        stop_router(server)
+
+
 # --- the openai-agents SDK on its default model (Responses) ------------------------------------
 
 def test_agents_sdk_with_a_function_tool(router, sim_reset):
