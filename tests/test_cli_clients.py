@@ -57,7 +57,8 @@ def _clean_env(home: Path) -> dict[str, str]:
     return {**{k: v for k, v in os.environ.items() if k in keep}, "HOME": str(home), "NO_COLOR": "1"}
 
 
-def test_codex_exec(router, sim_reset, tmp_path):
+def _codex(router: Router, tmp_path: Path, prompt: str) -> subprocess.CompletedProcess[str]:
+    """`codex exec` at `router`, configured as STACK-NOTES.md says (loopback only)."""
     codex = _cli("codex")
     home = tmp_path / "codex-home"
     home.mkdir()
@@ -80,11 +81,15 @@ plugins = false
 """)
     work = tmp_path / "work"
     work.mkdir()
-    before = set(router.session_dir.glob("*.json"))
-    done = subprocess.run(
-        [str(codex), "exec", "--skip-git-repo-check", PROMPT], cwd=work, stdin=subprocess.DEVNULL,
+    return subprocess.run(
+        [str(codex), "exec", "--skip-git-repo-check", prompt], cwd=work, stdin=subprocess.DEVNULL,
         env={**_clean_env(home), "CODEX_HOME": str(home), "AI_ROUTER_KEY": "unused"},
         capture_output=True, text=True, timeout=60)
+
+
+def test_codex_exec(router, sim_reset, tmp_path):
+    before = set(router.session_dir.glob("*.json"))
+    done = _codex(router, tmp_path, PROMPT)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "[sim:" in done.stdout and PROMPT in done.stdout  # the simulator's answer, printed by Codex
     (record,) = _wait_records(router, "responses", before)
@@ -92,6 +97,26 @@ plugins = false
     assert record["params"]["tools"], "Codex offers its tools (shell, apply_patch, …)"
     sent = _generation_calls(sim_reset)
     assert sent and sent[-1]["messages"][0]["role"] == "system"  # its developer messages, as one system turn
+
+
+def test_codex_runs_a_tool_loop_through_the_router(router, sim_reset, tmp_path):
+    # The simulator answers "run a shell command" with a call of Codex's `exec_command` tool
+    # (arguments following its schema: `cmd` is the asker's words, which no shell knows, so
+    # nothing runs); Codex runs it and sends the output back, replaying the whole conversation.
+    before = set(router.session_dir.glob("*.json"))
+    done = _codex(router, tmp_path, "Run a shell command: echo pong")
+    assert done.returncode == 0, done.stdout + done.stderr
+    records = sorted(_wait_records(router, "responses", before), key=lambda r: r["timestamp"])
+    deadline = time.monotonic() + 10
+    while len(records) < 2 and time.monotonic() < deadline:
+        records = sorted(_records(router, "responses", before), key=lambda r: r["timestamp"])
+    first, second = records
+    assert second["route_label"] == first["route_label"] and "tool loop" in second["route_reason"]
+    replayed = _generation_calls(sim_reset)[-1]["messages"]
+    call = next(m for m in replayed if m.get("tool_calls"))["tool_calls"][0]
+    assert call["function"]["name"] == "exec_command" and "cmd" in json.loads(call["function"]["arguments"])
+    assert replayed[-1]["role"] == "tool" and replayed[-1]["tool_call_id"] == call["id"]
+    assert "tool said:" in done.stdout
 
 
 def test_claude_code_print(router, sim_reset, tmp_path):

@@ -81,7 +81,7 @@ def test_claude_code_shapes_become_one_chat_conversation():
     assert out.chat["tools"] == [{"type": "function", "function": {
         "name": "get_weather", "parameters": WEATHER["input_schema"], "description": "Weather for a city."}}]
     assert out.chat["tool_choice"] == "auto" and out.chat["parallel_tool_calls"] is False
-    assert out.chat["stop"] == ["END"] and out.chat["user"] == "u-7" and out.chat["max_tokens"] == 100
+    assert out.chat["stop"] == ["END"] and "user" not in out.chat and out.chat["max_tokens"] == 100
     assert out.chat["stream"] is True and "top_k" not in out.chat and "thinking" not in out.chat
 
 

@@ -18,9 +18,10 @@ What maps to what:
   (bash, text editor, …) are Claude-only and dropped.
 - `tool_choice` auto/any/tool/none becomes auto/required/function/none
   (`disable_parallel_tool_use` becomes `parallel_tool_calls: false`); `max_tokens`,
-  `temperature`, `top_p` pass through, `stop_sequences` becomes `stop`, `metadata.user_id`
-  `user`, `output_config.format` `response_format`. `top_k` and `thinking` are accepted and
-  not forwarded (not every backend takes them; each reasons as it is configured).
+  `temperature`, `top_p` pass through, `stop_sequences` becomes `stop`, `output_config.format`
+  `response_format`. `top_k` and `thinking` are accepted and not forwarded (not every backend
+  takes them; each reasons as it is configured), nor is `metadata` (Claude Code puts its device
+  and session ids there: they are not the backends' business).
 """
 
 from __future__ import annotations
@@ -322,9 +323,6 @@ def to_chat(request: MessagesRequest) -> ChatTranslation:
     for key in ("temperature", "top_p"):
         if getattr(request, key) is not None:
             chat[key] = getattr(request, key)
-    user = (request.metadata or {}).get("user_id")
-    if isinstance(user, str) and user:
-        chat["user"] = user
     fmt = _output_format(request.output_config)
     if fmt is not None:
         chat["response_format"] = fmt
