@@ -315,6 +315,7 @@ async def stats(request: Request) -> dict[str, Any]:
         "caches": services.caches.snapshot(),
         "usage": services.usage.snapshot() if services.usage is not None else None,
         "shared": await services.shared.snapshot() if services.shared is not None else None,
+        "conversations": services.conversations.snapshot() if services.conversations is not None else None,
     }
 
 

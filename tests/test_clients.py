@@ -140,6 +140,8 @@ def test_get_delete_and_store_false(router, sim_reset):
     assert gone.value.body["type"] == "not_found_error" and kept.id in gone.value.body["message"]
     with pytest.raises(openai.NotFoundError):
         client.responses.create(model="ai-router", input="again", previous_response_id=kept.id)
+    stats = httpx.get(f"{router.url}/stats").json()["conversations"]
+    assert stats["stored"] >= 1 and stats["max_entries"] == 1000 and stats["shared"] is False
     unkept = client.responses.create(model="ai-router", input="Forget this one", store=False)
     assert unkept.store is False
     with pytest.raises(openai.NotFoundError):

@@ -126,6 +126,15 @@ def test_untranslatable_blocks_are_400(content, param):
     assert caught.value.status_code == 400 and caught.value.param == param
 
 
+def test_tool_results_carrying_blocks_only_claude_reads_become_text():
+    out = to_chat(_request(messages=[
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "ToolSearch", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [
+            {"type": "tool_reference", "tool_name": "WebFetch"}, {"type": "search_result", "title": "x"}]}]}]))
+    assert out.chat["messages"][-1] == {"role": "tool", "tool_call_id": "t1", "content":
+                                        '[tool available: WebFetch]\n{"type":"search_result","title":"x"}'}
+
+
 def test_error_body_is_anthropics_shape():
     assert anthropic_error_body(400, "bad") == {"type": "error",
                                                 "error": {"type": "invalid_request_error", "message": "bad"}}

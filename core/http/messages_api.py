@@ -161,9 +161,12 @@ def _tool_result_text(block: dict[str, Any], where: str) -> tuple[str, list[dict
                 texts.append(inner["text"])
             elif kind == "image":
                 images.append(_image_part(inner, f"{where}.content.{j}"))
+            elif kind == "tool_reference" and isinstance(inner.get("tool_name"), str):
+                texts.append(f"[tool available: {inner['tool_name']}]")  # Claude Code's tool search result
+            elif isinstance(kind, str):
+                texts.append(orjson.dumps(inner).decode())  # a block only Claude reads: its JSON, as text
             else:
-                raise _bad(f"tool_result content block type {kind!r} is not supported (text, image)",
-                           f"{where}.content.{j}.type")
+                raise _bad("each tool_result content block needs a 'type'", f"{where}.content.{j}.type")
         text = "\n".join(texts)
     else:
         raise _bad("tool_result content must be a string or a list of blocks", f"{where}.content")
