@@ -4,6 +4,8 @@ The simulator is a real HTTP server (Starlette on uvicorn) that speaks:
 
 * vLLM's OpenAI-compatible API: ``/v1/chat/completions`` (streaming and not,
   tool calls, ``reasoning_content``), legacy ``/v1/completions``,
+  where a tool is called when the ask names it or plainly wants what it does
+  (``wants_tool``), with arguments valid against its schema (``tool_arguments``);
   ``/v1/embeddings`` and ``/v1/models``;
 * the route classifier: a chat request whose ``model`` equals
   ``SimConfig.classifier_model`` is answered with a route label;
