@@ -76,8 +76,9 @@ def test_zero_entries_keeps_nothing():
 
 def test_two_replicas_share_records_and_the_count_bound(redis: RedisServer):
     async def scenario() -> None:
-        first = ConversationStore(3, 60, RedisLink(redis.url, timeout_s=1, prefix="store-test"))
-        second = ConversationStore(3, 60, RedisLink(redis.url, timeout_s=1, prefix="store-test"))
+        # A generous deadline: a late answer on a busy test machine would keep the record in process.
+        first = ConversationStore(3, 60, RedisLink(redis.url, timeout_s=10, prefix="store-test"))
+        second = ConversationStore(3, 60, RedisLink(redis.url, timeout_s=10, prefix="store-test"))
         await first.put(_record("resp_a", owner_of("k")))
         found = await second.get("resp_a", owner_of("k"))
         assert found is not None and found["response"]["id"] == "resp_a"
