@@ -17,7 +17,7 @@ COMPOSE ?= docker compose
 export STUDIO_PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test up down health status logs logs-router logs-primary logs-classifier \
+.PHONY: help venv run test clients up down health status logs logs-router logs-primary logs-classifier \
 	benchmark soak eval meta-eval review sessions train-router corpus studio graph gpu clean-all
 
 # Fail with a clear message when Docker's Compose plugin is not there.
@@ -48,10 +48,19 @@ $(VENV)/.installed: pyproject.toml
 run: $(SETUP) ## Run the router on 127.0.0.1:8000 (embedded simulator when no backend is configured)
 	$(PY) -m tools.launch
 
-test: $(SETUP) ## Run the test suite (what CI runs): lint and type-check the runtime, then pytest
+test: $(SETUP) clients ## Run the test suite (what CI runs): lint and type-check the runtime, then pytest
 	$(PY) -m ruff check core graph nodes prompts server.py
 	$(PY) -m mypy core graph nodes prompts server.py
 	$(PY) -m pytest
+
+# The CLI clients the suite drives at the router (Codex CLI, Claude Code), pinned in
+# clients/package-lock.json. Skipped, with the reason, when Node is not installed: their
+# tests then skip too. Installed again only when the lock file changes.
+clients: ## Install the pinned CLI clients (Codex CLI, Claude Code) into clients/ when Node is present
+	@if command -v npm >/dev/null 2>&1; then \
+	  if [ ! -f clients/node_modules/.installed ] || [ clients/package-lock.json -nt clients/node_modules/.installed ]; then \
+	    npm ci --prefix clients --no-audit --no-fund && touch clients/node_modules/.installed; fi; \
+	else echo "make clients: npm not found: the Codex CLI and Claude Code tests will be skipped." >&2; fi
 
 studio: $(SETUP) ## Serve the graph to LangGraph Studio (langgraph dev, simulator backends) on STUDIO_PORT
 	$(PY) -m tools.launch studio

@@ -25,10 +25,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.backends.client import elapsed_ms
-from core.http import proxies
+from core.http import dialects, proxies
 from core.http.access import AccessMiddleware, BudgetMiddleware
 from core.http.chat import open_session, recorded, run_chat
-from core.http.errors import OpenAIError, error_body
+from core.http.dialects import SERVED_APIS
+from core.http.errors import OpenAIError, error_body_for
 from core.http.home import install, services_of
 from core.http.keys import is_loopback
 from core.http.models import listed_models, model_aliases, route_for_model
@@ -97,7 +98,7 @@ app.add_middleware(BudgetMiddleware)  # inner: runs once the keys are checked
 app.add_middleware(AccessMiddleware)
 
 
-# --- errors: one shape everywhere -----------------------------------------------------
+# --- errors: one shape per API (OpenAI's, Anthropic's under /v1/messages) ------------------
 
 @app.exception_handler(OpenAIError)
 async def _openai_error(request: Request, exc: OpenAIError) -> JSONResponse:
@@ -105,25 +106,31 @@ async def _openai_error(request: Request, exc: OpenAIError) -> JSONResponse:
     session_id = getattr(request.state, "session_id", None)
     if session_id:
         headers["X-Session-Id"] = session_id
-    return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
+    body = error_body_for(request.url.path, exc.status_code, exc.message, code=exc.code, param=exc.param)
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
 
 @app.exception_handler(RequestValidationError)
-async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
     where = ".".join(str(p) for p in first["loc"])
-    return JSONResponse(error_body(400, f"Invalid request: {where}: {first['msg']}", param=where), status_code=400)
+    return JSONResponse(error_body_for(request.url.path, 400, f"Invalid request: {where}: {first['msg']}",
+                                       param=where), status_code=400)
 
 
 @app.exception_handler(StarletteHTTPException)
-async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-    return JSONResponse(error_body(exc.status_code, str(exc.detail)), status_code=exc.status_code)
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    message = str(exc.detail)
+    if exc.status_code in (404, 405):  # an endpoint (or method) this router does not serve: say what it does
+        message = f"{request.method} {request.url.path} is not served by this router. It serves {SERVED_APIS}."
+    return JSONResponse(error_body_for(request.url.path, exc.status_code, message), status_code=exc.status_code)
 
 
 @app.exception_handler(Exception)
-async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("unexpected error: %s", redact(repr(exc)))
-    return JSONResponse(error_body(500, "Internal router error; see the router's log."), status_code=500)
+    return JSONResponse(error_body_for(request.url.path, 500, "Internal router error; see the router's log."),
+                        status_code=500)
 
 
 def _services(request: Request) -> Services:
@@ -163,6 +170,54 @@ async def _chat_endpoint(request: Request, endpoint: str, schema: type[ChatCompl
                               dry_run=getattr(chat, "dry_run", False))
 
     return await recorded(session, handle())
+
+
+# --- the Responses API and the Anthropic Messages API (translated to chat, same path) --------
+
+@app.post("/v1/responses")
+async def responses(request: Request) -> Response:
+    """OpenAI Responses API: one turn through the chat path, kept for `previous_response_id`."""
+    services = _services(request)
+    session = open_session(services, request, "responses")
+    return await recorded(session, dialects.create_response(graph, services, request, session))
+
+
+@app.get("/v1/responses/{response_id}")
+async def get_response(request: Request, response_id: str) -> Response:
+    """A stored response (only to the key that created it)."""
+    return await dialects.get_response(_services(request), request, response_id)
+
+
+@app.delete("/v1/responses/{response_id}")
+async def delete_response(request: Request, response_id: str) -> Response:
+    """Forget a stored response (only the key that created it may)."""
+    return await dialects.delete_response(_services(request), request, response_id)
+
+
+@app.post("/v1/messages")
+async def messages(request: Request) -> Response:
+    """Anthropic Messages API (`?beta=true` as Claude Code sends it), through the chat path."""
+    services = _services(request)
+    session = open_session(services, request, "messages")
+    return await recorded(session, dialects.create_message(graph, services, request, session))
+
+
+@app.post("/v1/messages/count_tokens")
+async def count_tokens(request: Request) -> Response:
+    """Anthropic token counting: an estimate (about 4 characters per token), not a tokenizer's count."""
+    return await dialects.count_tokens(_services(request), request)
+
+
+@app.head("/")
+async def head_root() -> Response:
+    """Claude Code checks the base URL with `HEAD /` before its first request."""
+    return Response(status_code=200)
+
+
+@app.get("/")
+async def root() -> dict[str, Any]:
+    """What this router serves."""
+    return {"name": "ai-router", "serves": SERVED_APIS}
 
 
 @app.post("/v1/completions")
@@ -268,6 +323,7 @@ async def stats(request: Request) -> dict[str, Any]:
         "caches": services.caches.snapshot(),
         "usage": services.usage.snapshot() if services.usage is not None else None,
         "shared": await services.shared.snapshot() if services.shared is not None else None,
+        "conversations": services.conversations.snapshot() if services.conversations is not None else None,
     }
 
 

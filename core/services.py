@@ -23,6 +23,7 @@ from core.context import RouterContext
 from core.redact import known_secrets
 from core.routes import ROUTES
 from core.routing.local_model import LocalModel, load_local_model
+from core.sessions.conversations import ConversationStore
 from core.sessions.store import SessionStore
 from core.settings import Settings
 from core.shared.ratelimit import RateLimiter
@@ -56,6 +57,8 @@ class Services:
     """Where session records and traces go; set by `start` (None with SESSION_LOGS=false or before it)."""
     prompt_version: str = ""
     """Digest of the prompts and the route table behind every decision, so evals see what changed."""
+    conversations: ConversationStore | None = None
+    """Stored Responses API answers (`previous_response_id`, GET/DELETE /v1/responses/{id})."""
 
     @cached_property
     def local_model(self) -> LocalModel | None:
@@ -104,6 +107,8 @@ def build_services(settings: Settings) -> Services:
     return Services(
         settings, backends, caches, shared, stats=stats, usage=usage,
         budgets=Budgets(settings, usage.day, link=link), rate_limiter=limiter, prompt_version=version,
+        conversations=ConversationStore(settings.responses_store_max_entries, settings.responses_store_max_age_s,
+                                        link),
     )
 
 

@@ -224,6 +224,13 @@ class Settings(BaseSettings):
         32 * 1024 * 1024, ge=1, description="Bytes of responses the response cache holds."
     )
     response_cache_ttl_s: float = Field(600.0, gt=0, description="Seconds a cached response is served.")
+    responses_store_max_entries: int = Field(
+        1000, ge=0, description="Responses API answers kept for `previous_response_id` and GET (oldest go first; "
+        "0 keeps none). With REDIS_URL the bound is the fleet's.",
+    )
+    responses_store_max_age_s: float = Field(
+        86400.0, gt=0, description="Seconds a stored Responses API answer can be read or continued.",
+    )
 
     # --- prompts -----------------------------------------------------------------------------
     prompts_dir: str | None = Field(

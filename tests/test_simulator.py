@@ -467,3 +467,48 @@ def test_cli_serves() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+# --------------------------------------------------------------------------- tool calls follow the schema
+
+SCHEMA_TOOLS = [
+    {"type": "function", "function": {
+        "name": "get_weather", "description": "Current weather for a city.",
+        "parameters": {"type": "object", "properties": {
+            "city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            "days": {"type": "integer", "minimum": 1, "maximum": 7}, "detailed": {"type": "boolean"},
+            "tags": {"type": "array", "items": {"type": "string"}, "minItems": 2},
+            "where": {"type": "object", "properties": {"lat": {"type": "number"}}, "required": ["lat"]},
+            "note": {"type": "string"}},
+            "required": ["city", "unit", "days", "detailed", "tags", "where"], "additionalProperties": False}}},
+    {"type": "function", "function": {
+        "name": "lookupStockPrice", "parameters": {"type": "object", "properties": {
+            "ticker": {"type": ["string", "null"], "maxLength": 5}}, "required": ["ticker"]}}},
+]
+
+
+def test_tool_arguments_are_valid_against_the_offered_schema(oai: openai.OpenAI) -> None:
+    import jsonschema
+
+    r = oai.chat.completions.create(model="sim-primary", tools=SCHEMA_TOOLS,
+                                    messages=[{"role": "user", "content": "What's the weather like in Paris today?"}])
+    (call,) = r.choices[0].message.tool_calls
+    assert call.function.name == "get_weather"  # asked for what the tool does, without naming it
+    arguments = json.loads(call.function.arguments)
+    jsonschema.validate(arguments, SCHEMA_TOOLS[0]["function"]["parameters"])
+    assert set(arguments) == {"city", "unit", "days", "detailed", "tags", "where"}  # required ones only
+    assert arguments["unit"] == "celsius" and arguments["days"] == 1 and len(arguments["tags"]) == 2
+
+    r = oai.chat.completions.create(model="sim-primary", tools=SCHEMA_TOOLS,
+                                    messages=[{"role": "user", "content": "Which stock price moved most?"}])
+    (call,) = r.choices[0].message.tool_calls
+    assert call.function.name == "lookupStockPrice"  # camelCase names are read as words too
+    arguments = json.loads(call.function.arguments)
+    jsonschema.validate(arguments, SCHEMA_TOOLS[1]["function"]["parameters"])
+    assert len(arguments["ticker"]) <= 5
+
+
+def test_no_call_when_the_ask_is_about_something_else(oai: openai.OpenAI) -> None:
+    r = oai.chat.completions.create(model="sim-primary", tools=SCHEMA_TOOLS,
+                                    messages=[{"role": "user", "content": "Get me a list of sorting algorithms"}])
+    assert r.choices[0].message.tool_calls is None and r.choices[0].finish_reason == "stop"

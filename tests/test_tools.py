@@ -70,7 +70,7 @@ def test_tool_loop_non_streaming(router, sim_reset):
     assert choice.finish_reason == "tool_calls"
     call = choice.message.tool_calls[0]
     assert call.function.name == "lookup_constant" and call.id.startswith("call_")
-    assert json.loads(call.function.arguments) == {"query": ASK[:40]}
+    assert json.loads(call.function.arguments) == {"name": ASK[:40]}  # the schema's required string
     sent = _generation_calls(sim_reset)[0]["body"]
     # tools and their knobs reach the backend untouched
     assert sent["tools"] == TOOLS and sent["tool_choice"] == "auto" and sent["parallel_tool_calls"] is False
@@ -140,7 +140,7 @@ def test_tool_loop_streaming_keeps_every_delta(router, sim_reset):
     assert len(expected) >= 4  # name header plus argument fragments
     assert received == expected
     arguments = "".join(d.get("function", {}).get("arguments", "") for d in received)
-    assert json.loads(arguments) == {"query": ASK[:40]}
+    assert json.loads(arguments) == {"name": ASK[:40]}
 
     _reset(sim_reset)
     call_id = next(iter(ids))

@@ -4,6 +4,8 @@ The simulator is a real HTTP server (Starlette on uvicorn) that speaks:
 
 * vLLM's OpenAI-compatible API: ``/v1/chat/completions`` (streaming and not,
   tool calls, ``reasoning_content``), legacy ``/v1/completions``,
+  where a tool is called when the ask names it or plainly wants what it does
+  (``wants_tool``), with arguments valid against its schema (``tool_arguments``);
   ``/v1/embeddings`` and ``/v1/models``;
 * the route classifier: a chat request whose ``model`` equals
   ``SimConfig.classifier_model`` is answered with a route label;
@@ -299,6 +301,103 @@ def _spaced(words: list[str]) -> tuple[str, ...]:
     if not words:
         return ()
     return tuple(w + " " for w in words[:-1]) + (words[-1],)
+
+
+# Words of a tool's name that say nothing about what it does ("get_weather" is about weather).
+_GENERIC_TOOL_WORDS = frozenset({
+    "get", "set", "list", "run", "do", "make", "use", "call", "fetch", "find", "read", "write", "edit",
+    "create", "update", "delete", "add", "remove", "send", "check", "show", "task", "tool", "tools",
+    "exec", "execute", "function", "api", "query", "lookup", "look", "up", "by", "for", "the", "a", "to",
+    "of", "and", "or", "from", "info", "data", "user", "question", "ask", "plan", "mode", "exit", "kill",
+    "output", "input", "all", "new", "my", "on", "in", "is",
+})
+
+
+def _name_words(name: str) -> list[str]:
+    """The words of a tool name: ``get_weather`` and ``getWeather`` both give ``get``, ``weather``."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
+    return [w for w in re.split(r"[^a-zA-Z0-9]+", spaced.lower()) if w]
+
+
+def wants_tool(name: str, text: str) -> bool:
+    """Whether ``text`` plainly asks for what the tool ``name`` does.
+
+    True when a telling word of the name (at least 4 letters, not a generic verb such as
+    get/list/read) appears in the text as a word or a word's stem: "What's the weather in
+    Paris?" wants ``get_weather``; "search the web for…" wants ``web_search``.
+    """
+    words = set(re.findall(r"[a-z0-9]+", text.lower()))
+    for part in _name_words(name):
+        if len(part) < 4 or part in _GENERIC_TOOL_WORDS:
+            continue
+        if any(w == part or (w.startswith(part) and len(w) - len(part) <= 3) for w in words):
+            return True
+    return False
+
+
+def tool_arguments(schema: Any, text: str) -> dict[str, Any]:
+    """Arguments for a call that are valid against the tool's ``parameters`` schema.
+
+    Every required property (and, when none is required, the first one) gets a value of its
+    declared type: strings take the asker's words (at most 40 characters), or a listed
+    ``enum`` value; numbers and integers take ``minimum`` or 1; booleans true; arrays one
+    item (as ``minItems`` allows); objects recurse. A schema with no properties (or none at
+    all) gets ``{"query": …}``, the shape earlier versions always sent.
+    """
+    value = _schema_value(schema if isinstance(schema, dict) else {"type": "object"}, text[:40], depth=0)
+    return value if isinstance(value, dict) else {"query": text[:40]}
+
+
+def _schema_value(schema: dict[str, Any], text: str, depth: int) -> Any:
+    if isinstance(schema.get("const"), str | int | float | bool):
+        return schema["const"]
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        options = schema.get(key)
+        if isinstance(options, list) and options and isinstance(options[0], dict):
+            merged = {**schema, **options[0]}
+            merged.pop(key)
+            return _schema_value(merged, text, depth)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "string")
+    if kind is None:
+        kind = "object" if "properties" in schema else "string"
+    if kind == "object":
+        properties = schema.get("properties")
+        if not isinstance(properties, dict) or not properties:
+            return {"query": text} if depth == 0 else {}
+        required = [r for r in schema.get("required") or () if r in properties]
+        chosen = required or [next(iter(properties))]
+        if depth > 4:
+            return {}
+        return {name: _schema_value(properties[name] if isinstance(properties[name], dict) else {}, text, depth + 1)
+                for name in chosen}
+    if kind == "array":
+        item = schema.get("items") if isinstance(schema.get("items"), dict) else {"type": "string"}
+        count = max(1, int(schema.get("minItems") or 1))
+        if schema.get("maxItems") == 0:
+            return []
+        return [_schema_value(item, text, depth + 1) for _ in range(count)]
+    if kind in ("integer", "number"):
+        low = schema.get("minimum", schema.get("exclusiveMinimum", 0))
+        value = max(1, math.ceil(low) + (1 if "exclusiveMinimum" in schema else 0)) if isinstance(
+            low, int | float) else 1
+        high = schema.get("maximum")
+        if isinstance(high, int | float) and value > high:
+            value = math.floor(high)
+        return value if kind == "integer" else float(value)
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    limit = schema.get("maxLength")
+    value = text or "x"
+    minimum = int(schema.get("minLength") or 0)
+    if len(value) < minimum:
+        value = value.ljust(minimum, "x")
+    return value[:limit] if isinstance(limit, int) and limit >= max(1, minimum) else value
 
 
 @functools.lru_cache(maxsize=4096)
@@ -652,10 +751,11 @@ class _Handlers:
             content = (fixed if fixed is not None else classify(_last_user_text(messages)),)
         else:
             reasoning = _REASONING if cfg.reasoning else ()
-            name = self._tool_to_call(body, last)
-            if name is not None:
-                query = _text_of(last.get("content"))[:40]
-                tool = (_new_id("call_"), name, json.dumps({"query": query}))
+            offered = self._tool_to_call(body, last)
+            if offered is not None:
+                name, schema = offered
+                arguments = tool_arguments(schema, _text_of(last.get("content")))
+                tool = (_new_id("call_"), name, json.dumps(arguments))
             elif last.get("role") == "tool":
                 said = _text_of(last.get("content"))[:60]
                 content = _spaced(f"[sim:{model}] tool said: {said}".split())
@@ -721,28 +821,39 @@ class _Handlers:
         return await self._finish(request.scope, fault, stream, build, classifier)
 
     @staticmethod
-    def _tool_to_call(body: dict[str, Any], last: dict[str, Any]) -> str | None:
-        """Name of the function to call, or None to answer with text.
+    def _tool_to_call(body: dict[str, Any], last: dict[str, Any]) -> tuple[str, Any] | None:
+        """The function to call (its name and parameters schema), or None to answer with text.
 
-        A call is made when tools are offered, the last message is from the user
-        and it mentions a tool name (or ``#tool`` for the first tool); ``tool_choice``
-        "none"/"required"/named function is honoured.
+        A call is made when tools are offered, the last message is from the user, and it
+        names a tool, or asks plainly for what a tool does (a word of the tool's name, such
+        as "weather" for ``get_weather``; see ``wants_tool``), or says ``#tool`` (the first
+        tool); ``tool_choice`` "none"/"required"/named function is honoured.
         """
         tools = body.get("tools")
         if not isinstance(tools, list) or not tools or last.get("role") != "user":
             return None
-        names = [t.get("function", {}).get("name") for t in tools if isinstance(t, dict)]
-        names = [n for n in names if isinstance(n, str) and n]
+        functions = [t.get("function") for t in tools if isinstance(t, dict)]
+        offered = {f["name"]: f.get("parameters") for f in functions
+                   if isinstance(f, dict) and isinstance(f.get("name"), str) and f["name"]}
         choice = body.get("tool_choice")
-        if not names or choice == "none":
+        if not offered or choice == "none":
             return None
+        names = list(offered)
         if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
-            return choice["function"].get("name") or names[0]
-        low = _text_of(last.get("content")).lower()
+            chosen = choice["function"].get("name")
+            name = chosen if chosen in offered else names[0]
+            return name, offered[name]
+        text = _text_of(last.get("content"))
+        low = text.lower()
         for n in names:
             if n.lower() in low:
-                return n
-        return names[0] if "#tool" in low or choice == "required" else None
+                return n, offered[n]
+        for n in names:
+            if wants_tool(n, text):
+                return n, offered[n]
+        if "#tool" in low or choice == "required":
+            return names[0], offered[names[0]]
+        return None
 
     async def completions(self, request: Request) -> Response | _DropResponse:
         """``POST /v1/completions`` (legacy text completions)."""

@@ -29,7 +29,7 @@ from core.services import Services
 # Operator endpoints: they reveal routing internals or run arbitrary routes.
 ADMIN_PREFIXES = ("/api/", "/stats", "/graph", "/metrics")
 OPEN_PATHS = ("/health",)  # health checks (compose, load balancers) need no key
-BUDGET_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
+BUDGET_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses", "/v1/messages")
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -51,7 +51,7 @@ class AccessMiddleware:
         self.enabled = bool(self.keys.configured or self.limiter is not None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Refuse with 401/403/429 in OpenAI's error shape, or pass the request on."""
+        """Refuse with 401/403/429 in the shape of the API asked (`errors.error_body_for`), or pass it on."""
         if scope["type"] != "http":  # the lifespan runs through here before the services exist
             await self.app(scope, receive, send)
             return
@@ -67,18 +67,18 @@ class AccessMiddleware:
         if path.startswith(ADMIN_PREFIXES) and keys.admin_key:
             if token is None:
                 return await send_error(send, 401, "This endpoint needs the admin key (Authorization: Bearer …).",
-                                        code="invalid_api_key")
+                                        code="invalid_api_key", path=path)
             if not admin:
                 if keys.is_client(token):
                     return await send_error(send, 403, "A client key cannot use operator endpoints; use ADMIN_API_KEY.",
-                                            code="forbidden")
-                return await send_error(send, 401, "Invalid admin key.", code="invalid_api_key")
+                                            code="forbidden", path=path)
+                return await send_error(send, 401, "Invalid admin key.", code="invalid_api_key", path=path)
         elif keys.client_keys:
             if token is None:
-                return await send_error(send, 401, "Missing API key: send Authorization: Bearer <key>.",
-                                        code="invalid_api_key")
+                return await send_error(send, 401, "Missing API key: send Authorization: Bearer <key> or x-api-key.",
+                                        code="invalid_api_key", path=path)
             if not (admin or keys.is_client(token)):
-                return await send_error(send, 401, "Invalid API key.", code="invalid_api_key")
+                return await send_error(send, 401, "Invalid API key.", code="invalid_api_key", path=path)
         if self.limiter is not None and not admin:
             # The operator's key is never limited: a monitoring scrape must not be refused.
             known = admin or keys.is_client(token)
@@ -88,7 +88,7 @@ class AccessMiddleware:
                 if self.usage is not None:  # counted against the client in /stats → usage.clients
                     self.usage.rate_limited(keys.client_name(token))
                 return await send_error(send, 429, f"Rate limit of {self.rate:g} requests per minute exceeded.",
-                                        code="rate_limit_exceeded",
+                                        code="rate_limit_exceeded", path=path,
                                         headers={"retry-after": str(max(1, round(retry_after)))})
         await self.app(scope, receive, send)
 
@@ -117,7 +117,7 @@ class BudgetMiddleware:
             if refusal is not None:
                 if services.usage is not None:
                     services.usage.budget_refused(client, "tokens" if "token" in refusal else "requests")
-                return await send_error(send, 429, refusal, code="budget_exceeded",
+                return await send_error(send, 429, refusal, code="budget_exceeded", path=scope["path"],
                                         headers={"retry-after": str(budgets.seconds_to_renewal())})
         await self.app(scope, receive, send)
 

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import orjson
@@ -25,7 +25,7 @@ from core.backends.client import elapsed_ms
 from core.backends.steps import overhead_ms
 from core.caches import CachedResponse, ResponseCache
 from core.context import RouterContext
-from core.http.errors import OpenAIError, error_body
+from core.http.errors import OpenAIError
 from core.http.keys import presented_key
 from core.http.runs import GraphRun
 from core.http.sse import DisconnectAwareStreamingResponse
@@ -36,6 +36,77 @@ from core.sessions.recorder import RequestSession
 from core.state import decision_of, request_params
 
 log = logging.getLogger("ai_router")
+
+
+class Dialect(Protocol):
+    """How the chat path renders its answer for the API the client speaks.
+
+    `run_chat` runs every request the same way (graph, decision headers, session, usage)
+    and hands each finished chat completion, or each chunk of a stream, to a dialect that
+    renders it: Chat Completions itself (`ChatDialect`, the default), the Responses API or
+    the Anthropic Messages API (`core.http.dialects`). A stream is framed as `opening()`,
+    one `chunk()` per chat chunk, then `closing()` after a clean end, or `failure()` when it
+    broke after the first byte (an in-band error the client can see).
+    """
+
+    async def answer(self, response: dict[str, Any]) -> dict[str, Any]:
+        """The JSON body for a finished chat completion (its `id` is the session id)."""
+        ...
+
+    def opening(self) -> bytes:
+        """The frames a stream starts with."""
+        ...
+
+    def chunk(self, chunk: dict[str, Any]) -> bytes:
+        """The frames one chat chunk becomes (possibly none)."""
+        ...
+
+    def failure(self, error: OpenAIError) -> bytes:
+        """The frames that end a stream broken after its first byte."""
+        ...
+
+    async def closing(self) -> bytes:
+        """The frames that end a stream that finished cleanly."""
+        ...
+
+
+class ChatDialect:
+    """Chat Completions, exactly as vLLM frames them (`data: {json}` + blank line, then `[DONE]`).
+
+    Chunks keep every field the backend sent; only `id` (the session id) and `model` (the
+    virtual model) are rewritten, and the usage-only chunk is dropped unless the client asked
+    for it (`stream_options.include_usage`).
+    """
+
+    def __init__(self, session_id: str, virtual_model: str, include_usage: bool) -> None:
+        """Render for the session `session_id`, naming the virtual model."""
+        self.session_id = session_id
+        self.virtual_model = virtual_model
+        self.include_usage = include_usage
+
+    async def answer(self, response: dict[str, Any]) -> dict[str, Any]:
+        """The chat completion as it is."""
+        return response
+
+    def opening(self) -> bytes:
+        """Nothing: a chat stream starts with its first chunk."""
+        return b""
+
+    def chunk(self, chunk: dict[str, Any]) -> bytes:
+        """One `data:` frame, with the router's id and model."""
+        if not (self.include_usage or chunk.get("choices") or not chunk.get("usage")):
+            return b""
+        chunk["id"] = self.session_id
+        chunk["model"] = self.virtual_model
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+    def failure(self, error: OpenAIError) -> bytes:
+        """The OpenAI error as a `data:` frame, then `[DONE]`."""
+        return b"data: " + orjson.dumps(error.body()) + b"\n\ndata: [DONE]\n\n"
+
+    async def closing(self) -> bytes:
+        """`[DONE]`."""
+        return b"data: [DONE]\n\n"
 
 
 def open_session(services: Services, request: Request, endpoint: str) -> RequestSession:
@@ -174,8 +245,12 @@ async def run_chat(
     stream: bool,
     forced_route: str | None = None,
     dry_run: bool = False,
+    dialect: Dialect | None = None,
 ) -> Response:
-    """Route and answer one chat request (the heart of every chat endpoint)."""
+    """Route and answer one chat request (the heart of every chat endpoint).
+
+    `dialect` renders the answer for the API the client speaks (default: Chat Completions).
+    """
     settings = services.settings
     session.stream, session.dry_run = stream and not dry_run, dry_run
     if forced_route is not None:
@@ -186,6 +261,7 @@ async def run_chat(
     context = RouterContext.from_settings(settings, services, forced_route=forced_route, dry_run=dry_run,
                                           stream=session.stream)
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    dialect = dialect or ChatDialect(session.id, settings.virtual_model, include_usage)
     responses = services.caches.responses
     cache_key = None
     if responses is not None and not dry_run and ResponseCache.cacheable(body):
@@ -193,7 +269,7 @@ async def run_chat(
                                       context.prompts.digest)
         hit = await responses.aget(cache_key)
         if hit is not None:
-            return _from_cache(settings.virtual_model, session, hit, stream=stream, include_usage=include_usage)
+            return await _from_cache(settings.virtual_model, session, hit, dialect, stream=stream)
     run = GraphRun(graph, {"messages": body["messages"], "params": request_params(body)}, context, session.node_times)
     session.state = run.state
 
@@ -210,7 +286,8 @@ async def run_chat(
         if cache_key is not None:
             _store(responses, cache_key, state)
         headers = decision_headers(session.id, state, overhead_ms(state, elapsed_ms(session.started)))
-        return Response(orjson.dumps(response), media_type="application/json", headers=headers)
+        return Response(orjson.dumps(await dialect.answer(response)), media_type="application/json",
+                        headers=headers)
 
     # Streaming: run until the first chunk, so that a failure before any byte (and every
     # fallback) can still become a proper HTTP error, and the headers can name the route.
@@ -224,7 +301,7 @@ async def run_chat(
     headers = decision_headers(session.id, run.state, None)  # `served_model`: the first chunk's (GraphRun)
     store = (lambda state: _store(responses, cache_key, state)) if cache_key is not None else None
     return DisconnectAwareStreamingResponse(
-        _sse(run, first, session, settings.virtual_model, include_usage, store),
+        _sse(run, first, session, dialect, store),
         media_type="text/event-stream",
         headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -234,42 +311,42 @@ async def _sse(
     run: GraphRun,
     first: dict[str, Any] | None,
     session: RequestSession,
-    virtual_model: str,
-    include_usage: bool,
+    dialect: Dialect,
     store: Callable[[dict[str, Any]], None] | None = None,
 ) -> AsyncIterator[bytes]:
-    r"""Yield the stream as SSE, exactly as vLLM frames it (`data: {json}` + blank line, then `[DONE]`).
+    r"""Yield the stream, framed by `dialect` (Chat Completions: exactly as vLLM frames it).
 
-    Chunks keep every field the backend sent; only `id` (the session id) and `model` (the
-    virtual model) are rewritten. A failure after the first byte ends the stream with an
-    in-band OpenAI error event, never a silent truncation. Framing by hand rather than with
-    sse-starlette keeps the bytes identical to vLLM's (no `\r\n`, no ping comments). How the
-    stream ended goes to the session, which the edge finishes after this generator's clean-up.
+    A failure after the first byte ends the stream with an in-band error in the dialect's
+    shape, never a silent truncation. Framing by hand rather than with sse-starlette keeps
+    the bytes identical to vLLM's (no `\r\n`, no ping comments). How the stream ended goes
+    to the session, which the edge finishes after this generator's clean-up.
     """
     try:
+        opening = dialect.opening()
+        if opening:
+            yield opening
         chunk = first
         while chunk is not None:
-            if include_usage or chunk.get("choices") or not chunk.get("usage"):
-                chunk["id"] = session.id
-                chunk["model"] = virtual_model
-                yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+            frames = dialect.chunk(chunk)
+            if frames:
+                yield frames
                 session.mark_first_byte()
             chunk = await run.next_chunk()
         if run.state.get("error"):
             failure = error_from_state(run.state)
             session.fail(failure.status_code, f"stream truncated: {failure.message}")
-            yield b"data: " + orjson.dumps(failure.body()) + b"\n\n"
-        elif store is not None:
-            store(run.state)
-        yield b"data: [DONE]\n\n"
+            yield dialect.failure(failure)
+        else:
+            if store is not None:
+                store(run.state)
+            yield await dialect.closing()
     except (asyncio.CancelledError, GeneratorExit):
         session.fail(499, "client disconnected mid-stream")
         raise
     except Exception as exc:  # a bug in a node: tell the client in-band, keep the record
         session.fail(500, f"internal error during the stream: {type(exc).__name__}")
         log.error("stream failed: %s", redact(repr(exc)))
-        yield b"data: " + orjson.dumps(error_body(500, "Internal router error during the stream.")) + b"\n\n"
-        yield b"data: [DONE]\n\n"
+        yield dialect.failure(OpenAIError(500, "Internal router error during the stream."))
     finally:
         # Starlette cancels this generator when the client leaves, and its cancel scope
         # would cancel the clean-up too: shield it, so the upstream call really stops.
@@ -307,10 +384,10 @@ def _store(cache: ResponseCache | None, key: str | None, state: dict[str, Any]) 
     cache.put(key, state["response"], {**decision_of(state), "served_model": state.get("served_model")})
 
 
-def _from_cache(
-    virtual_model: str, session: RequestSession, hit: CachedResponse, *, stream: bool, include_usage: bool
+async def _from_cache(
+    virtual_model: str, session: RequestSession, hit: CachedResponse, dialect: Dialect, *, stream: bool
 ) -> Response:
-    """Answer from the response cache, as JSON or as a stream of chunks."""
+    """Answer from the response cache, as JSON or as a stream of chunks, in the client's dialect."""
     response = orjson.loads(hit.body)
     response["id"] = session.id
     response["model"] = virtual_model
@@ -321,9 +398,8 @@ def _from_cache(
     headers = {**decision_headers(session.id, state, None), "X-AI-Router-Cache": "hit"}
     session.state = state
     if not stream:
-        return Response(orjson.dumps(response), media_type="application/json", headers=headers)
-    chunks = completion_chunks(response, include_usage=include_usage)
-    frames = b"".join(b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks) + b"data: [DONE]\n\n"
+        return Response(orjson.dumps(await dialect.answer(response)), media_type="application/json",
+                        headers=headers)
+    chunks = completion_chunks(response, include_usage=True)  # the dialect drops what its client did not ask for
+    frames = dialect.opening() + b"".join(dialect.chunk(chunk) for chunk in chunks) + await dialect.closing()
     return Response(frames, media_type="text/event-stream", headers={**headers, "Cache-Control": "no-cache"})
-
-

@@ -1,4 +1,9 @@
-"""OpenAI-style errors: one exception type, one JSON shape, mapped once at the HTTP edge."""
+"""Errors at the HTTP edge: one exception type, mapped once to the shape of the API the client speaks.
+
+Every path answers OpenAI's shape (`{"error": {"message", "type", "param", "code"}}`), except
+the Anthropic Messages API (`/v1/messages…`), which answers Anthropic's
+(`{"type": "error", "error": {"type", "message"}}`) with the same status codes.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,22 @@ _TYPES = {
     503: "service_unavailable",
     504: "timeout_error",
 }
+
+
+# Anthropic's `error.type` for each status (https://docs.anthropic.com/en/api/errors).
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    503: "overloaded_error",
+    529: "overloaded_error",
+}
+ANTHROPIC_PATHS = "/v1/messages"
+"""Paths under this prefix speak Anthropic's Messages API, and get its error shape."""
 
 
 class OpenAIError(Exception):
@@ -64,10 +85,24 @@ def error_body(status_code: int, message: str, *, code: str | None = None, param
     }
 
 
+def anthropic_error_body(status_code: int, message: str) -> dict[str, Any]:
+    """Anthropic's error JSON for `status_code`."""
+    kind = _ANTHROPIC_TYPES.get(status_code, "api_error" if status_code >= 500 else "invalid_request_error")
+    return {"type": "error", "error": {"type": kind, "message": redact(message)}}
+
+
+def error_body_for(path: str, status_code: int, message: str, *, code: str | None = None,
+                   param: str | None = None) -> dict[str, Any]:
+    """The error JSON in the shape of the API that `path` belongs to (Anthropic's or OpenAI's)."""
+    if path.startswith(ANTHROPIC_PATHS):
+        return anthropic_error_body(status_code, message)
+    return error_body(status_code, message, code=code, param=param)
+
+
 async def send_error(send: Send, status_code: int, message: str, *, code: str | None = None,
-                     headers: dict[str, str] | None = None) -> None:
-    """Answer with an OpenAI-style error straight from ASGI (the middlewares' refusals: 401, 403, 429)."""
-    body = orjson.dumps(error_body(status_code, message, code=code))
+                     headers: dict[str, str] | None = None, path: str = "") -> None:
+    """Answer with an error straight from ASGI (the middlewares' refusals: 401, 403, 429), shaped for `path`."""
+    body = orjson.dumps(error_body_for(path, status_code, message, code=code))
     raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if status_code == 401:
         raw_headers.append((b"www-authenticate", b"Bearer"))
