@@ -18,6 +18,11 @@ model (the primary backend by default) for the narrative and one edit of a file 
 edit (the review says which it was); the edit becomes a unified diff checked with
 `git apply --check`. Prompts change only with `--apply`, and then only if the regression
 eval's accuracy does not drop.
+
+The review works on a copy of the prompts the router reads (`<out>/prompts`: the shipped
+ones with the operator's edits in `PROMPTS_DIR` over them). A kept edit is written to the
+operator's folder with its history (`prompts.overlay`), never to the checkout's `prompts/`;
+`PromptOverlay.revert` (or the review desk) undoes it.
 """
 
 from __future__ import annotations
@@ -48,7 +53,8 @@ from evals.build_dataset import build_examples
 from evals.evaluators import evaluate_offline
 from evals.label import load_labels
 from evals.meta_catalogue.discover import discover_templates
-from evals.settings import EVAL_PROMPTS, EvalSettings
+from evals.settings import EVAL_PROMPTS
+from prompts.overlay import PromptOverlay, ShippedPromptsError
 
 EVIDENCE_PER_GROUP = 8
 _FILE_BLOCK = re.compile(r"FILE:\s*([\w/.-]+?)(?:\.md)?\s*\n<<<\n(.*?)\n>>>", re.S)
@@ -74,6 +80,8 @@ class ReviewContext:
     proposal: Path | None = None
     """A ready patch to gate instead of asking the model."""
     backend: str = "primary"
+    overlay: Path | None = None
+    """The operator's prompt folder a kept edit is written to (`prompts_dir` is then a copy to work on)."""
     out_dir: Path = field(default_factory=lambda: Path("logs/reviews"))
     settings: Settings = field(default_factory=Settings)
     """The router's settings: its logs, the backends the review model and the regression eval use."""
@@ -488,15 +496,31 @@ def apply_edit(state: ReviewState, runtime: Runtime[ReviewContext]) -> ReviewSta
     if not kept:
         check_patch(state["patch"], ctx.prompts_dir, reverse=True, check=False)
     verdict = "kept" if kept else "reverted"
+    changes = []
+    if kept and ctx.overlay is not None:
+        overlay = PromptOverlay(ctx.overlay)
+        note = f"review {ctx.out_dir.name}: regression accuracy {before:.3f} -> {after:.3f}"
+        for name in patched_prompts(state["patch"]):
+            text = (ctx.prompts_dir / f"{name}.md").read_text(encoding="utf-8")
+            changes.append(overlay.write(name, text, note)["id"])
     return {
         "applied": {
             "kept": kept,
             "before": before,
             "after": after,
             "dataset": str(dataset),
-            "why": f"regression accuracy {before:.3f} -> {after:.3f}: {verdict}",
+            "overlay": str(ctx.overlay) if ctx.overlay is not None else None,
+            "changes": changes,
+            "why": f"regression accuracy {before:.3f} -> {after:.3f}: {verdict}"
+            + (f" (written to {ctx.overlay}, change {', '.join(map(str, changes))})" if changes else ""),
         }
     }
+
+
+def patched_prompts(patch: str) -> list[str]:
+    """Names of the prompts a unified diff changes (`+++ b/prompts/routing/system.md` -> `routing/system`)."""
+    names = re.findall(r"^\+\+\+ b/[^/\n]+/(.+?)\.md\s*$", patch, flags=re.M)
+    return sorted(set(names))
 
 
 def write_review(state: ReviewState, runtime: Runtime[ReviewContext]) -> ReviewState:
@@ -625,14 +649,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=Path(settings.session_log_dir), help="SESSION_LOG_DIR")
     parser.add_argument("--traces", type=Path, default=Path(settings.trace_log_dir), help="TRACE_LOG_DIR")
     parser.add_argument(
-        "--labels", type=Path, default=Path(EvalSettings().eval_labels_file), help="EVAL_LABELS_FILE"
+        "--labels", type=Path, default=Path(Settings().eval_labels_file), help="EVAL_LABELS_FILE"
     )
     parser.add_argument(
         "--since", type=parse_since, default=parse_since("7d"), help="sessions of the last … (7d)"
     )
     parser.add_argument("--findings", type=Path, help="an eval run's summary.json to include")
     parser.add_argument(
-        "--prompts-dir", type=Path, help="prompts to review and edit (default: PROMPTS_DIR or prompts/)"
+        "--prompts-dir", type=Path,
+        help="the operator's prompt folder, an overlay over prompts/ that a kept edit is written to (PROMPTS_DIR)",
     )
     parser.add_argument(
         "--backend",
@@ -655,10 +680,29 @@ def main(argv: list[str] | None = None) -> int:
     settings, sim = ensure_backends(args.simulator, None, replay_settings(settings))
     if sim:
         print(f"no backend configured: the review model is the embedded simulator at {sim}", file=sys.stderr)
+    out_dir = args.out or Path("logs/reviews") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = args.prompts_dir or (Path(settings.prompts_dir) if settings.prompts_dir else None)
+    if folder is None and args.apply:
+        print("--apply writes the edit to the operator's prompt folder: set PROMPTS_DIR (or --prompts-dir)",
+              file=sys.stderr)
+        return 2
+    try:
+        overlay = PromptOverlay(folder) if folder is not None else None
+    except ShippedPromptsError as error:
+        print(error, file=sys.stderr)
+        return 2
+    # The review reads and edits a copy of what the router reads; only a kept edit reaches the overlay.
+    working = out_dir / "prompts"
+    shutil.rmtree(working, ignore_errors=True)
+    if overlay is not None:
+        overlay.materialise(working)
+    else:
+        shutil.copytree(PROMPTS_DIR, working, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
     context = ReviewContext(
         session_dir=args.dir,
         trace_dir=args.traces,
-        prompts_dir=(args.prompts_dir or Path(settings.prompts_dir or PROMPTS_DIR)).resolve(),
+        prompts_dir=working.resolve(),
+        overlay=folder,
         labels_file=args.labels,
         since=args.since,
         findings=args.findings,
@@ -667,7 +711,7 @@ def main(argv: list[str] | None = None) -> int:
         margin=args.margin,
         proposal=args.proposal,
         backend=args.backend,
-        out_dir=args.out or Path("logs/reviews") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
+        out_dir=out_dir,
         settings=settings,
     )
     state = review_graph.invoke({}, context=context)

@@ -17,13 +17,14 @@ EVAL_PROMPTS = PromptLibrary.at(str(Path(__file__).parent / "prompts"))
 
 
 class EvalSettings(BaseSettings):
-    """Eval configuration; each field maps to the upper-case environment variable."""
+    """Eval configuration; each field maps to the upper-case environment variable.
+
+    The labels file (`EVAL_LABELS_FILE`) is the router's setting (`core.settings`): the review desk
+    writes it too.
+    """
 
     model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore", case_sensitive=False)
 
-    eval_labels_file: str = Field(
-        "logs/labels.json", description="Labels (expected route, rating) by session id, for evals."
-    )
     eval_concurrency: int = Field(8, description="Requests an eval replay has in flight at most.")
     eval_xai_input_price: float = Field(
         0.20, description="xAI price in USD per million input tokens, for cost estimates in eval reports."

@@ -31,6 +31,7 @@ os.environ.update({
     "SESSION_LOG_DIR": str(SUITE_LOGS / "sessions"),
     "TRACE_LOG_DIR": str(SUITE_LOGS / "traces"),
     "EVAL_LABELS_FILE": str(SUITE_LOGS / "labels.json"),
+    "PROMPTS_DIR": str(SUITE_LOGS / "prompts"),  # the operator's prompt overlay: an edit there must not leak in
 })
 _OPERATOR_LOGS = pytest.StashKey[dict[str, str]]()
 
