@@ -32,6 +32,7 @@ from core.http import proxies
 from core.http.access import AccessMiddleware, is_loopback
 from core.http.budgets import BudgetMiddleware, Budgets
 from core.http.chat import open_session, recorded, run_chat
+from core.http.desk import DeskDeps, build_desk
 from core.http.errors import OpenAIError, error_body
 from core.http.models import listed_models, model_aliases, route_for_model
 from core.http.schemas import ChatCompletionRequest, FeedbackRequest, RouteRequest, read_json, validate
@@ -77,8 +78,8 @@ async def lifespan(app: FastAPI):
     if settings.local_classifier != "off":  # load the model now, not on the first request
         _ = services.local_model
     # Names the prompts and route table behind every decision, so evals see what changed.
-    prompts = RouterContext.from_settings(settings).prompts
-    app.state.prompt_version = hashlib.sha256((prompts.digest + repr(sorted(ROUTES.items()))).encode()).hexdigest()[:16]
+    _name_prompts(app, settings)
+    app.state.desk = _mount_desk(app, settings)
     if not (settings.client_keys or settings.admin_api_key):
         if is_loopback(settings.host):
             log.warning("No ROUTER_API_KEYS or ADMIN_API_KEY set: serve on loopback (%s) only.", settings.host)
@@ -93,10 +94,37 @@ async def lifespan(app: FastAPI):
     try:
         yield
     finally:
+        if app.state.desk is not None:
+            await app.state.desk.aclose()
         if app.state.sessions is not None:
             await app.state.sessions.aclose()  # in-flight records reach the disk before exit
         await services.aclose()
         install_default_services(None)
+
+
+def _name_prompts(app: FastAPI, settings: Settings) -> None:
+    """Read the prompts (again, after an edit in the operator's folder) and name them for the records."""
+    prompts = RouterContext.from_settings(settings).prompts
+    prompts.reload()
+    app.state.prompt_version = hashlib.sha256((prompts.digest + repr(sorted(ROUTES.items()))).encode()).hexdigest()[:16]
+
+
+def _mount_desk(app: FastAPI, settings: Settings) -> Any:
+    """The review desk at /review (REVIEW_DESK), built from this process's settings and session store."""
+    if not settings.review_desk:
+        return None
+    store: SessionStore | None = app.state.sessions
+
+    async def add_feedback(session_id: str, entry: dict[str, Any]) -> bool:
+        return store is not None and store.add_feedback(session_id, entry)
+
+    desk = build_desk(DeskDeps(settings, add_feedback=add_feedback if store is not None else None,
+                               on_prompts_changed=lambda: _name_prompts(app, settings)))
+    # Mounted here, not at import: the desk is built from the settings the lifespan reads. A second
+    # lifespan of the same app (tests) replaces the first one's routes.
+    app.router.routes[:] = [r for r in app.router.routes if not getattr(r, "path", "").startswith("/review")]
+    app.include_router(desk.router)
+    return desk
 
 
 def _guard_tracing() -> None:

@@ -26,6 +26,9 @@ from core.usage import client_name
 # Operator endpoints: they reveal routing internals or run arbitrary routes.
 ADMIN_PREFIXES = ("/api/", "/stats", "/graph", "/metrics")
 OPEN_PATHS = ("/health",)  # health checks (compose, load balancers) need no key
+# The review desk checks the admin key itself (bearer or its login cookie, by the rule below),
+# so its login page stays reachable when client keys are configured.
+SELF_GUARDED = "/review"
 _MAX_BUCKETS = 10_000  # distinct clients remembered by the rate limiter
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -79,10 +82,10 @@ class AccessMiddleware:
             return
         if self.enabled is None:
             self._configure(scope)
-        if not self.enabled or scope["path"] in OPEN_PATHS:
+        path: str = scope["path"]
+        if not self.enabled or path in OPEN_PATHS or path == SELF_GUARDED or path.startswith(SELF_GUARDED + "/"):
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
         token = _bearer(scope)
         admin_path = path.startswith(ADMIN_PREFIXES)
         if admin_path and self.admin_key:

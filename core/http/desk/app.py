@@ -42,7 +42,7 @@ from core.http.desk.auth import (
     csrf_token,
     judge_request,
 )
-from core.http.desk.index import Filters, IndexReader, index_path, stamp_epoch
+from core.http.desk.index import Filters, IndexReader, index_path
 from core.http.desk.jobs import Job, JobRunner
 from core.http.errors import error_body
 from core.redact import redact
@@ -378,7 +378,7 @@ class Desk:
 
     def eval_runs(self) -> list[dict[str, Any]]:
         """Past eval runs (newest first): when, dataset, accuracy, examples, whether a report exists."""
-        runs = []
+        runs: list[dict[str, Any]] = []
         if not self.evals_dir.is_dir():
             return runs
         for folder in sorted((p for p in self.evals_dir.iterdir() if p.is_dir()), reverse=True)[:200]:
@@ -399,7 +399,7 @@ class Desk:
 
     def reviews(self) -> list[dict[str, Any]]:
         """Past reviews, newest first."""
-        found = []
+        found: list[dict[str, Any]] = []
         if not self.reviews_dir.is_dir():
             return found
         for folder in sorted((p for p in self.reviews_dir.iterdir() if p.is_dir()), reverse=True)[:100]:
@@ -968,7 +968,8 @@ def _span_ms(run: dict[str, Any]) -> float | None:
 
 def accuracy_chart(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Points of accuracy over time for an inline SVG: y from 0 to 1, x by run time, oldest left."""
-    points = [(r["run"], r["accuracy"], r.get("dataset") or "") for r in reversed(runs) if r.get("accuracy") is not None]
+    points = [(r["run"], r["accuracy"], r.get("dataset") or "") for r in reversed(runs)
+              if r.get("accuracy") is not None]
     if not points:
         return None
     width, height, left, bottom = 640, 220, 48, 28

@@ -73,12 +73,16 @@ def stamp_epoch(name: str) -> float | None:
         return None
 
 
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def row_of(name: str, mtime_ns: int, record: dict[str, Any]) -> tuple[Any, ...]:
     """The index row of one record."""
     steps = [s for s in record.get("steps") or [] if isinstance(s, dict)]
-    local = record.get("local_classification") if isinstance(record.get("local_classification"), dict) else {}
-    usage = record.get("usage") if isinstance(record.get("usage"), dict) else {}
-    client = record.get("client") if isinstance(record.get("client"), dict) else {}
+    local = _object(record.get("local_classification"))
+    usage = _object(record.get("usage"))
+    client = _object(record.get("client"))
     feedback = [f for f in record.get("feedback") or [] if isinstance(f, dict)]
     ts = stamp_epoch(name) or 0.0
     return (
