@@ -17,7 +17,7 @@ COMPOSE ?= docker compose
 export STUDIO_PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test up down health status logs logs-router logs-primary logs-classifier \
+.PHONY: help venv run test browser up down health status logs logs-router logs-primary logs-classifier \
 	benchmark soak eval meta-eval review sessions train-router corpus studio graph gpu clean-all
 
 # Fail with a clear message when Docker's Compose plugin is not there.
@@ -48,10 +48,19 @@ $(VENV)/.installed: pyproject.toml
 run: $(SETUP) ## Run the router on 127.0.0.1:8000 (embedded simulator when no backend is configured)
 	$(PY) -m tools.launch
 
-test: $(SETUP) ## Run the test suite (what CI runs): lint and type-check the runtime, then pytest
+test: $(SETUP) browser ## Run the test suite (what CI runs): lint and type-check the runtime, then pytest
 	$(PY) -m ruff check core graph nodes prompts server.py
 	$(PY) -m mypy core graph nodes prompts server.py
 	$(PY) -m pytest
+
+browser: ## Install Debian's chromium + chromedriver for the browser tests when missing (as root; else they skip)
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "make $@: installing chromium and chromium-driver with apt-get" >&2; \
+	  { DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	  echo "make $@: apt-get could not install chromium: the browser tests will be skipped" >&2; \
+	else echo "make $@: no chromium/chromedriver and not root with apt-get: the browser tests will be skipped" >&2; fi
 
 studio: $(SETUP) ## Serve the graph to LangGraph Studio (langgraph dev, simulator backends) on STUDIO_PORT
 	$(PY) -m tools.launch studio

@@ -681,8 +681,11 @@ class Desk:
             if not _RUN.match(run) or not path.is_file():
                 return desk._page(request, "error.html", status=404, title="No such report",
                                   message=f"No report for run {run!r} in {desk.evals_dir}.")
-            # The report is the eval's own self-contained page (inline SVG and styles, no script).
-            return FileResponse(path, media_type="text/html", headers={
+            # The report is the eval's own self-contained page (inline SVG and styles, no script);
+            # an empty icon keeps the browser from asking the router for /favicon.ico.
+            html = (await asyncio.to_thread(path.read_text, encoding="utf-8")).replace(
+                "<head>", "<head><link rel='icon' href='data:,'>", 1)
+            return HTMLResponse(html, headers={
                 "Content-Security-Policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'",
                 "Cache-Control": "no-store"})
 
