@@ -1,7 +1,10 @@
-"""The services one router process shares across runs: settings, backend clients, caches, models.
+"""The one home of what a router process holds: settings, clients, caches, counts, budgets, records.
 
-Built once at the edge (the server's lifespan; an eval or a test with its own settings) and
-handed to the graph in each run's `RouterContext.services`; nodes never build a client.
+Built once at the edge (the server's lifespan, `graph/studio.py` for `langgraph dev`, an eval
+or a test with its own settings) and handed on from there: to the graph in each run's
+`RouterContext.services`, to the HTTP edge through `core.http.home.services_of`. Nodes never
+build a client, and nothing below the edge looks a service up by name.
+
 A run that brings no services (Studio's `langgraph dev`, LangServe's `/graph` routes) uses the
 process's default services: the ones the server installed at start-up, else built from the
 environment on first use.
@@ -9,49 +12,125 @@ environment on first use.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 from core.backends.client import Backends, build_backends
 from core.caches import Caches, build_caches
 from core.context import RouterContext
+from core.redact import known_secrets
+from core.routes import ROUTES
 from core.routing.local_model import LocalModel, load_local_model
+from core.sessions.store import SessionStore
 from core.settings import Settings
+from core.shared.ratelimit import RateLimiter
 from core.shared.state import SharedState, build_shared
+from core.stats import Stats
+from core.usage.budgets import Budgets
+from core.usage.ledger import UsageLedger, parse_prices
+
+MAX_RATE_BUCKETS = 10_000
+"""Distinct clients the rate limiter remembers (see `core.shared.ratelimit`)."""
 
 
 @dataclass
 class Services:
-    """Everything a run needs besides its own request."""
+    """Everything a process shares across requests and runs; one instance per process."""
 
     settings: Settings
     backends: Backends
     caches: Caches
     shared: SharedState | None = None
     """State shared with other replicas through Redis; None without REDIS_URL (per process)."""
+    stats: Stats = field(default_factory=Stats)
+    """Counts and latencies per route (`/stats`, `/metrics`)."""
+    usage: UsageLedger | None = None
+    """Tokens and money per route, backend and client key."""
+    budgets: Budgets | None = None
+    """Per-key daily budgets, counted from the usage of finished requests."""
+    rate_limiter: RateLimiter | None = None
+    """Requests per minute per client; None while RATE_LIMIT_PER_MINUTE is 0 (the default)."""
+    sessions: SessionStore | None = None
+    """Where session records and traces go; set by `start` (None with SESSION_LOGS=false or before it)."""
+    prompt_version: str = ""
+    """Digest of the prompts and the route table behind every decision, so evals see what changed."""
 
     @cached_property
     def local_model(self) -> LocalModel | None:
         """The local route classifier, read on first use; None when its file cannot be read."""
         return load_local_model(self.settings.local_classifier_model_path)
 
+    async def start(self, sessions: SessionStore | None) -> None:
+        """Open `sessions` (the writer process) and the shared state (the server's lifespan calls this)."""
+        self.sessions = sessions
+        if sessions is not None:
+            await sessions.open()
+        if self.shared is not None:
+            await self.shared.start(sessions)
+
+    def reload_prompts(self) -> None:
+        """Read the prompts again after an edit in the operator's folder (PROMPTS_DIR), and rename them."""
+        RouterContext.from_settings(self.settings).prompts.reload()
+        self.prompt_version = prompts_version(self.settings)
+
     async def aclose(self) -> None:
-        """Close the backend clients (their pools belong to the event loop that opened them)."""
-        await self.backends.aclose()
+        """Flush the session records, then close the backend clients and the shared link."""
+        if self.sessions is not None:
+            await self.sessions.aclose()  # in-flight records reach the disk before exit
+        await self.backends.aclose()  # their pools belong to the event loop that opened them
         if self.shared is not None:
             await self.shared.aclose()
 
 
 def build_services(settings: Settings) -> Services:
-    """Build the services `settings` describe (no network I/O happens here).
+    """Build the services `settings` describe (no network I/O, no process started here).
 
-    With REDIS_URL set, the breakers and caches are the fleet's (`core.shared`).
+    With REDIS_URL set, the breakers, caches, rate-limit windows and budgets are the fleet's
+    (`core.shared`). The session store starts a writer process, so it is made by
+    `session_store` and handed to `Services.start` by the server alone.
     """
     backends, caches = build_backends(settings), build_caches(settings)
-    if not settings.redis_url:
-        return Services(settings, backends, caches)
-    shared, caches = build_shared(settings, backends, caches)
-    return Services(settings, backends, caches, shared)
+    shared = None
+    if settings.redis_url:
+        shared, caches = build_shared(settings, backends, caches)
+    link = shared.link if shared is not None else None
+    stats = Stats()
+    usage = UsageLedger(stats, parse_prices(settings.usage_prices), settings.tz)
+    limiter = None
+    if settings.rate_limit_per_minute > 0:
+        limiter = RateLimiter(settings.rate_limit_per_minute, max(1, settings.rate_limit_burst), link,
+                              MAX_RATE_BUCKETS)
+        if shared is not None:
+            shared.rate_limiter = limiter  # the fleet's /stats adds up every replica's counts
+    return Services(
+        settings, backends, caches, shared, stats=stats, usage=usage,
+        budgets=Budgets(settings, usage.day, link=link), rate_limiter=limiter,
+        prompt_version=prompts_version(settings),
+    )
+
+
+def prompts_version(settings: Settings) -> str:
+    """Digest of the prompts a run reads (shipped, with the operator's edits over them) and the route table."""
+    prompts = RouterContext.from_settings(settings).prompts
+    return hashlib.sha256((prompts.digest + repr(sorted(ROUTES.items()))).encode()).hexdigest()[:16]
+
+
+def session_store(settings: Settings) -> SessionStore | None:
+    """The session store `settings` ask for (None with SESSION_LOGS=false); starts its writer process."""
+    if not settings.session_logs:
+        return None
+    return SessionStore(
+        Path(settings.session_log_dir),
+        Path(settings.trace_log_dir) if settings.traces == "local" else None,
+        tz=settings.tz,
+        content_mode=settings.session_log_content,
+        truncate_chars=settings.session_log_truncate_chars,
+        max_age_days=settings.session_log_max_age_days,
+        max_files=settings.session_log_max_files,
+        secrets=known_secrets(),
+    )
 
 
 _default: Services | None = None

@@ -36,15 +36,17 @@ from core.http.desk.auth import (
     COOKIE_PATH,
     CSRF_COOKIE,
     SESSION_COOKIE,
-    DeskKeys,
     Verdict,
     csrf_ok,
     csrf_token,
+    issue_cookie,
+    judge,
     judge_request,
 )
 from core.http.desk.index import Filters, IndexReader, index_path
 from core.http.desk.jobs import Job, JobRunner
 from core.http.errors import error_body
+from core.http.keys import Keys
 from core.redact import redact
 from core.routes import ROUTES
 from core.sessions.labels import load_labels, save_labels, set_label
@@ -66,8 +68,8 @@ class DeskDeps:
     """What the desk is built from: handed in, never read from process globals."""
 
     settings: Settings
-    keys: DeskKeys | None = None
-    """Who may use it (default: the admin and client keys of `settings`)."""
+    keys: Keys | None = None
+    """Who may use it: the router's one key check (default: built from `settings`)."""
     add_feedback: Callable[[str, dict[str, Any]], Awaitable[bool]] | None = None
     """Attach feedback to a session record through the session writer (None: feedback is read-only)."""
     on_prompts_changed: Callable[[], None] | None = None
@@ -92,10 +94,7 @@ class Desk:
         settings = deps.settings
         self.deps = deps
         self.settings = settings
-        self.keys = deps.keys or DeskKeys(
-            settings.admin_api_key.get_secret_value() if settings.admin_api_key else None,
-            tuple(settings.client_keys),
-        )
+        self.keys = deps.keys or Keys(settings)
         cwd = deps.cwd
         self.session_dir = _abs(settings.session_log_dir, cwd)
         self.trace_dir = _abs(settings.trace_log_dir, cwd) if settings.traces == "local" else None
@@ -196,7 +195,7 @@ class Desk:
     def _page(self, request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         token, new = csrf_token(request)
         html = self.templates.get_template(template).render(
-            request=request, csrf=token, open_desk=self.keys.open, path=request.url.path, **values)
+            request=request, csrf=token, open_desk=not self.keys.configured, path=request.url.path, **values)
         response = HTMLResponse(html, status_code=status)
         if new:
             response.set_cookie(CSRF_COOKIE, token, path=COOKIE_PATH, samesite="strict",
@@ -533,7 +532,7 @@ class Desk:
 
         @router.get("/login")
         async def login_page(request: Request, next: str = "/review") -> Response:  # noqa: A002
-            if desk.keys.open:
+            if not desk.keys.configured:
                 return RedirectResponse(_safe_next(next), status_code=303)
             return desk._page(request, "login.html", title="Log in", next=_safe_next(next), message=None)
 
@@ -544,14 +543,14 @@ class Desk:
             if not csrf_ok(request, str(form.get("csrf") or "")):
                 return desk._page(request, "login.html", status=403, title="Log in", next=target,
                                   message="The form expired or came from another site: try again.")
-            verdict = desk.keys.judge(str(form.get("key") or "").strip() or None)
+            verdict = judge(desk.keys, str(form.get("key") or "").strip() or None)
             if verdict is not Verdict.ALLOWED:
                 message = ("A client key cannot open the review desk; use the admin key."
                            if verdict is Verdict.FORBIDDEN else "That is not the admin key.")
                 return desk._page(request, "login.html", status=403 if verdict is Verdict.FORBIDDEN else 401,
                                   title="Log in", next=target, message=message)
             response = RedirectResponse(target, status_code=303)
-            response.set_cookie(SESSION_COOKIE, desk.keys.issue_cookie(desk.settings.review_desk_cookie_hours),
+            response.set_cookie(SESSION_COOKIE, issue_cookie(desk.keys, desk.settings.review_desk_cookie_hours),
                                 max_age=int(desk.settings.review_desk_cookie_hours * 3600), path=COOKIE_PATH,
                                 httponly=True, samesite="strict", secure=request.url.scheme == "https")
             return response

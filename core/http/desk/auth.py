@@ -1,6 +1,7 @@
 """Who may use the review desk: the admin key (bearer or login cookie), and cross-site request checks.
 
-The rule is the one `/stats` follows (`core.http.access`): with `ADMIN_API_KEY` set, only that
+The rule is the one `/stats` follows (`core.http.access`, with the same `core.http.keys.Keys`
+check and key parser: `Authorization: Bearer` or `x-api-key`): with `ADMIN_API_KEY` set, only that
 key opens the desk, and a client key gets 403; with only `ROUTER_API_KEYS` set, any client key
 does (as for `/stats`); with no key at all the desk is open, like every endpoint, and the
 router warns at start when it listens beyond loopback.
@@ -10,7 +11,7 @@ holds an expiry and an HMAC made with a secret derived from the key(s), never th
 changing the key logs everyone out. Forms and the page's own requests carry a CSRF token
 (double submit: a random cookie that a cross-site page cannot read, echoed in a form field or
 the `X-CSRF-Token` header), and a browser's `Origin`, when sent, must be this host.
-Requests with a bearer key need no token: a browser never adds that header by itself.
+Requests that present a key need no token: a browser never adds those headers by itself.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ import hashlib
 import hmac
 import secrets
 import time
-from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
+
+from core.http.keys import Keys, presented_key
 
 SESSION_COOKIE = "ai_router_desk"
 CSRF_COOKIE = "ai_router_desk_csrf"
@@ -41,75 +43,51 @@ class Verdict(Enum):
     INVALID = "invalid"
 
 
-@dataclass(frozen=True)
-class DeskKeys:
-    """The keys the desk is opened with (from the settings)."""
-
-    admin_key: str | None
-    client_keys: tuple[str, ...] = ()
-
-    @property
-    def open(self) -> bool:
-        """No key configured: the desk is open, as every endpoint is."""
-        return not self.admin_key and not self.client_keys
-
-    def judge(self, token: str | None) -> Verdict:
-        """Judge a bearer token (or a key typed into the login form) by the `/stats` rule."""
-        if self.open:
+def judge(keys: Keys, token: str | None) -> Verdict:
+    """Judge a presented key (or one typed into the login form) by the `/stats` rule."""
+    if not keys.configured:
+        return Verdict.ALLOWED
+    if not token:
+        return Verdict.MISSING
+    if keys.admin_key:
+        if keys.is_admin(token):
             return Verdict.ALLOWED
-        if not token:
-            return Verdict.MISSING
-        if self.admin_key:
-            if _matches(token, [self.admin_key]):
-                return Verdict.ALLOWED
-            return Verdict.FORBIDDEN if _matches(token, list(self.client_keys)) else Verdict.INVALID
-        return Verdict.ALLOWED if _matches(token, list(self.client_keys)) else Verdict.INVALID
-
-    def _secret(self) -> bytes:
-        material = self.admin_key or "\n".join(sorted(self.client_keys))
-        return hmac.new(material.encode(), b"ai-router review desk cookie", hashlib.sha256).digest()
-
-    def issue_cookie(self, hours: float, now: float | None = None) -> str:
-        """A login cookie value valid for `hours`."""
-        expiry = int((now or time.time()) + hours * 3600)
-        body = f"{expiry}.{secrets.token_urlsafe(12)}"
-        return f"{body}.{hmac.new(self._secret(), body.encode(), hashlib.sha256).hexdigest()}"
-
-    def cookie_valid(self, value: str | None, now: float | None = None) -> bool:
-        """Whether a login cookie was issued with the current key(s) and has not expired."""
-        if not value or self.open:
-            return False
-        body, _, signature = value.rpartition(".")
-        expected = hmac.new(self._secret(), body.encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(signature, expected):
-            return False
-        try:
-            return int(body.split(".", 1)[0]) > (now or time.time())
-        except ValueError:
-            return False
+        return Verdict.FORBIDDEN if keys.is_client(token) else Verdict.INVALID
+    return Verdict.ALLOWED if keys.is_client(token) else Verdict.INVALID
 
 
-def _matches(given: str, keys: list[str]) -> bool:
-    found = False
-    for key in keys:  # constant time, every key compared
-        found |= hmac.compare_digest(given.encode(), key.encode())
-    return found
+def _secret(keys: Keys) -> bytes:
+    material = keys.admin_key or "\n".join(sorted(keys.client_keys))
+    return hmac.new(material.encode(), b"ai-router review desk cookie", hashlib.sha256).digest()
 
 
-def bearer(request: Request) -> str | None:
-    """The bearer token of a request, if any."""
-    text = request.headers.get("authorization", "").strip()
-    if text.lower().startswith("bearer "):
-        return text[7:].strip() or None
-    return None
+def issue_cookie(keys: Keys, hours: float, now: float | None = None) -> str:
+    """A login cookie value valid for `hours`: an expiry, a nonce and their HMAC (never the key)."""
+    expiry = int((now or time.time()) + hours * 3600)
+    body = f"{expiry}.{secrets.token_urlsafe(12)}"
+    return f"{body}.{hmac.new(_secret(keys), body.encode(), hashlib.sha256).hexdigest()}"
 
 
-def judge_request(keys: DeskKeys, request: Request) -> tuple[Verdict, bool]:
-    """The verdict on a request, and whether it came with a bearer key (then no CSRF token is needed)."""
-    token = bearer(request)
+def cookie_valid(keys: Keys, value: str | None, now: float | None = None) -> bool:
+    """Whether a login cookie was issued with the current key(s) and has not expired."""
+    if not value or not keys.configured:
+        return False
+    body, _, signature = value.rpartition(".")
+    expected = hmac.new(_secret(keys), body.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(signature, expected):
+        return False
+    try:
+        return int(body.split(".", 1)[0]) > (now or time.time())
+    except ValueError:
+        return False
+
+
+def judge_request(keys: Keys, request: Request) -> tuple[Verdict, bool]:
+    """The verdict on a request, and whether it presented a key (then no CSRF token is needed)."""
+    token = presented_key(request.scope)
     if token is not None:
-        return keys.judge(token), True
-    if keys.open or keys.cookie_valid(request.cookies.get(SESSION_COOKIE)):
+        return judge(keys, token), True
+    if not keys.configured or cookie_valid(keys, request.cookies.get(SESSION_COOKIE)):
         return Verdict.ALLOWED, False
     return Verdict.MISSING, False
 
