@@ -226,8 +226,8 @@ class Settings(BaseSettings):
     prompts_dir: str | None = Field(
         "logs/prompts",
         description="The operator's prompts: an overlay over the shipped prompts/ (a prompt found here wins, "
-        "any other is the shipped one). Applied review edits are written here, with their history; the "
-        "shipped prompts/ is never written. Empty: the shipped prompts only.",
+        "any other is the shipped one; a missing folder means the shipped prompts). Applied review edits are "
+        "written here, with their history; the shipped prompts/ is never written.",
     )
 
     # --- labels and the review desk ----------------------------------------------------------

@@ -3,6 +3,8 @@
     python -m evals.review [--since 1d] [--findings logs/evals/<run>/summary.json] [--out logs/reviews/<time>]
     python -m evals.review --apply                 # apply the proposed edit, keep it only if the eval holds
     python -m evals.review --proposal my.patch --apply   # gate a person's own prompt edit the same way
+    python -m evals.review --history               # the operator's prompt changes (PROMPTS_DIR)
+    python -m evals.review --revert [CHANGE]       # undo one (default: the newest not undone)
 
 A LangGraph graph of its own, read top to bottom:
 
@@ -675,7 +677,13 @@ def main(argv: list[str] | None = None) -> int:
         "--margin", type=float, default=0.0, help="accuracy the edit may lose and still be kept"
     )
     parser.add_argument("--simulator", choices=["auto", "on", "off"], default="auto")
+    parser.add_argument("--history", action="store_true", help="list the changes in the operator's prompt folder")
+    parser.add_argument("--revert", nargs="?", const=0, type=int, metavar="CHANGE",
+                        help="undo a change in the operator's prompt folder (default: the newest not undone)")
     args = parser.parse_args(argv)
+    if args.history or args.revert is not None:
+        return _overlay_command(args.prompts_dir or (Path(settings.prompts_dir) if settings.prompts_dir else None),
+                                args.revert)
 
     settings, sim = ensure_backends(args.simulator, None, replay_settings(settings))
     if sim:
@@ -723,6 +731,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     if state.get("applied"):
         print(state["applied"]["why"])  # noqa: T201
+    return 0
+
+
+def _overlay_command(folder: Path | None, revert: int | None) -> int:
+    """`--history` and `--revert`: list or undo changes in the operator's prompt folder."""
+    if folder is None:
+        print("no operator prompt folder: set PROMPTS_DIR (or --prompts-dir)", file=sys.stderr)
+        return 2
+    try:
+        overlay = PromptOverlay(folder)
+        if revert is not None:
+            entry = overlay.revert(revert or None)
+            print(f"change {entry['reverts']} reverted ({entry['name']}): change {entry['id']} in {folder}")  # noqa: T201
+            return 0
+    except (ShippedPromptsError, LookupError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    for entry in overlay.history():
+        print(f"{entry['id']:>3}  {entry['at']}  {entry['action']:<6} {entry['name']}  {entry.get('note', '')}")  # noqa: T201
     return 0
 
 

@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import ROOT, sim_env, start_router, stop_router, wait_for_record
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[dev]')")
-from selenium.common.exceptions import StaleElementReferenceException, WebDriverException  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
@@ -132,7 +132,7 @@ class Walk:
 def _stale(element) -> bool:
     try:
         element.tag_name
-    except StaleElementReferenceException:
+    except WebDriverException:  # stale, or "does not belong to the document": the page was replaced
         return True
     return False
 
@@ -222,4 +222,7 @@ def test_an_operator_walks_the_desk(served, browser, tmp_path):
     assert "reverted" in walk.text()
     assert not overlay.exists()
     walk.shot("reverted")
-    assert len(list(tmp_path.glob("*.png"))) == walk.count >= 9
+    walk.open("/review/sessions")
+    assert "ENRICH" in walk.find("table.sessions").text  # the label is in the list
+    walk.shot("sessions-labelled")
+    assert len(list(tmp_path.glob("*.png"))) == walk.count >= 10
