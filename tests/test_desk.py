@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import re
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from core.http.desk.index import Filters, IndexReader, index_path, sync
 from core.sessions.labels import load_labels
+from evals import report
 from prompts import load_prompt
 from prompts.overlay import PromptOverlay, ShippedPromptsError
 from tests.conftest import ROOT, sim_env, start_router, stop_router, wait_for_record
@@ -106,7 +106,7 @@ def test_login_sets_an_httponly_strict_cookie_and_forms_need_the_csrf_token(desk
 
 
 def test_sessions_api_lists_newest_first_filters_and_pages(desk):
-    ids = {sid: route for sid, route in desk["ids"].values()}
+    ids = dict(desk["ids"].values())
     page = listed(desk, set(ids))
     mine = [s for s in page["sessions"] if s["id"] in ids]
     assert [s["id"] for s in mine] == [sid for sid, _ in reversed(list(desk["ids"].values()))]  # newest first
@@ -220,3 +220,17 @@ def test_desk_pages_render_for_the_admin(desk):
         assert page.status_code == 200 and needle in page.text, path
         assert not re.search(r'(src|href|action)="(https?:)?//', page.text), path  # nothing from elsewhere
         assert "Content-Security-Policy" in page.headers
+
+
+def test_eval_report_puts_the_title_first_and_keeps_cost_and_latency_axes_at_zero_or_above(monkeypatch):
+    figures = []
+    monkeypatch.setattr(report, "_svg", lambda figure: figures.append(figure) or "<svg></svg>")
+    report.plot_cost({"by_route": {"SIMPLE": {"runs": 3, "usd": 0.0}, "MODERATE": {"runs": 2, "usd": 0.0}},
+                      "cloud_share": 0.0, "usd": 0.0})
+    report.plot_latency([{"route": "SIMPLE", "total_ms": 5.0}, {"route": "SIMPLE", "total_ms": 5.0}])
+    cost_runs, cost_usd = figures[0].axes
+    assert cost_runs.get_ylim()[0] == 0 and cost_usd.get_ylim()[0] == 0 and cost_usd.get_ylim()[1] > 0
+    assert figures[1].axes[0].get_ylim()[0] == 0
+    page = report.html_page({"confusion": {}, "timeline": [], "cost": {}, "cascade": None},
+                            "# Eval report — x\n\nsummary\n\n## Metrics\n\ntext", [])
+    assert page.index("<h1") < page.index("<h2") and "<figure" not in page.split("<h1")[0]

@@ -131,7 +131,7 @@ class Walk:
 
 def _stale(element) -> bool:
     try:
-        element.tag_name
+        _ = element.tag_name
     except WebDriverException:  # stale, or "does not belong to the document": the page was replaced
         return True
     return False

@@ -48,6 +48,8 @@ class Job:
     """Examples the eval replays, when known (for progress)."""
     dataset: str | None = None
     error: str | None = None
+    runner_pid: int = field(default_factory=os.getpid)
+    """The router process that runs it (another worker's job is read from its file)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The job as JSON (what the API returns)."""
@@ -60,6 +62,19 @@ def _count_lines(path: Path) -> int:
             return sum(1 for line in handle if line.strip())
     except OSError:
         return 0
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` still runs (another worker of this router, say)."""
+    if pid == os.getpid():
+        return False  # ours, and not among our running tasks: it ended without saving (a crash)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class JobRunner:
@@ -135,8 +150,8 @@ class JobRunner:
         except (OSError, json.JSONDecodeError):
             return None
         job = Job(**data)
-        if job.status in ("queued", "running") and job_id not in self._tasks:
-            job.status = "lost"  # started by a router process that is gone (or another worker's)
+        if job.status in ("queued", "running") and job_id not in self._tasks and not _alive(job.runner_pid):
+            job.status = "lost"  # the router process that ran it is gone
         return job
 
     def list(self, limit: int = 50) -> list[Job]:
