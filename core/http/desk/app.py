@@ -43,7 +43,7 @@ from core.http.desk.auth import (
     judge,
     judge_request,
 )
-from core.http.desk.index import Filters, IndexReader, index_path
+from core.http.desk.index import Filters, IndexReader, index_path, put_labels
 from core.http.desk.jobs import Job, JobRunner
 from core.http.errors import error_body
 from core.http.keys import Keys
@@ -120,7 +120,7 @@ class Desk:
             **({"PROMPTS_DIR": str(self.overlay.folder)} if self.overlay is not None else {}),
             **deps.job_env,
         }
-        self.jobs = JobRunner(self.work_dir, env, cwd=cwd, python=deps.python)
+        self.jobs = JobRunner(self.work_dir, env, cwd=cwd, python=deps.python, on_done=self._job_done)
         self.templates = Environment(loader=FileSystemLoader(HERE / "templates"),
                                      autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
         self.templates.globals.update(routes=list(ROUTES), windows=list(WINDOWS))
@@ -372,6 +372,7 @@ class Desk:
             labels = await asyncio.to_thread(self._labels)
             entries = {i: set_label(labels, i, route, rating, comment) for i in ids}
             await asyncio.to_thread(save_labels, self.labels_file, labels)
+            await asyncio.to_thread(put_labels, self.index_file, entries)  # shown at once, before the sync
         self.kick_sync()
         return entries
 
@@ -503,6 +504,10 @@ class Desk:
         entry = self.overlay.revert(change_id)
         self.prompts_changed()
         return {k: v for k, v in entry.items() if k not in ("before", "after")}
+
+    def _job_done(self, job: Job) -> None:
+        if job.kind == "apply":  # the child may have written the operator's prompts
+            self.prompts_changed()
 
     def prompts_changed(self) -> None:
         """Tell the router its prompts changed (after an apply or a revert)."""
@@ -855,8 +860,6 @@ class Desk:
             job = desk.jobs.get(job_id)
             if job is None:
                 return desk._error(404, f"No job {job_id!r}.")
-            if job.kind == "apply" and job.status == "done":
-                desk.prompts_changed()  # the child may have written the overlay: read prompts again
             return JSONResponse({**desk.jobs.progress(job), "link": _job_link(job)})
 
         @router.post("/api/reviews")

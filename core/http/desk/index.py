@@ -231,6 +231,26 @@ def sync_labels(db: sqlite3.Connection, labels_file: Path | None) -> int:
     return len(labels)
 
 
+def put_labels(db_path: Path, labels: dict[str, dict[str, Any]]) -> None:
+    """Copy labels just written to the labels file into the index at once (the next sync re-reads the file)."""
+    if not db_path.is_file():
+        return  # the first sync builds it, labels included
+    try:
+        db = connect(db_path)
+    except sqlite3.Error:
+        return
+    try:
+        if _layout_ok(db):
+            with db:
+                db.executemany("INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?, ?)",
+                               [(sid, v.get("expected_route"), v.get("rating"), v.get("comment"),
+                                 v.get("labelled_at")) for sid, v in labels.items()])
+    except sqlite3.Error:
+        pass  # busy or damaged: the sync that follows the labels file's change catches up
+    finally:
+        db.close()
+
+
 # --- reading -------------------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,8 +82,13 @@ class JobRunner:
     """Start jobs as child processes and answer where they stand."""
 
     def __init__(self, work_dir: Path, env: dict[str, str], cwd: Path | None = None,
-                 python: str = sys.executable) -> None:
-        """Keep jobs under `work_dir/desk-jobs`; children get `env` over this process's environment."""
+                 python: str = sys.executable, on_done: Callable[[Job], None] | None = None) -> None:
+        """Keep jobs under `work_dir/desk-jobs`; children get `env` over this process's environment.
+
+        `on_done` is called with each job that finished without error (an applied edit: the
+        router reads its prompts again).
+        """
+        self.on_done = on_done
         self.work_dir = work_dir
         self.jobs_dir = work_dir / "desk-jobs"
         self.env = env
@@ -139,6 +145,11 @@ class JobRunner:
         job.finished_at = time.time()
         self._save(job)
         self._tasks.pop(job.id, None)
+        if job.status == "done" and self.on_done is not None:
+            try:
+                self.on_done(job)
+            except Exception as error:  # a failed hook must not lose the job's state
+                log.error("desk job %s: after-job hook failed: %s", job.id, redact(repr(error)))
 
     def get(self, job_id: str) -> Job | None:
         """A job by id (from its folder, so jobs of an earlier run of the router are seen too)."""
