@@ -12,8 +12,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from prompts import PromptLibrary
 
-EVAL_PROMPTS = PromptLibrary.at(str(Path(__file__).parent / "prompts"))
-"""The evals' own prompts (judge, review): kept out of the router's prompt digest."""
+EVAL_PROMPTS = PromptLibrary(Path(__file__).parent / "prompts")
+"""The evals' own prompts (judge, review): kept out of the router's prompt digest, and no overlay
+over the router's prompts (`PromptLibrary.at` is for the router's folders)."""
 
 
 class EvalSettings(BaseSettings):

@@ -39,7 +39,11 @@ class PromptLibrary:
 
     @staticmethod
     def at(folder: str | None = None) -> PromptLibrary:
-        """The library of `folder` (None: the shipped prompts), one instance per folder."""
+        """The router's prompts read from `folder` over the shipped ones (None: the shipped prompts alone).
+
+        One instance per folder. A library of other prompts (the evals' own) is built directly,
+        `PromptLibrary(folder)`, with no shipped prompts under it.
+        """
         return _library(folder or None)
 
     def names(self) -> list[str]:
