@@ -115,7 +115,7 @@ eval: $(SETUP) ## Replay the routing regression set and write a report (EVAL_ARG
 meta-eval: $(SETUP) ## Score META detection on the client-template catalogue (recall, precision, held-out, latency; ARGS="--json f.json")
 	$(PY) -m evals.meta_catalogue.evaluate $(ARGS)
 
-review: $(SETUP) ## Review recent sessions and propose a prompt edit (REVIEW_ARGS=--apply applies it if the eval holds)
+review: $(SETUP) ## Review recent sessions and propose a prompt edit (REVIEW_ARGS=--apply keeps it in PROMPTS_DIR if the eval holds)
 	$(call optional,evals/review.py,-m evals.review $(REVIEW_ARGS))
 
 sessions: $(SETUP) ## List logged sessions (ARGS="show ID", "export --out f.jsonl", "upload-traces")

@@ -244,3 +244,23 @@ def test_eval_report_puts_the_title_first_and_keeps_cost_and_latency_axes_at_zer
     page = report.html_page({"confusion": {}, "timeline": [], "cost": {}, "cascade": None},
                             "# Eval report — x\n\nsummary\n\n## Metrics\n\ntext", [])
     assert page.index("<h1") < page.index("<h2") and "<figure" not in page.split("<h1")[0]
+
+
+def test_the_desk_follows_the_stats_rule_without_an_admin_key(router, sim, tmp_path):
+    # No key at all (the workstation default): open, like every endpoint; the login page sends you in.
+    assert httpx.get(f"{router.url}/review/api/sessions", timeout=30).status_code == 200
+    assert httpx.get(f"{router.url}/review/login", timeout=30).headers["location"] == "/review"
+    # Client keys but no admin key: any client key opens the desk, as it opens /stats.
+    keyed = start_router(sim_env(sim, ROUTER_API_KEYS=CLIENT), tmp_path)
+    try:
+        for path in ("/stats", "/review/api/sessions"):
+            assert httpx.get(f"{keyed.url}{path}", timeout=30).status_code == 401
+            assert httpx.get(f"{keyed.url}{path}", headers={"x-api-key": CLIENT}, timeout=30).status_code == 200
+        assert httpx.get(f"{keyed.url}/review/login", timeout=30).status_code == 200
+    finally:
+        stop_router(keyed)
+
+
+def test_the_admin_key_works_as_x_api_key_too(desk):
+    answer = httpx.get(f"{desk['router'].url}/review/api/sessions", headers={"x-api-key": ADMIN}, timeout=30)
+    assert answer.status_code == 200 and "sessions" in answer.json()
