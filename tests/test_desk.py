@@ -264,3 +264,25 @@ def test_the_desk_follows_the_stats_rule_without_an_admin_key(router, sim, tmp_p
 def test_the_admin_key_works_as_x_api_key_too(desk):
     answer = httpx.get(f"{desk['router'].url}/review/api/sessions", headers={"x-api-key": ADMIN}, timeout=30)
     assert answer.status_code == 200 and "sessions" in answer.json()
+
+
+def test_an_eval_of_the_labelled_sessions_runs_as_a_job_and_lists_its_run(desk):
+    sid = desk["ids"][QUESTIONS[1]][0]
+    assert api(desk, "POST", f"/review/api/sessions/{sid}/label", json={"route": "COMPLEX"}).status_code == 200
+    assert api(desk, "POST", "/review/api/evals", json={"dataset": "everything"}).status_code == 400
+    started = api(desk, "POST", "/review/api/evals", json={"dataset": "labelled"})
+    assert started.status_code == 202 and started.json()["status"] in ("queued", "running")
+    job_id = started.json()["id"]
+    deadline = time.monotonic() + 180
+    while (job := api(desk, "GET", f"/review/api/jobs/{job_id}").json())["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.5)
+    assert job["status"] == "done", job["log_tail"]
+    assert job["total"] >= 1 and job["replayed"] == job["total"]  # progress counted from results.jsonl
+    assert job["link"].endswith("/report")
+    runs = api(desk, "GET", "/review/api/evals").json()["runs"]
+    run = next(r for r in runs if job["link"] == f"/review/evals/{r['run']}/report")
+    assert run["accuracy"] is not None and run["examples"] == job["total"]
+    report = api(desk, "GET", job["link"])
+    assert report.status_code == 200 and report.text.index("<h1") < report.text.index("<figure")
+    assert api(desk, "GET", job["link"], key=CLIENT).status_code == 403
