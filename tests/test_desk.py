@@ -286,3 +286,16 @@ def test_an_eval_of_the_labelled_sessions_runs_as_a_job_and_lists_its_run(desk):
     report = api(desk, "GET", job["link"])
     assert report.status_code == 200 and report.text.index("<h1") < report.text.index("<figure")
     assert api(desk, "GET", job["link"], key=CLIENT).status_code == 403
+
+
+def test_guessing_the_admin_key_at_the_login_form_is_throttled(desk):
+    # Last in this module: it leaves 127.0.0.1 throttled at this router's login form for a minute.
+    with httpx.Client(base_url=desk["router"].url, timeout=30) as browser:
+        browser.get("/review/login")
+        token = browser.cookies["ai_router_desk_csrf"]
+        codes = [browser.post("/review/login", data={"key": f"guess-{n}", "csrf": token}).status_code
+                 for n in range(11)]
+        first = codes.index(429)  # ten wrong keys a minute (one came from an earlier test here)
+        assert first >= 9 and set(codes[:first]) == {401} and set(codes[first:]) == {429}
+        assert browser.post("/review/login", data={"key": ADMIN, "csrf": token}).status_code == 429
+    assert api(desk, "GET", "/review/api/reviews").json() == {"reviews": [], "jobs": []}  # a key still works

@@ -60,7 +60,9 @@ HERE = Path(__file__).parent
 WINDOWS = {"1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400, "all": None}
 _ID = re.compile(r"^[\w.-]{1,200}$")
 _RUN = re.compile(r"^[\w.-]{1,100}$")
-PAGE_SIZES = (25, 50, 100, 200)
+LOGIN_FAILURES = 10
+"""Wrong keys one address may type into the login form per minute before it gets 429."""
+LOGIN_WINDOW_S = 60.0
 
 
 @dataclass
@@ -129,6 +131,7 @@ class Desk:
         self._sync_task: asyncio.Task[None] | None = None
         self._synced_mark: tuple[int, int] | None = None
         self._labels_lock = asyncio.Lock()
+        self._failed_logins: dict[str, list[float]] = {}
         self.router = self._routes()
 
     # --- helpers ------------------------------------------------------------------------------
@@ -548,8 +551,13 @@ class Desk:
             if not csrf_ok(request, str(form.get("csrf") or "")):
                 return desk._page(request, "login.html", status=403, title="Log in", next=target,
                                   message="The form expired or came from another site: try again.")
+            address = request.client.host if request.client else "?"
+            if desk.login_throttled(address):
+                return desk._page(request, "login.html", status=429, title="Log in", next=target,
+                                  message="Too many wrong keys from this address: wait a minute and try again.")
             verdict = judge(desk.keys, str(form.get("key") or "").strip() or None)
             if verdict is not Verdict.ALLOWED:
+                desk.login_failed(address)
                 message = ("A client key cannot open the review desk; use the admin key."
                            if verdict is Verdict.FORBIDDEN else "That is not the admin key.")
                 return desk._page(request, "login.html", status=403 if verdict is Verdict.FORBIDDEN else 401,
@@ -868,6 +876,14 @@ class Desk:
                 return refused
             return JSONResponse(desk.jobs.progress(desk.start_review()), status_code=202)
 
+        @router.get("/api/reviews")
+        async def api_reviews(request: Request) -> Response:
+            if (refused := await desk._guard(request, page=False)) is not None:
+                return refused
+            return JSONResponse({"reviews": await asyncio.to_thread(desk.reviews),
+                                 "jobs": [desk.jobs.progress(j) for j in desk.jobs.list(20)
+                                          if j.kind in ("review", "apply")]})
+
         @router.get("/api/reviews/{name}")
         async def api_review(request: Request, name: str) -> Response:
             if (refused := await desk._guard(request, page=False)) is not None:
@@ -910,6 +926,22 @@ class Desk:
             return JSONResponse(entry)
 
         return router
+
+    def login_throttled(self, address: str, now: float | None = None) -> bool:
+        """Whether `address` typed a wrong key too often in the last minute (guessing the admin key)."""
+        now = time.monotonic() if now is None else now
+        recent = [t for t in self._failed_logins.get(address, []) if now - t < LOGIN_WINDOW_S]
+        if recent:
+            self._failed_logins[address] = recent
+        else:
+            self._failed_logins.pop(address, None)
+        return len(recent) >= LOGIN_FAILURES
+
+    def login_failed(self, address: str) -> None:
+        """Count a wrong key from `address` (at most 10,000 addresses remembered)."""
+        if len(self._failed_logins) >= 10_000 and address not in self._failed_logins:
+            self._failed_logins.pop(next(iter(self._failed_logins)))
+        self._failed_logins.setdefault(address, []).append(time.monotonic())
 
     async def feedback(self, session_id: str, score: float | None, comment: str | None) -> dict[str, Any]:
         """Attach feedback to a session through the session writer, as `POST /v1/feedback` does.
