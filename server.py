@@ -101,6 +101,7 @@ def _mount_desk(app: FastAPI, services: Services) -> Desk | None:
     # lifespan of the same app (tests) replaces the first one's routes.
     app.router.routes[:] = [r for r in app.router.routes if not getattr(r, "path", "").startswith("/review")]
     app.include_router(desk.router)
+    desk.start()
     return desk
 
 

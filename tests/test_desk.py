@@ -208,6 +208,11 @@ def test_overlay_edits_have_history_and_revert_and_never_touch_the_shipped_promp
     version = chat_record(desk)["prompt_version"]
     first = overlay.write("routing/system", shipped + "\nAn operator's line.\n", "test edit")
     change = overlay.write("routing/request", overlay.text("routing/request") + "\nMore.\n", "second edit")
+    # Written behind the router's back (as `evals.review --apply` does): it reads them within seconds.
+    deadline = time.monotonic() + 20
+    while chat_record(desk)["prompt_version"] == version:
+        assert time.monotonic() < deadline, "the router did not read the operator's prompts"
+        time.sleep(0.5)
     state = api(desk, "GET", "/review/api/prompts").json()
     assert state["edited"] == ["routing/request", "routing/system"] and state["history"][0]["id"] == change["id"]
     reverted = api(desk, "POST", "/review/api/prompts/revert", json={"id": change["id"]})

@@ -63,6 +63,8 @@ _RUN = re.compile(r"^[\w.-]{1,100}$")
 LOGIN_FAILURES = 10
 """Wrong keys one address may type into the login form per minute before it gets 429."""
 LOGIN_WINDOW_S = 60.0
+PROMPT_WATCH_S = 3.0
+"""How often the desk looks for prompt edits made elsewhere (another worker, the CLI)."""
 
 
 @dataclass
@@ -132,6 +134,7 @@ class Desk:
         self._synced_mark: tuple[int, int] | None = None
         self._labels_lock = asyncio.Lock()
         self._failed_logins: dict[str, list[float]] = {}
+        self._watch: asyncio.Task[None] | None = None
         self.router = self._routes()
 
     # --- helpers ------------------------------------------------------------------------------
@@ -189,8 +192,40 @@ class Desk:
                 return True
         return False
 
+    def start(self, interval_s: float = PROMPT_WATCH_S) -> None:
+        """Watch the operator's prompt folder (the lifespan calls this).
+
+        An edit applied elsewhere (another worker, `python -m evals.review --apply`, a revert) is
+        read within `interval_s`.
+        """
+        if self.overlay is not None and self._watch is None:
+            self._watch = asyncio.get_running_loop().create_task(self._watch_prompts(interval_s),
+                                                                 name="desk-prompt-watch")
+
+    async def _watch_prompts(self, interval_s: float) -> None:
+        assert self.overlay is not None
+        history = self.overlay.folder / ".history.jsonl"
+
+        def stamp() -> int:
+            try:
+                return history.stat().st_mtime_ns
+            except OSError:
+                return 0
+
+        seen = stamp()
+        while True:
+            await asyncio.sleep(interval_s)
+            now = stamp()  # one stat every few seconds, off the request path
+            if now != seen:
+                seen = now
+                self.prompts_changed()
+
     async def aclose(self) -> None:
-        """Stop the sync child and the jobs (their children are terminated)."""
+        """Stop the prompt watch, the sync child and the jobs (their children are terminated)."""
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
         if self._sync is not None and self._sync.returncode is None:
             self._sync.terminate()
         await self.jobs.aclose()
