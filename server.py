@@ -38,6 +38,7 @@ from core.log_setup import configure_logging
 from core.redact import redact, register_secret
 from core.routes import check_route
 from core.services import Services, build_services, install_default_services, session_store
+from core.sessions.store import SESSION_ID_LENGTH, AmbiguousSessionId
 from core.settings import Settings
 from core.shared.metrics import shared_metrics
 from graph.build import graph
@@ -223,12 +224,19 @@ async def feedback(request: Request) -> JSONResponse:
         "expected_route": rating.expected_route.upper() if rating.expected_route else None,
         "received_at": datetime.now(ZoneInfo(settings.tz)).isoformat(timespec="seconds"),
     }
-    if not store.add_feedback(rating.response_id, entry):
+    try:
+        session_id = store.add_feedback(rating.response_id, entry)
+    except AmbiguousSessionId as error:
+        raise OpenAIError(400, str(error), param="response_id") from None
+    if session_id is None:
         shared = services.shared  # served by another replica? hand it over through Redis
         if shared is None or not await shared.forward_feedback(rating.response_id, entry):
-            raise OpenAIError(404, f"No session {rating.response_id!r} is known to this router.",
+            whole = len(rating.response_id) >= SESSION_ID_LENGTH  # another replica's session needs its whole id
+            raise OpenAIError(404, f"No session {rating.response_id!r} is known to this router"
+                              + ("." if whole else " (a session another replica served needs its whole id)."),
                               param="response_id")
-    return JSONResponse({"object": "feedback", "response_id": rating.response_id, "status": "recorded"})
+    return JSONResponse({"object": "feedback", "response_id": session_id or rating.response_id,
+                         "status": "recorded"})
 
 
 # --- models, health, stats --------------------------------------------------------------------

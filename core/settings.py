@@ -103,7 +103,10 @@ class Settings(BaseSettings):
     )
 
     # --- failure handling -----------------------------------------------------------------
-    retry_attempts: int = Field(2, description="Retries of a failed call (connect error, 5xx, 429), before any byte.")
+    retry_attempts: int = Field(
+        2, description="Retries of a failed call (connect error, 5xx, 429), before any byte; never a first-token "
+        "or idle timeout (a silent backend fails over or answers 504 at once).",
+    )
     retry_backoff_s: float = Field(0.25, description="First retry backoff; doubles each retry, with jitter.")
     retry_backoff_max_s: float = Field(4.0, description="Longest backoff between retries.")
     retry_after_max_s: float = Field(10.0, description="A backend Retry-After longer than this is not waited for.")

@@ -47,6 +47,9 @@ class RouteStats:
 
     count: int = 0
     errors: int = 0
+    """Requests the router or a backend failed."""
+    client_errors: int = 0
+    """Requests refused before routing for the client's own fault (4xx: bad input, auth, rate limit, gone)."""
     streamed: int = 0
     latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=_WINDOW))
     classification_ms: deque[float] = field(default_factory=lambda: deque(maxlen=_WINDOW))
@@ -65,6 +68,8 @@ class Stats:
         self.shared_dir = multiprocess_dir()
         # Own registry per instance: the metrics are this object's, and tests may build several.
         self.registry = CollectorRegistry()
+        # `error` is "true" (the router or a backend failed), "client" (refused before routing:
+        # a 4xx for the client's own fault) or "false".
         self._requests = Counter("ai_router_requests", "Finished requests.", ["route", "streamed", "error"],
                                  registry=self.registry)
         self._latency = Histogram("ai_router_request_ms", "Total request time (ms).", ["route"],
@@ -112,18 +117,25 @@ class Stats:
         streamed: bool,
         classification_ms: float | None = None,
         overhead_ms: float | None = None,
+        client_error: bool = False,
     ) -> None:
-        """Count one finished request."""
+        """Count one finished request.
+
+        `client_error` marks a request refused before routing for the client's own fault (a
+        4xx): it is counted apart, never as one of the route's `errors`.
+        """
+        error = error and not client_error
         stats = self.routes[label]
         stats.count += 1
         stats.errors += int(error)
+        stats.client_errors += int(client_error)
         stats.streamed += int(streamed)
         stats.latency_ms.append(total_ms)
         if classification_ms is not None:
             stats.classification_ms.append(classification_ms)
         if overhead_ms is not None:
             stats.overhead_ms.append(overhead_ms)
-        self._requests.labels(label, str(streamed).lower(), str(error).lower()).inc()
+        self._requests.labels(label, str(streamed).lower(), "client" if client_error else str(error).lower()).inc()
         self._latency.labels(label).observe(total_ms)
         if classification_ms is not None:
             self._classification.labels(label).observe(classification_ms)
@@ -168,12 +180,14 @@ class Stats:
             "uptime_s": round(time.time() - self.started, 1),
             "requests": sum(s.count for s in self.routes.values()),
             "errors": sum(s.errors for s in self.routes.values()),
+            "client_errors": sum(s.client_errors for s in self.routes.values()),
             "fallbacks": self.fallbacks,
             "model_mismatches": self.model_mismatches,
             "routes": {
                 label: {
                     "count": s.count,
                     "errors": s.errors,
+                    "client_errors": s.client_errors,
                     "streamed": s.streamed,
                     "latency_ms": summary(s.latency_ms),
                     "classification_ms": summary(s.classification_ms),
@@ -189,7 +203,7 @@ class Stats:
         routes: dict[str, dict[str, Any]] = {}
 
         def route(label: str) -> dict[str, Any]:
-            return routes.setdefault(label, {"count": 0, "errors": 0, "streamed": 0})
+            return routes.setdefault(label, {"count": 0, "errors": 0, "client_errors": 0, "streamed": 0})
 
         for sample in samples.get("ai_router_requests", []):
             if not sample.name.endswith("_total"):
@@ -198,6 +212,7 @@ class Stats:
             count = int(sample.value)
             entry["count"] += count
             entry["errors"] += count if sample.labels["error"] == "true" else 0
+            entry["client_errors"] += count if sample.labels["error"] == "client" else 0
             entry["streamed"] += count if sample.labels["streamed"] == "true" else 0
         for key, metric in (
             ("latency_ms", "ai_router_request_ms"),
@@ -222,6 +237,7 @@ class Stats:
             "workers_shared": True,
             "requests": sum(r["count"] for r in routes.values()),
             "errors": sum(r["errors"] for r in routes.values()),
+            "client_errors": sum(r["client_errors"] for r in routes.values()),
             "fallbacks": total("ai_router_fallbacks"),
             "model_mismatches": total("ai_router_model_mismatches"),
             "routes": dict(sorted(routes.items())),

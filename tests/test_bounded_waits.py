@@ -113,3 +113,46 @@ def test_a_role_only_chunk_does_not_start_the_idle_clock():
     assert _carries_output({"choices": [{"delta": {}, "finish_reason": "stop"}]})
     assert _carries_output({"choices": [], "usage": {"total_tokens": 3}})
     assert _carries_output({"choices": [{"text": "legacy completion"}]})
+
+
+@pytest.fixture(scope="module")
+def retrying(sim, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Router]:
+    """Retries as shipped (RETRY_ATTEMPTS=2), short first-token deadlines, the classifier as the primary's fallback."""
+    server = start_router(sim_env(
+        sim, PRIMARY_FIRST_TOKEN_TIMEOUT_S="0.6", CLASSIFIER_TIMEOUT_S="0.6", STREAM_IDLE_TIMEOUT_S="0.6",
+        PRIMARY_FALLBACK="classifier",
+    ), tmp_path_factory.mktemp("retrying"))
+    yield server
+    stop_router(server)
+
+
+def _calls(sim, model: str) -> int:
+    return len([c for c in sim_calls(sim) if c["model"] == model])
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_a_hung_backend_is_not_asked_again(retrying, sim_reset, stream):
+    """Issue #23: a hung primary held a client 3 x its first-token deadline (361 s with the defaults)."""
+    sim_fault(sim_reset, model=PRIMARY_MODEL, fault="hang", count=-1)
+    response, took = ask(retrying, "hello #route=SIMPLE", stream=stream)
+    assert response.status_code == 200, response.text
+    assert response.headers["x-ai-router-backend"] == "classifier"  # failed over at once
+    assert _calls(sim_reset, PRIMARY_MODEL) == 1  # asked once, not RETRY_ATTEMPTS more times
+    assert took < 0.6 + 1.0, took  # its first-token deadline plus the fallback's (quick) answer
+
+
+def test_a_hung_primary_and_a_hung_fallback_cost_one_deadline_each(retrying, sim_reset):
+    sim_fault(sim_reset, model=PRIMARY_MODEL, fault="hang", count=-1)
+    sim_fault(sim_reset, model="sim-classifier", fault="hang", count=-1)
+    response, took = ask(retrying, "hello")  # the classification hangs too: MODERATE after 0.6 s
+    assert response.status_code == 504 and response.json()["error"]["code"] == "timeout", response.text
+    assert _calls(sim_reset, PRIMARY_MODEL) == 1
+    assert _calls(sim_reset, "sim-classifier") == 2  # the classification, then the fallback's answer, once
+    assert took < 3 * 0.6 + 1.0, took  # classification + primary + fallback deadlines, no retries
+
+
+def test_transient_faults_are_still_retried(retrying, sim_reset):
+    sim_fault(sim_reset, model=PRIMARY_MODEL, fault="500", count=2)
+    response, _ = ask(retrying, "hello #route=SIMPLE")
+    assert response.status_code == 200 and response.headers["x-ai-router-backend"] == "primary"
+    assert _calls(sim_reset, PRIMARY_MODEL) == 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import CLASSIFIER_MODEL, PRIMARY_MODEL, sim_calls
+from tests.conftest import CLASSIFIER_MODEL, PRIMARY_MODEL, sim_calls, sim_fault
 
 TITLE_TASK = (
     "### Task:\nGenerate a concise, 3-5 word title with an emoji summarizing the chat history.\n"
@@ -161,6 +161,26 @@ def test_stats_count_routes(router, sim_reset):
     assert after["requests"] == before["requests"] + 1
     assert after["routes"]["SIMPLE"]["count"] == before.get("routes", {}).get("SIMPLE", {}).get("count", 0) + 1
     assert after["routes"]["SIMPLE"]["latency_ms"]["p50"] > 0
+
+
+def test_stats_count_client_errors_apart_from_route_errors(router, sim_reset):
+    """Issue #23: a 400 before any routing is the client's fault, not an `errors` of UNROUTED."""
+    before = httpx.get(f"{router.url}/stats").json()
+    unrouted = before["routes"].get("UNROUTED", {})
+    assert httpx.post(f"{router.v1}/chat/completions", json={"messages": "not a list"}).status_code == 400
+    assert httpx.post(f"{router.v1}/chat/completions", content=b"{not json").status_code == 400
+    sim_fault(sim_reset, model=PRIMARY_MODEL, fault="500", count=3)  # the first try and both retries
+    failed = httpx.post(f"{router.v1}/chat/completions",
+                        json={"messages": [{"role": "user", "content": "hello #route=SIMPLE"}]})
+    assert failed.status_code == 502
+    after = httpx.get(f"{router.url}/stats").json()
+    assert after["client_errors"] == before["client_errors"] + 2
+    assert after["errors"] == before["errors"] + 1  # only the backend's failure
+    assert after["routes"]["UNROUTED"]["client_errors"] == unrouted.get("client_errors", 0) + 2
+    assert after["routes"]["UNROUTED"]["errors"] == unrouted.get("errors", 0)
+    assert after["routes"]["SIMPLE"]["errors"] == before["routes"].get("SIMPLE", {}).get("errors", 0) + 1
+    metrics = httpx.get(f"{router.url}/metrics").text
+    assert 'ai_router_requests_total{error="client",route="UNROUTED",streamed="false"}' in metrics
 
 
 def test_health_reports_each_backend(router):

@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 import zipfile
 from importlib import resources
 from pathlib import Path
@@ -404,10 +405,44 @@ def test_dockerfile_structure():
     assert ".env" in ignored and ".git" in ignored
     # Everything the package ships is copied into the build stage.
     copied = {args.split()[0] for name, args in instructions if name == "COPY" and "--from" not in args}
-    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    packages = re.search(r"packages = \[([^\]]*)\]", pyproject).group(1)
-    for package in re.findall(r'"([^"]+)"', packages):
+    setuptools_config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    packages = setuptools_config["packages"]["find"]["include"]
+    assert packages
+    for package in packages:
         assert package.split(".")[0] in copied, package  # a subpackage comes with its top directory
+
+
+def test_pyproject_names_each_dependency_once():
+    """A requirement listed twice can drift apart (two bounds for one package); each extra once too."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    for group, requirements in {"dependencies": project["dependencies"], **project["optional-dependencies"]}.items():
+        names = [re.split(r"[\s\[<>=!~;]", req, maxsplit=1)[0].lower().replace("_", "-") for req in requirements]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        assert not twice, f"{group} lists {twice} more than once"
+
+
+def test_building_the_package_declares_every_package_it_ships(tmp_path: Path):
+    """Each prompts/ folder is a (namespace) package: undeclared, setuptools printed about 40 lines
+    of warnings for each one on every install (the first `make run` showed some 250)."""
+    for source in ("pyproject.toml", "README.md", "server.py", "core", "graph", "nodes", "prompts", "tools"):
+        if (ROOT / source).is_dir():
+            shutil.copytree(ROOT / source, tmp_path / source, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(ROOT / source, tmp_path / source)
+    build = subprocess.run(
+        [sys.executable, "-c", "import setuptools.build_meta as b; print(b.build_wheel('dist'))"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert build.returncode == 0, build.stderr[-2000:]
+    assert "absent from the `packages` configuration" not in build.stderr, build.stderr[:2000]
+    assert "would be ignored" not in build.stderr.lower()
+    names = set(zipfile.ZipFile(tmp_path / "dist" / build.stdout.split()[-1]).namelist())
+    assert {f"prompts/{p.relative_to(ROOT / 'prompts')}" for p in (ROOT / "prompts").rglob("*.md")} <= names
+    assert {"core/sessions/session.schema.json", "core/routing/meta_templates.json"} <= names
+    assert not any("__pycache__" in name or name.startswith(("tests/", "evals/", "scripts/")) for name in names)
 
 
 def test_dockerfile_build_install_and_start_work_outside_a_container(sim_reset, tmp_path: Path):

@@ -7,14 +7,17 @@ Unit tests of `core.shared.ratelimit`, `core.http.access.client_address` and
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from core.http.access import client_address, trusted_networks
 from core.shared.link import RedisLink
 from core.shared.ratelimit import OVERFLOW, RateLimiter
-from tests.conftest import free_port
+from tests.conftest import ROOT, free_port
 from tests.redis_server import RedisServer
 
 
@@ -94,6 +97,8 @@ def test_sharing_resumes_by_itself_when_redis_returns(tmp_path):
             assert time.monotonic() < deadline, "never reconnected"
             await asyncio.sleep(0.02)
         assert link.status()["state"] == "ok" and link.recoveries == 1
+        (start, end), = link.status()["outages"]  # when it worked alone, for the soak's exact check
+        assert start <= end <= time.time() + 0.001  # rounded to the millisecond
         limiter = RateLimiter(3, 3, link)
         assert [(await limiter.hit("x"))[0] for _ in range(4)] == [True, True, True, False]
         assert limiter.shared_decisions == 4
@@ -103,3 +108,62 @@ def test_sharing_resumes_by_itself_when_redis_returns(tmp_path):
         asyncio.run(run())
     finally:
         server.close()
+
+
+# --- the fleet's limit is exact while Redis answers (issue #23: the soak saw 303 of 300) ----------
+
+@pytest.fixture()
+def redis(tmp_path) -> Iterator[RedisServer]:
+    server = RedisServer(workdir=tmp_path).start()
+    yield server
+    server.close()
+
+
+def test_a_late_redis_answer_is_refused_not_decided_on_one_replicas_history(redis):
+    """A replica's own window holds only its share of the fleet's requests: deciding there admits too many."""
+
+    async def run() -> None:
+        first, second = (RateLimiter(3, 3, RedisLink(redis.url, timeout_s=0.25)) for _ in range(2))
+        assert (await second.hit("someone else"))[0]  # connected, script loaded
+        assert [(await first.hit("key"))[0] for _ in range(3)] == [True, True, True]  # the fleet's whole window
+        await asyncio.to_thread(redis.command, "CLIENT", "PAUSE", "1000")  # Redis answers nobody for 1 s
+        admitted, retry_after = await second.hit("key")  # late: one timeout, not an outage
+        assert not admitted and retry_after >= 1
+        assert second.link.up is True and second.refused_unanswered == 1 and second.local_decisions == 0
+        for limiter in (first, second):
+            await limiter.link.aclose()
+
+    asyncio.run(run())
+
+
+LAGGING_REPLICA = """
+import asyncio, sys, time
+real_time = time.time
+time.time = lambda: real_time() - 120  # this replica's clock is two minutes behind
+from core.shared.link import RedisLink
+from core.shared.ratelimit import RateLimiter
+
+async def main():
+    limiter = RateLimiter(3, 3, RedisLink(sys.argv[1], timeout_s=5))
+    print(sum([(await limiter.hit("key"))[0] for _ in range(3)]))
+    await limiter.link.aclose()
+
+asyncio.run(main())
+"""
+
+
+def test_a_replica_whose_clock_lags_cannot_stretch_the_fleets_window(redis):
+    """The window is kept on Redis's clock: entries stamped by a lagging replica's clock expired at once."""
+    lagging = subprocess.run([sys.executable, "-c", LAGGING_REPLICA, redis.url], cwd=ROOT, capture_output=True,
+                             text=True, timeout=60)
+    assert lagging.returncode == 0, lagging.stderr
+    assert lagging.stdout.split() == ["3"]  # the fleet's window, used up through the lagging replica
+
+    async def run() -> list[bool]:
+        limiter = RateLimiter(3, 3, RedisLink(redis.url, timeout_s=5))
+        try:
+            return [(await limiter.hit("key"))[0] for _ in range(3)]
+        finally:
+            await limiter.link.aclose()
+
+    assert asyncio.run(run()) == [False, False, False]

@@ -136,7 +136,7 @@ def test_label_set_takes_only_ids_of_real_sessions(tmp_path, capsys):
     assert "No session" in capsys.readouterr().err and not labels.exists()
     assert label_cli.main([*base, "chatcmpl-000000", "--route", "SIMPLE"]) == 2  # two sessions match
     assert "matches 2 sessions" in capsys.readouterr().err
-    assert label_cli.main([*base, sid[:20], "--route", "SIMPLE"]) == 0  # the id `sessions list` prints
+    assert label_cli.main([*base, sid[:20], "--route", "SIMPLE"]) == 0  # a unique prefix (older listings printed 20 characters)
     assert json.loads(labels.read_text())[sid]["expected_route"] == "SIMPLE"
 
 

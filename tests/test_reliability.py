@@ -61,10 +61,13 @@ TRANSIENT = [
     ({"fault": "reset"}, False, 200, 2),
     ({"fault": "reset"}, True, 200, 2),
     ({"fault": "cut"}, False, 200, 2),
-    ({"fault": "slow_first_token", "delay_ms": 1500}, True, 200, 2),
+    # A first-token deadline spent is not a transient fault: never asked again (issue #23).
+    ({"fault": "slow_first_token", "delay_ms": 1500}, True, 504, 1),
+    ({"fault": "slow_first_token", "delay_ms": 1500}, False, 504, 1),
     ({"fault": "400"}, False, 400, 1),
     ({"fault": "429", "retry_after": 60}, False, 429, 1),
-    ({"fault": "hang", "count": -1}, False, 504, None),
+    ({"fault": "hang", "count": -1}, False, 504, 1),
+    ({"fault": "hang", "count": -1}, True, 504, 1),
     ({"fault": "500", "count": -1}, True, 502, 3),
 ]
 

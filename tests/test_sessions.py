@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from langsmith.schemas import Run
 
 from core.sessions.store import rotate
 from tests.conftest import (
+    PRIMARY_MODEL,
     ROOT,
     SESSION_SCHEMA,
     TEST_XAI_KEY,
@@ -119,10 +121,16 @@ def test_client_disconnect_mid_stream_writes_a_record_with_error(router, sim_res
     with httpx.stream("POST", f"{router.v1}/chat/completions",
                       json={"stream": True, "messages": [{"role": "user", "content": "hello"}]}) as response:
         session_id = response.headers["x-session-id"]
+        answered_by = response.headers["x-ai-router-model"]
         next(response.iter_lines())  # the first chunk arrived; now hang up
     record = wait_for_record(router, session_id)
     assert record["error"] and "disconnected" in record["error"]
     assert record["status_code"] == 499
+    # The record names the model that was answering, as the response header did (issue #23).
+    assert answered_by == PRIMARY_MODEL and record["served_model"] == answered_by
+    shown = subprocess.run([sys.executable, "-m", "tools.sessions", "--dir", str(router.session_dir), "show",
+                            session_id], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert f"served_model        {answered_by}" in shown
 
 
 def test_fifty_concurrent_requests_write_fifty_records(router, sim_reset):
@@ -174,6 +182,7 @@ def test_feedback_attaches_to_the_record(router, sim_reset):
 
 @pytest.mark.parametrize(("body", "status"), [
     ({"response_id": "chatcmpl-" + "0" * 32, "score": 1}, 404),
+    ({"response_id": "chatcmpl-" + "0" * 12, "score": 1}, 404),  # a prefix no session here starts with
     ({"response_id": "nope", "score": 1}, 400),
     ({"response_id": "chatcmpl-" + "0" * 32, "score": 99}, 400),
 ])
@@ -230,6 +239,52 @@ def test_sessions_cli_lists_shows_and_exports(router, sim_reset, tmp_path):
     exported = [json.loads(line) for line in out.read_text().splitlines()]
     assert exported and all(r["route"] == "xai" for r in exported)
     assert session_id in {r["session_id"] for r in exported}
+
+
+def _cli(router, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tools.sessions", "--dir", str(router.session_dir), *args],
+                          cwd=ROOT, capture_output=True, text=True)
+
+
+def test_feedback_takes_the_id_sessions_list_shows_and_times_carry_their_offset(router, sim_reset):
+    question = "hello from the listing"
+    session_id = router.client().chat.completions.create(
+        model="ai-router", messages=[{"role": "user", "content": question}]).id
+    wait_for_record(router, session_id)
+    line = next(line for line in _cli(router, "list", "--limit", "200").stdout.splitlines() if question in line)
+    stamp, shown_id = line.split()[:2]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", stamp), line  # issue #23: the offset
+    response = httpx.post(f"{router.v1}/feedback", json={"response_id": shown_id, "score": 1})
+    assert response.status_code == 200, response.text
+    assert response.json()["response_id"] == session_id
+    # What older listings showed (20 characters) is a prefix only this session has: accepted too.
+    response = httpx.post(f"{router.v1}/feedback", json={"response_id": session_id[:20], "score": -1})
+    assert response.status_code == 200, response.text
+    assert response.json()["response_id"] == session_id
+    deadline = time.monotonic() + 10
+    while len((record := wait_for_record(router, session_id))["feedback"]) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert [f["score"] for f in record["feedback"]] == [1, -1]
+
+
+def test_an_ambiguous_id_prefix_gets_a_clear_400(router):
+    twins = [f"chatcmpl-0dd0dd0d{suffix * 24}" for suffix in "ab"]
+    files = [router.session_dir / f"20200101T000000.00000{i}Z_{sid}.json" for i, sid in enumerate(twins)]
+    try:
+        for path, sid in zip(files, twins, strict=True):
+            path.write_text(json.dumps({"session_id": sid, "timestamp": "2020-01-01T00:00:00+00:00"}))
+        response = httpx.post(f"{router.v1}/feedback", json={"response_id": "chatcmpl-0dd0dd0d", "score": 1})
+        assert response.status_code == 400, response.text
+        error = response.json()["error"]
+        assert error["param"] == "response_id" and "2 session ids" in error["message"]
+        shown = _cli(router, "show", "chatcmpl-0dd0dd0d")
+        assert shown.returncode == 1 and "2 session ids" in shown.stderr
+        assert httpx.post(f"{router.v1}/feedback",
+                          json={"response_id": twins[0][:20], "score": 1}).status_code == 200  # unique again
+    finally:
+        for path in files:
+            path.unlink(missing_ok=True)
 
 
 def test_upload_traces_needs_a_key(router):

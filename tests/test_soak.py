@@ -112,3 +112,23 @@ def test_soak_with_flapping_backends(soak_router):
         assert time.monotonic() < deadline, f"{len(list(router.session_dir.glob('*.json')))} records"
         time.sleep(0.05)
     assert len(list(router.session_dir.glob("*.json"))) == REQUESTS
+
+
+def test_the_soak_counts_admissions_certainly_inside_a_window_and_names_the_one_that_broke():
+    from scripts.soak import max_admitted_per_window, rate_limit_windows
+
+    # An exact limiter, 3 per 10 s: admitted at 0.0 s and again from 10.01 s, answers up to 0.5 s late.
+    exact = [(0.0, 0.5, 200, 0), (0.0, 0.1, 200, 1), (0.01, 0.1, 200, 0), (0.3, 0.35, 429, 1),
+             (10.01, 10.05, 200, 1), (10.02, 10.1, 200, 0), (10.03, 10.1, 200, 1)]
+    assert max_admitted_per_window(exact, 10, []) == 6  # by answer time (the old check): blames the limiter
+    figures = rate_limit_windows(exact, 10, [], 3, origin=0.0)
+    assert figures["max_admitted"] == 3 and figures["windows_over_the_limit"] == 0
+
+    broken = [*exact, (5.0, 5.1, 200, 0)]  # one admission too many, certainly inside 0.01-10.01
+    figures = rate_limit_windows(broken, 10, [], 3, origin=0.0)
+    assert figures["max_admitted"] == 4 and figures["windows_over_the_limit"] >= 1
+    first = figures["first_windows_over_the_limit"][0]
+    assert (first["from_s"], first["to_s"], first["admitted"]) == (0.0, 10.0, 4)
+    assert first["by_replica"] == {"0": 3, "1": 1}
+    # A window overlapping a period some router worked without Redis is not checked.
+    assert rate_limit_windows(broken, 10, [(4.0, 6.0)], 3, origin=0.0)["windows_over_the_limit"] == 0

@@ -56,10 +56,13 @@ def test_stats_add_up_across_two_workers(sim_reset, tmp_path: Path) -> None:
         served = _served_by_pid(metrics_dir)
         assert sum(1 for n in served.values() if n > 0) == 2, served
         assert sum(served.values()) == sent
+        bad = httpx.post(f"{url}/v1/chat/completions", json={"messages": "not a list"})
+        assert bad.status_code == 400
         for _ in range(6):  # several reads, fresh connections: whichever worker answers agrees
             stats = httpx.get(f"{url}/stats", headers={"Connection": "close"}).json()
-            assert stats["requests"] == sent and stats["routes"]["SIMPLE"]["count"] == sent
+            assert stats["requests"] == sent + 1 and stats["routes"]["SIMPLE"]["count"] == sent
             assert stats["errors"] == 0 and stats["workers_shared"] is True
+            assert stats["client_errors"] == 1 and stats["routes"]["UNROUTED"]["client_errors"] == 1
             assert stats["routes"]["SIMPLE"]["latency_ms"]["n"] == sent
         metrics = httpx.get(f"{url}/metrics").text
         assert f'ai_router_requests_total{{error="false",route="SIMPLE",streamed="false"}} {float(sent)}' in metrics

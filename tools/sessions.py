@@ -9,9 +9,11 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,19 @@ from core.sessions.reading import iter_records, mtime, parse_since, read_record
 from core.settings import Settings
 
 
+def _when(timestamp: str) -> str:
+    """The record's time to the second, with its UTC offset (TZ decides which)."""
+    try:
+        return datetime.fromisoformat(timestamp).isoformat(timespec="seconds")
+    except ValueError:
+        return timestamp
+
+
 def _line(record: dict[str, Any]) -> str:
+    # The whole id: it is what /v1/feedback and `show` take (a unique prefix works too).
     query = (record.get("user_query") or "").replace("\n", " ")
     flag = " ERROR" if record.get("error") else ""
-    return (f"{record['timestamp'][:19]}  {record['session_id'][:20]}  {record.get('route_label') or '-':<9} "
+    return (f"{_when(record['timestamp'])}  {record['session_id']}  {record.get('route_label') or '-':<9} "
             f"{record.get('route'):<8} {record.get('total_ms', 0):>8.1f} ms{flag}  {query[:60]}")
 
 
@@ -39,7 +50,11 @@ def cmd_list(args: argparse.Namespace, folder: Path) -> int:
 
 
 def cmd_show(args: argparse.Namespace, folder: Path) -> int:
-    matches = sorted(folder.glob(f"*_{args.session_id}*.json"))
+    matches = sorted(folder.glob(f"*_{glob.escape(args.session_id)}*.json"))
+    ids = {path.stem.split("_", 1)[-1] for path in matches}
+    if len(ids) > 1:
+        print(f"{args.session_id!r} is the start of {len(ids)} session ids: give more of the id", file=sys.stderr)
+        return 1
     record = read_record(matches[-1]) if matches else None
     if record is None:
         print(f"no session {args.session_id!r} in {folder}", file=sys.stderr)

@@ -12,8 +12,9 @@ benchmarks/results).
 Every call is bounded: a connect timeout, a first-token timeout and an idle timeout between
 chunks for streams (a stream that keeps producing is never cut, however long it runs), a total
 deadline for calls that are not streamed, at most `limit` calls in flight (then a queue with a
-timeout), retries with backoff before the first byte only, and a circuit breaker that skips a
-failing backend (shared by every replica when REDIS_URL is set: `core.shared`).
+timeout), retries with backoff before the first byte only (connect errors, 5xx, 429, a broken
+start; never a first-token or idle timeout: a silent backend is not asked again), and a circuit
+breaker that skips a failing backend (shared by every replica when REDIS_URL is set: `core.shared`).
 """
 
 from __future__ import annotations
@@ -213,9 +214,12 @@ class Backend:
             ) as response:
                 body = await response.read()
                 status, retry_after = response.status, response.headers.get("Retry-After")
-        except TimeoutError as exc:
-            raise BackendError(self.name, f"{self.name} timed out after {remaining:.1f} s", 504, "timeout",
+        except aiohttp.ServerTimeoutError as exc:
+            raise BackendError(self.name, f"{self.name} unreachable: connect timed out", 502, "connect",
                                retryable=True) from exc
+        except TimeoutError as exc:
+            # The call's whole deadline is spent: nothing is left to retry with.
+            raise BackendError(self.name, f"{self.name} timed out after {remaining:.1f} s", 504, "timeout") from exc
         except aiohttp.ClientError as exc:
             raise BackendError(self.name, f"{self.name} unreachable: {type(exc).__name__}", 502, "connect",
                                retryable=True) from exc
@@ -297,11 +301,20 @@ class Backend:
             response.close()  # type: ignore[union-attr]
             raise BackendError(self.name, f"{self.name} stream ended before any chunk", 502, "cut",
                                retryable=True) from None
+        except aiohttp.ServerTimeoutError as exc:
+            # The connect timeout (no socket-read timeout is set here): quick, and worth a retry.
+            if response is not None:
+                response.close()
+            raise BackendError(self.name, f"{self.name} unreachable: connect timed out", 502, "connect",
+                               retryable=True) from exc
         except TimeoutError as exc:
+            # Connected, then silent for the whole first-token deadline: a hung backend, not a
+            # transient fault. Asking it again would hold the client for that deadline once
+            # per retry (3 x 120 s by default); fail now, so the caller falls back or answers 504.
             if response is not None:
                 response.close()
             raise BackendError(self.name, f"{self.name} sent no first token within {first_token_s:.1f} s", 504,
-                               "timeout", retryable=True) from exc
+                               "timeout") from exc
         except aiohttp.ClientError as exc:
             if response is not None:
                 response.close()

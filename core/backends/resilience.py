@@ -53,7 +53,11 @@ class RetryPolicy:
         return base / 2 + _jitter() * base / 2
 
     def should_retry(self, error: BaseException) -> bool:
-        """Retry connect errors, timeouts, 5xx and 429, never a client error (4xx)."""
+        """Retry connect errors, 5xx and 429, never a client error (4xx) nor a deadline spent waiting.
+
+        The error says whether it is retryable: a first-token, idle or total timeout is not
+        (a hung backend would hold the client once more per retry).
+        """
         if not getattr(error, "retryable", False):
             return False
         retry_after = getattr(error, "retry_after", None)

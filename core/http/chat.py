@@ -221,9 +221,7 @@ async def run_chat(
         raise
     if first is None and run.state.get("error"):
         raise error_from_state(run.state)
-    headers = decision_headers(session.id, run.state, None)
-    if first and first.get("model"):
-        headers["X-AI-Router-Model"] = header_safe(str(first["model"]))  # the state has it only at the end
+    headers = decision_headers(session.id, run.state, None)  # `served_model`: the first chunk's (GraphRun)
     store = (lambda state: _store(responses, cache_key, state)) if cache_key is not None else None
     return DisconnectAwareStreamingResponse(
         _sse(run, first, session, settings.virtual_model, include_usage, store),

@@ -107,6 +107,10 @@ class GraphRun:
             if self._failure is not None:
                 raise self._failure
             return None
+        if "served_model" not in self.state and isinstance(item, dict) and item.get("model"):
+            # Only the generate node's last update names the model: a stream the client cuts
+            # off never gets there, and its record would lose what the header said.
+            self.state["served_model"] = str(item["model"])
         return item
 
     async def aclose(self) -> None:

@@ -72,7 +72,10 @@ class FeedbackRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    response_id: str = Field(..., pattern=r"^chatcmpl-[0-9a-f]{32}$", description="The answer's `id`.")
+    response_id: str = Field(
+        ..., pattern=r"^chatcmpl-[0-9a-f]{8,32}$",
+        description="The answer's `id`, or a prefix of it that only one session of this router starts with.",
+    )
     score: float = Field(..., ge=-1, le=10, description="-1/1 for thumbs, or a 0-10 rating.")
     comment: str | None = Field(None, max_length=4000)
     expected_route: str | None = Field(None, description="The route the person thinks was right.")

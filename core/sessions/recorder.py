@@ -84,6 +84,8 @@ class RequestSession:
         self._stats.record(
             route, total_ms=total, error=error is not None, streamed=self.stream,
             classification_ms=state.get("classification_ms"), overhead_ms=overhead,
+            # Refused before any routing for the client's own fault: not a route's error.
+            client_error=error is not None and not state.get("route") and 400 <= status_code < 500,
         )
         usage = None
         if self.usage is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import glob
 import logging
 import multiprocessing
 import os
@@ -40,6 +41,18 @@ from core.sessions.traces import build_run_tree, flatten
 log = logging.getLogger("ai_router.sessions")
 
 _ROTATE_EVERY = 200  # writes between rotations: keeps the listing cost negligible
+SESSION_ID_LENGTH = len("chatcmpl-") + 32
+"""A full session id (`chatcmpl-` and 32 hex digits); shorter ones are prefixes."""
+
+
+class AmbiguousSessionId(ValueError):
+    """A session id prefix that several sessions start with."""
+
+    def __init__(self, prefix: str, matches: int) -> None:
+        """Say which prefix and how many sessions it matched."""
+        super().__init__(f"{prefix!r} is the start of {matches} session ids: give more of the id.")
+        self.prefix = prefix
+        self.matches = matches
 
 
 def write_atomic(path: Path, content: bytes) -> None:
@@ -211,20 +224,38 @@ class SessionStore:
         self._send("session", name, data)
 
     def locate(self, session_id: str) -> str | None:
-        """The file name of a session, if it is queued or on disk."""
+        """The file name of a session, if it is queued or on disk.
+
+        A shorter id is taken as a prefix (as people copy ids from listings) when exactly
+        one session starts with it.
+
+        Raises:
+            AmbiguousSessionId: several sessions start with the prefix.
+        """
         name = self._recent.get(session_id)
         if name:
             return name
-        matches = sorted(self.session_dir.glob(f"*_{session_id}.json"))
-        return matches[-1].name if matches else None
+        if len(session_id) >= SESSION_ID_LENGTH:
+            matches = sorted(self.session_dir.glob(f"*_{glob.escape(session_id)}.json"))
+            return matches[-1].name if matches else None
+        found = {sid: name for sid, name in self._recent.items() if sid.startswith(session_id)}
+        for path in sorted(self.session_dir.glob(f"*_{glob.escape(session_id)}*.json")):
+            found.setdefault(path.stem.split("_", 1)[-1], path.name)
+        if len(found) > 1:
+            raise AmbiguousSessionId(session_id, len(found))
+        return next(iter(found.values()), None)
 
-    def add_feedback(self, session_id: str, feedback: dict[str, Any]) -> bool:
-        """Queue feedback for a session; False when no such session is known."""
+    def add_feedback(self, session_id: str, feedback: dict[str, Any]) -> str | None:
+        """Queue feedback for a session (its id or a unique prefix); its full id, or None when unknown.
+
+        Raises:
+            AmbiguousSessionId: several sessions start with the prefix.
+        """
         name = self.locate(session_id)
         if name is None:
-            return False
+            return None
         self._send("feedback", name, feedback)
-        return True
+        return Path(name).stem.split("_", 1)[-1]
 
     async def aclose(self, timeout: float = 30.0) -> None:
         """Hand over everything queued, let the writer finish it, and stop the writer process."""

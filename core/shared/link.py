@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 log = logging.getLogger("ai_router")
 T = TypeVar("T")
 TIMEOUTS_TO_DOWN = 3
+OUTAGES_KEPT = 50
 
 
 class RedisLink:
@@ -36,6 +38,9 @@ class RedisLink:
         self.up: bool | None = None  # None: not tried yet
         self.last_error: str | None = None
         self.down_since: float | None = None
+        self.outages: deque[tuple[float, float]] = deque(maxlen=OUTAGES_KEPT)
+        """The latest periods (epoch start, end) this process worked without Redis: its rate-limit
+        decisions were its own then (the soak leaves those windows out of its exact check)."""
         self.failures = 0
         self.skipped = 0
         self.recoveries = 0
@@ -117,6 +122,8 @@ class RedisLink:
         if self.up is False:
             log.warning("Redis is back: sharing state again")
             self.recoveries += 1
+            if self.down_since is not None:
+                self.outages.append((self.down_since, time.time()))
         self.up = True
         self.down_since = None
         self._probing = False
@@ -142,6 +149,7 @@ class RedisLink:
             "state": {True: "ok", False: "degraded", None: "unknown"}[self.up],
             "error": self.last_error if self.up is False else None,
             "down_since": self.down_since,
+            "outages": [[round(start, 3), round(end, 3)] for start, end in self.outages],
             "failures": self.failures,
             "skipped_calls": self.skipped,
             "recoveries": self.recoveries,
