@@ -93,7 +93,8 @@ def _mount_desk(app: FastAPI, services: Services) -> Desk | None:
     store = services.sessions
 
     async def add_feedback(session_id: str, entry: dict[str, Any]) -> bool:
-        return store is not None and store.add_feedback(session_id, entry)
+        # The desk names sessions by their whole id, so a prefix can never be ambiguous here.
+        return store is not None and store.add_feedback(session_id, entry) is not None
 
     desk = build_desk(DeskDeps(settings, keys=Keys(settings),
                                add_feedback=add_feedback if store is not None else None,
