@@ -17,7 +17,7 @@ COMPOSE ?= docker compose
 export STUDIO_PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test clients up down health status logs logs-router logs-primary logs-classifier \
+.PHONY: help venv run test clients browser up down health status logs logs-router logs-primary logs-classifier \
 	benchmark soak eval meta-eval review sessions train-router corpus studio graph gpu clean-all
 
 # Fail with a clear message when Docker's Compose plugin is not there.
@@ -48,7 +48,7 @@ $(VENV)/.installed: pyproject.toml
 run: $(SETUP) ## Run the router on 127.0.0.1:8000 (embedded simulator when no backend is configured)
 	$(PY) -m tools.launch
 
-test: $(SETUP) clients ## Run the test suite (what CI runs): lint and type-check the runtime, then pytest
+test: $(SETUP) clients browser ## Run the test suite (what CI runs): lint and type-check the runtime, then pytest
 	$(PY) -m ruff check core graph nodes prompts server.py
 	$(PY) -m mypy core graph nodes prompts server.py
 	$(PY) -m pytest
@@ -61,6 +61,15 @@ clients: ## Install the pinned CLI clients (Codex CLI, Claude Code) into clients
 	  if [ ! -f clients/node_modules/.installed ] || [ clients/package-lock.json -nt clients/node_modules/.installed ]; then \
 	    npm ci --prefix clients --no-audit --no-fund && touch clients/node_modules/.installed; fi; \
 	else echo "make clients: npm not found: the Codex CLI and Claude Code tests will be skipped." >&2; fi
+
+browser: ## Install Debian's chromium + chromedriver for the browser tests when missing (as root; else they skip)
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "make $@: installing chromium and chromium-driver with apt-get" >&2; \
+	  { DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	  echo "make $@: apt-get could not install chromium: the browser tests will be skipped" >&2; \
+	else echo "make $@: no chromium/chromedriver and not root with apt-get: the browser tests will be skipped" >&2; fi
 
 studio: $(SETUP) ## Serve the graph to LangGraph Studio (langgraph dev, simulator backends) on STUDIO_PORT
 	$(PY) -m tools.launch studio
@@ -115,7 +124,7 @@ eval: $(SETUP) ## Replay the routing regression set and write a report (EVAL_ARG
 meta-eval: $(SETUP) ## Score META detection on the client-template catalogue (recall, precision, held-out, latency; ARGS="--json f.json")
 	$(PY) -m evals.meta_catalogue.evaluate $(ARGS)
 
-review: $(SETUP) ## Review recent sessions and propose a prompt edit (REVIEW_ARGS=--apply applies it if the eval holds)
+review: $(SETUP) ## Review recent sessions and propose a prompt edit (REVIEW_ARGS=--apply keeps it in PROMPTS_DIR if the eval holds)
 	$(call optional,evals/review.py,-m evals.review $(REVIEW_ARGS))
 
 sessions: $(SETUP) ## List logged sessions (ARGS="show ID", "export --out f.jsonl", "upload-traces")

@@ -28,10 +28,11 @@ from core.backends.client import elapsed_ms
 from core.http import dialects, proxies
 from core.http.access import AccessMiddleware, BudgetMiddleware
 from core.http.chat import open_session, recorded, run_chat
+from core.http.desk import Desk, DeskDeps, build_desk
 from core.http.dialects import SERVED_APIS
 from core.http.errors import OpenAIError, error_body_for
 from core.http.home import install, services_of
-from core.http.keys import is_loopback
+from core.http.keys import Keys, is_loopback
 from core.http.models import listed_models, model_aliases, route_for_model
 from core.http.schemas import ChatCompletionRequest, FeedbackRequest, RouteRequest, read_json, validate
 from core.log_setup import configure_logging
@@ -64,6 +65,7 @@ async def lifespan(app: FastAPI):
     install_default_services(services)  # LangServe's /graph runs bring no context: they use these
     if settings.local_classifier != "off":  # load the model now, not on the first request
         _ = services.local_model
+    desk = _mount_desk(app, services)
     if not (settings.client_keys or settings.admin_api_key):
         if is_loopback(settings.host):
             log.warning("No ROUTER_API_KEYS or ADMIN_API_KEY set: serve on loopback (%s) only.", settings.host)
@@ -78,8 +80,32 @@ async def lifespan(app: FastAPI):
     try:
         yield
     finally:
+        if desk is not None:
+            await desk.aclose()
         await services.aclose()
         install_default_services(None)
+
+
+def _mount_desk(app: FastAPI, services: Services) -> Desk | None:
+    """The review desk at /review (REVIEW_DESK), built from this process's services."""
+    settings = services.settings
+    if not settings.review_desk:
+        return None
+    store = services.sessions
+
+    async def add_feedback(session_id: str, entry: dict[str, Any]) -> bool:
+        # The desk names sessions by their whole id, so a prefix can never be ambiguous here.
+        return store is not None and store.add_feedback(session_id, entry) is not None
+
+    desk = build_desk(DeskDeps(settings, keys=Keys(settings),
+                               add_feedback=add_feedback if store is not None else None,
+                               on_prompts_changed=services.reload_prompts))
+    # Mounted here, not at import: the desk is built from the settings the lifespan reads. A second
+    # lifespan of the same app (tests) replaces the first one's routes.
+    app.router.routes[:] = [r for r in app.router.routes if not getattr(r, "path", "").startswith("/review")]
+    app.include_router(desk.router)
+    desk.start()
+    return desk
 
 
 def _guard_tracing() -> None:

@@ -73,6 +73,11 @@ class Services:
         if self.shared is not None:
             await self.shared.start(sessions)
 
+    def reload_prompts(self) -> None:
+        """Read the prompts again after an edit in the operator's folder (PROMPTS_DIR), and rename them."""
+        RouterContext.from_settings(self.settings).prompts.reload()
+        self.prompt_version = prompts_version(self.settings)
+
     async def aclose(self) -> None:
         """Flush the session records, then close the backend clients and the shared link."""
         if self.sessions is not None:
@@ -102,14 +107,19 @@ def build_services(settings: Settings) -> Services:
                               MAX_RATE_BUCKETS)
         if shared is not None:
             shared.rate_limiter = limiter  # the fleet's /stats adds up every replica's counts
-    prompts = RouterContext.from_settings(settings).prompts
-    version = hashlib.sha256((prompts.digest + repr(sorted(ROUTES.items()))).encode()).hexdigest()[:16]
     return Services(
         settings, backends, caches, shared, stats=stats, usage=usage,
-        budgets=Budgets(settings, usage.day, link=link), rate_limiter=limiter, prompt_version=version,
+        budgets=Budgets(settings, usage.day, link=link), rate_limiter=limiter,
+        prompt_version=prompts_version(settings),
         conversations=ConversationStore(settings.responses_store_max_entries, settings.responses_store_max_age_s,
                                         link),
     )
+
+
+def prompts_version(settings: Settings) -> str:
+    """Digest of the prompts a run reads (shipped, with the operator's edits over them) and the route table."""
+    prompts = RouterContext.from_settings(settings).prompts
+    return hashlib.sha256((prompts.digest + repr(sorted(ROUTES.items()))).encode()).hexdigest()[:16]
 
 
 def session_store(settings: Settings) -> SessionStore | None:

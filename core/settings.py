@@ -234,8 +234,21 @@ class Settings(BaseSettings):
 
     # --- prompts -----------------------------------------------------------------------------
     prompts_dir: str | None = Field(
-        None, description="Read prompts from this folder instead of the shipped prompts/ (evals of an edit)."
+        "logs/prompts",
+        description="The operator's prompts: an overlay over the shipped prompts/ (a prompt found here wins, "
+        "any other is the shipped one; a missing folder means the shipped prompts). Applied review edits are "
+        "written here, with their history; the shipped prompts/ is never written.",
     )
+
+    # --- labels and the review desk ----------------------------------------------------------
+    eval_labels_file: str = Field(
+        "logs/labels.json", description="Labels (expected route, rating) by session id: evals and the review desk."
+    )
+    review_desk: bool = Field(True, description="Serve the review desk at /review (admin only).")
+    review_desk_work_dir: str = Field(
+        "logs", description="Where the desk's eval and review jobs write (evals/, reviews/, desk-jobs/ inside)."
+    )
+    review_desk_cookie_hours: float = Field(12, gt=0, description="How long a review desk login lasts.")
 
     # --- usage, cost and model names ------------------------------------------------------
     usage_prices: str = Field(

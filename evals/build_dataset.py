@@ -30,7 +30,6 @@ from core.sessions.reading import is_synthetic, iter_records, mtime, parse_since
 from core.sessions.reading import read_jsonl as read_trace
 from core.settings import Settings
 from evals.label import load_labels
-from evals.settings import EvalSettings
 
 Example = dict[str, Any]
 """One dataset row: `inputs`, `outputs`, `metadata`."""
@@ -359,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--dir", type=Path, default=Path(settings.session_log_dir), help="SESSION_LOG_DIR")
     build.add_argument("--traces", type=Path, default=Path(settings.trace_log_dir), help="TRACE_LOG_DIR")
     build.add_argument(
-        "--labels", type=Path, default=Path(EvalSettings().eval_labels_file), help="EVAL_LABELS_FILE"
+        "--labels", type=Path, default=Path(Settings().eval_labels_file), help="EVAL_LABELS_FILE"
     )
     build.add_argument("--route", help="backend path: meta, primary, xai, enrich")
     build.add_argument("--label", help="logged route label: SIMPLE, MODERATE, COMPLEX, ENRICH, META")

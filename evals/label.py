@@ -6,8 +6,8 @@
     python -m evals.label show                   # every label in the file
 
 Labels live in one JSON file keyed by session id (`EVAL_LABELS_FILE`, default
-`logs/labels.json`): `{"chatcmpl-…": {"expected_route": "ENRICH", "rating": 2, "comment": …,
-"labelled_at": …}}`. `evals.build_dataset` turns labelled sessions into the regression set.
+`logs/labels.json`; `core.sessions.labels` reads and writes it, as the review desk does).
+`evals.build_dataset` turns labelled sessions into the regression set.
 """
 
 from __future__ import annotations
@@ -16,61 +16,16 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from core.routes import ROUTES
+from core.sessions.labels import load_labels, save_labels, set_label
 from core.sessions.reading import is_synthetic, iter_records, parse_since
 from core.settings import Settings
-from evals.settings import EvalSettings
 
 SHORTCUTS = {"s": "SIMPLE", "m": "MODERATE", "c": "COMPLEX", "e": "ENRICH", "x": "META"}
 """One-key answers in the interactive loop; any route label typed in full works too."""
-
-
-def load_labels(path: Path) -> dict[str, dict[str, Any]]:
-    """The labels file as a dict (empty when the file does not exist yet)."""
-    if not path.is_file():
-        return {}
-    data = json.loads(path.read_text(encoding="utf-8") or "{}")
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object keyed by session id, got {type(data).__name__}")
-    return data
-
-
-def save_labels(path: Path, labels: dict[str, dict[str, Any]]) -> None:
-    """Write the labels file atomically (a half-written file would lose every label)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(
-        json.dumps(labels, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
-    temporary.replace(path)
-
-
-def set_label(
-    labels: dict[str, dict[str, Any]],
-    session_id: str,
-    route: str | None,
-    rating: float | None = None,
-    comment: str | None = None,
-) -> dict[str, Any]:
-    """Record a label in `labels` and return it.
-
-    Raises:
-        ValueError: `route` is not a known route (the message lists the valid ones).
-    """
-    if route is not None and route.upper() not in ROUTES:
-        raise ValueError(f"Unknown route {route!r}. Expected one of: {list(ROUTES)}")
-    entry = {
-        "expected_route": route.upper() if route else None,
-        "rating": rating,
-        "comment": comment,
-        "labelled_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    labels[session_id] = entry
-    return entry
 
 
 def resolve_session(folder: Path, given: str) -> str:
@@ -173,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--file", type=Path, default=Path(EvalSettings().eval_labels_file), help="EVAL_LABELS_FILE")
+    parser.add_argument("--file", type=Path, default=Path(settings.eval_labels_file), help="EVAL_LABELS_FILE")
     parser.add_argument("--dir", type=Path, default=Path(settings.session_log_dir), help="SESSION_LOG_DIR")
     parser.add_argument("--route", help="only sessions on this backend path")
     parser.add_argument("--label", help="only sessions routed to this label")

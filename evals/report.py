@@ -207,6 +207,7 @@ def plot_latency(results: list[dict[str, Any]]) -> str | None:
     axes.boxplot([by_route[r] for r in routes], showfliers=True)
     axes.set_xticks(range(1, len(routes) + 1), routes)
     axes.set_ylabel("ms per example")
+    axes.set_ylim(bottom=0)  # a time is never negative, whatever the spread
     axes.set_title("Latency per route (replay)")
     return _svg(figure)
 
@@ -228,6 +229,7 @@ def plot_timeline(timeline: list[tuple[str, str | None]]) -> str | None:
         bottom = [b + s for b, s in zip(bottom, share, strict=True)]
     axes.set_xticks(range(len(hours)), [h.replace("T", " ") + "h" for h in hours], rotation=30, ha="right")
     axes.set_ylabel("share of sessions")
+    axes.set_ylim(0, 1)
     axes.legend(fontsize="small")
     axes.set_title("Route share over time")
     return _svg(figure)
@@ -242,9 +244,13 @@ def plot_cost(cost: dict[str, Any]) -> str | None:
     figure, left = plt.subplots(figsize=(7, 3.5))
     left.bar(routes, [by_route[r]["runs"] for r in routes], color="#9ecae1")
     left.set_ylabel("runs")
+    left.set_ylim(bottom=0)
     right = left.twinx()
-    right.plot(routes, [by_route[r]["usd"] for r in routes], "o-", color="#d62728")
+    usd = [by_route[r]["usd"] for r in routes]
+    right.plot(routes, usd, "o-", color="#d62728")
     right.set_ylabel("estimated xAI USD")
+    # Cost never goes below zero: with every route free, matplotlib would centre the axis on 0.
+    right.set_ylim(0, max(usd) * 1.15 if max(usd, default=0) > 0 else 1e-4)
     left.set_title(
         f"Cloud share {cost['cloud_share']:.0%}, estimated cost ${cost['usd']:.4f}"
         if cost.get("cloud_share") is not None
@@ -506,14 +512,19 @@ def html_page(summary: dict[str, Any], md_text: str, results: list[dict[str, Any
         )
         if p
     ]
+    body = markdown_to_html(md_text)
+    # The title and its summary first, then the charts, then the sections.
+    split = body.find("<h2")
+    head, rest = (body, "") if split < 0 else (body[:split], body[split:])
     return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>ai-router eval report</title>"
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>ai-router eval report</title>"
         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}"
         "table{border-collapse:collapse;margin:1em 0;font-size:90%}th,td{border:1px solid #ccc;"
         "padding:3px 8px;text-align:left}th{background:#f3f3f3}code{background:#f6f6f6;padding:0 3px}"
         "svg{max-width:100%;height:auto}</style></head><body>"
+        + head
         + "".join(f"<figure>{p}</figure>" for p in plots)
-        + markdown_to_html(md_text)
+        + rest
         + "</body></html>"
     )
 

@@ -3,6 +3,8 @@
     python -m evals.review [--since 1d] [--findings logs/evals/<run>/summary.json] [--out logs/reviews/<time>]
     python -m evals.review --apply                 # apply the proposed edit, keep it only if the eval holds
     python -m evals.review --proposal my.patch --apply   # gate a person's own prompt edit the same way
+    python -m evals.review --history               # the operator's prompt changes (PROMPTS_DIR)
+    python -m evals.review --revert [CHANGE]       # undo one (default: the newest not undone)
 
 A LangGraph graph of its own, read top to bottom:
 
@@ -18,6 +20,11 @@ model (the primary backend by default) for the narrative and one edit of a file 
 edit (the review says which it was); the edit becomes a unified diff checked with
 `git apply --check`. Prompts change only with `--apply`, and then only if the regression
 eval's accuracy does not drop.
+
+The review works on a copy of the prompts the router reads (`<out>/prompts`: the shipped
+ones with the operator's edits in `PROMPTS_DIR` over them). A kept edit is written to the
+operator's folder with its history (`prompts.overlay`), never to the checkout's `prompts/`;
+`PromptOverlay.revert` (or the review desk) undoes it.
 """
 
 from __future__ import annotations
@@ -48,7 +55,8 @@ from evals.build_dataset import build_examples
 from evals.evaluators import evaluate_offline
 from evals.label import load_labels
 from evals.meta_catalogue.discover import discover_templates
-from evals.settings import EVAL_PROMPTS, EvalSettings
+from evals.settings import EVAL_PROMPTS
+from prompts.overlay import PromptOverlay, ShippedPromptsError
 
 EVIDENCE_PER_GROUP = 8
 _FILE_BLOCK = re.compile(r"FILE:\s*([\w/.-]+?)(?:\.md)?\s*\n<<<\n(.*?)\n>>>", re.S)
@@ -74,6 +82,8 @@ class ReviewContext:
     proposal: Path | None = None
     """A ready patch to gate instead of asking the model."""
     backend: str = "primary"
+    overlay: Path | None = None
+    """The operator's prompt folder a kept edit is written to (`prompts_dir` is then a copy to work on)."""
     out_dir: Path = field(default_factory=lambda: Path("logs/reviews"))
     settings: Settings = field(default_factory=Settings)
     """The router's settings: its logs, the backends the review model and the regression eval use."""
@@ -488,15 +498,31 @@ def apply_edit(state: ReviewState, runtime: Runtime[ReviewContext]) -> ReviewSta
     if not kept:
         check_patch(state["patch"], ctx.prompts_dir, reverse=True, check=False)
     verdict = "kept" if kept else "reverted"
+    changes = []
+    if kept and ctx.overlay is not None:
+        overlay = PromptOverlay(ctx.overlay)
+        note = f"review {ctx.out_dir.name}: regression accuracy {before:.3f} -> {after:.3f}"
+        for name in patched_prompts(state["patch"]):
+            text = (ctx.prompts_dir / f"{name}.md").read_text(encoding="utf-8")
+            changes.append(overlay.write(name, text, note)["id"])
     return {
         "applied": {
             "kept": kept,
             "before": before,
             "after": after,
             "dataset": str(dataset),
-            "why": f"regression accuracy {before:.3f} -> {after:.3f}: {verdict}",
+            "overlay": str(ctx.overlay) if ctx.overlay is not None else None,
+            "changes": changes,
+            "why": f"regression accuracy {before:.3f} -> {after:.3f}: {verdict}"
+            + (f" (written to {ctx.overlay}, change {', '.join(map(str, changes))})" if changes else ""),
         }
     }
+
+
+def patched_prompts(patch: str) -> list[str]:
+    """Names of the prompts a unified diff changes (`+++ b/prompts/routing/system.md` -> `routing/system`)."""
+    names = re.findall(r"^\+\+\+ b/[^/\n]+/(.+?)\.md\s*$", patch, flags=re.M)
+    return sorted(set(names))
 
 
 def write_review(state: ReviewState, runtime: Runtime[ReviewContext]) -> ReviewState:
@@ -625,14 +651,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=Path(settings.session_log_dir), help="SESSION_LOG_DIR")
     parser.add_argument("--traces", type=Path, default=Path(settings.trace_log_dir), help="TRACE_LOG_DIR")
     parser.add_argument(
-        "--labels", type=Path, default=Path(EvalSettings().eval_labels_file), help="EVAL_LABELS_FILE"
+        "--labels", type=Path, default=Path(Settings().eval_labels_file), help="EVAL_LABELS_FILE"
     )
     parser.add_argument(
         "--since", type=parse_since, default=parse_since("7d"), help="sessions of the last … (7d)"
     )
     parser.add_argument("--findings", type=Path, help="an eval run's summary.json to include")
     parser.add_argument(
-        "--prompts-dir", type=Path, help="prompts to review and edit (default: PROMPTS_DIR or prompts/)"
+        "--prompts-dir", type=Path,
+        help="the operator's prompt folder, an overlay over prompts/ that a kept edit is written to (PROMPTS_DIR)",
     )
     parser.add_argument(
         "--backend",
@@ -650,15 +677,40 @@ def main(argv: list[str] | None = None) -> int:
         "--margin", type=float, default=0.0, help="accuracy the edit may lose and still be kept"
     )
     parser.add_argument("--simulator", choices=["auto", "on", "off"], default="auto")
+    parser.add_argument("--history", action="store_true", help="list the changes in the operator's prompt folder")
+    parser.add_argument("--revert", nargs="?", const=0, type=int, metavar="CHANGE",
+                        help="undo a change in the operator's prompt folder (default: the newest not undone)")
     args = parser.parse_args(argv)
+    if args.history or args.revert is not None:
+        return _overlay_command(args.prompts_dir or (Path(settings.prompts_dir) if settings.prompts_dir else None),
+                                args.revert)
 
     settings, sim = ensure_backends(args.simulator, None, replay_settings(settings))
     if sim:
         print(f"no backend configured: the review model is the embedded simulator at {sim}", file=sys.stderr)
+    out_dir = args.out or Path("logs/reviews") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = args.prompts_dir or (Path(settings.prompts_dir) if settings.prompts_dir else None)
+    if folder is None and args.apply:
+        print("--apply writes the edit to the operator's prompt folder: set PROMPTS_DIR (or --prompts-dir)",
+              file=sys.stderr)
+        return 2
+    try:
+        overlay = PromptOverlay(folder) if folder is not None else None
+    except ShippedPromptsError as error:
+        print(error, file=sys.stderr)
+        return 2
+    # The review reads and edits a copy of what the router reads; only a kept edit reaches the overlay.
+    working = out_dir / "prompts"
+    shutil.rmtree(working, ignore_errors=True)
+    if overlay is not None:
+        overlay.materialise(working)
+    else:
+        shutil.copytree(PROMPTS_DIR, working, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
     context = ReviewContext(
         session_dir=args.dir,
         trace_dir=args.traces,
-        prompts_dir=(args.prompts_dir or Path(settings.prompts_dir or PROMPTS_DIR)).resolve(),
+        prompts_dir=working.resolve(),
+        overlay=folder,
         labels_file=args.labels,
         since=args.since,
         findings=args.findings,
@@ -667,7 +719,7 @@ def main(argv: list[str] | None = None) -> int:
         margin=args.margin,
         proposal=args.proposal,
         backend=args.backend,
-        out_dir=args.out or Path("logs/reviews") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
+        out_dir=out_dir,
         settings=settings,
     )
     state = review_graph.invoke({}, context=context)
@@ -679,6 +731,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     if state.get("applied"):
         print(state["applied"]["why"])  # noqa: T201
+    return 0
+
+
+def _overlay_command(folder: Path | None, revert: int | None) -> int:
+    """`--history` and `--revert`: list or undo changes in the operator's prompt folder."""
+    if folder is None:
+        print("no operator prompt folder: set PROMPTS_DIR (or --prompts-dir)", file=sys.stderr)
+        return 2
+    try:
+        overlay = PromptOverlay(folder)
+        if revert is not None:
+            entry = overlay.revert(revert or None)
+            print(f"change {entry['reverts']} reverted ({entry['name']}): change {entry['id']} in {folder}")  # noqa: T201
+            return 0
+    except (ShippedPromptsError, LookupError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    for entry in overlay.history():
+        print(f"{entry['id']:>3}  {entry['at']}  {entry['action']:<6} {entry['name']}  {entry.get('note', '')}")  # noqa: T201
     return 0
 
 

@@ -12,18 +12,20 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from prompts import PromptLibrary
 
-EVAL_PROMPTS = PromptLibrary.at(str(Path(__file__).parent / "prompts"))
-"""The evals' own prompts (judge, review): kept out of the router's prompt digest."""
+EVAL_PROMPTS = PromptLibrary(Path(__file__).parent / "prompts")
+"""The evals' own prompts (judge, review): kept out of the router's prompt digest, and no overlay
+over the router's prompts (`PromptLibrary.at` is for the router's folders)."""
 
 
 class EvalSettings(BaseSettings):
-    """Eval configuration; each field maps to the upper-case environment variable."""
+    """Eval configuration; each field maps to the upper-case environment variable.
+
+    The labels file (`EVAL_LABELS_FILE`) is the router's setting (`core.settings`): the review desk
+    writes it too.
+    """
 
     model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore", case_sensitive=False)
 
-    eval_labels_file: str = Field(
-        "logs/labels.json", description="Labels (expected route, rating) by session id, for evals."
-    )
     eval_concurrency: int = Field(8, description="Requests an eval replay has in flight at most.")
     eval_xai_input_price: float = Field(
         0.20, description="xAI price in USD per million input tokens, for cost estimates in eval reports."

@@ -79,7 +79,6 @@ from evals.loso import (
     source_counts,
 )
 from evals.loso import curve as loso_curve
-from evals.settings import EvalSettings
 
 DEFAULT_DATASET = Path("evals/datasets/routing_regression.jsonl")
 DEFAULT_CORPUS = Path("evals/corpus/routing_corpus.jsonl")
@@ -709,7 +708,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="session records (SESSION_LOG_DIR); --no-sessions to leave them out")
     parser.add_argument("--traces", type=Path, default=Path(settings.trace_log_dir),
                         help="local traces, for the full conversation of a session (TRACE_LOG_DIR)")
-    parser.add_argument("--labels", type=Path, default=Path(EvalSettings().eval_labels_file),
+    parser.add_argument("--labels", type=Path, default=Path(Settings().eval_labels_file),
                         help="a person's labels of sessions (EVAL_LABELS_FILE)")
     parser.add_argument("--no-sessions", action="store_true", help="train on the corpus and datasets only")
     parser.add_argument("--teacher-labels", action="store_true",

@@ -5,6 +5,11 @@ placeholders only, so a stray brace in a prompt fails loudly in tests. This pack
 leaf: it reads the folder it is given (the shipped one by default) and imports nothing of
 the router. Which folder a run uses is the graph's `RouterContext.prompts_dir` (the
 `PROMPTS_DIR` setting by default), so evals can replay an edited copy side by side.
+
+Any other folder is an overlay over the shipped prompts: a prompt found there wins, every
+other prompt is the shipped one (a missing folder means the shipped prompts). So the
+operator's folder holds only what was edited (`prompts.overlay` writes it, with a history),
+and the shipped folder is never written.
 """
 
 from __future__ import annotations
@@ -20,20 +25,30 @@ PROMPTS_DIR = Path(__file__).parent
 class PromptLibrary:
     """The prompts of one folder, each read once, with a digest of them all."""
 
-    def __init__(self, folder: Path) -> None:
-        """Read prompts from `folder` (nothing is read until a prompt is asked for)."""
+    def __init__(self, folder: Path, base: Path | None = None) -> None:
+        """Read prompts from `folder`, then `base` for any it lacks (nothing is read until asked for)."""
         self.folder = folder
+        self.base = base
         self._texts: dict[str, str] = {}
         self._digest: str | None = None
 
+    def reload(self) -> None:
+        """Forget what was read: the next load reads the files again (after an overlay edit)."""
+        self._texts = {}
+        self._digest = None
+
     @staticmethod
     def at(folder: str | None = None) -> PromptLibrary:
-        """The library of `folder` (None: the shipped prompts), one instance per folder."""
+        """The router's prompts read from `folder` over the shipped ones (None: the shipped prompts alone).
+
+        One instance per folder. A library of other prompts (the evals' own) is built directly,
+        `PromptLibrary(folder)`, with no shipped prompts under it.
+        """
         return _library(folder or None)
 
     def names(self) -> list[str]:
-        """Every prompt name in the folder."""
-        return sorted(str(p.relative_to(self.folder).with_suffix("")) for p in self.folder.rglob("*.md"))
+        """Every prompt name in the folder and its base."""
+        return sorted({*_names(self.folder), *(_names(self.base) if self.base is not None else ())})
 
     def load(self, name: str) -> str:
         """The text of prompt `name` (e.g. `"primary/system"`).
@@ -44,6 +59,8 @@ class PromptLibrary:
         text = self._texts.get(name)
         if text is None:
             path = self.folder / f"{name}.md"
+            if not path.is_file() and self.base is not None:
+                path = self.base / f"{name}.md"
             if not path.is_file():
                 raise FileNotFoundError(f"No prompt named {name!r} in {self.folder}. Expected one of: {self.names()}")
             text = self._texts[name] = path.read_text(encoding="utf-8").strip()
@@ -65,9 +82,19 @@ class PromptLibrary:
         return self._digest
 
 
+def _names(folder: Path) -> list[str]:
+    """Prompt names under `folder` (hidden folders, such as an overlay's history, left out)."""
+    if not folder.is_dir():
+        return []
+    names = (p.relative_to(folder) for p in folder.rglob("*.md"))
+    return [str(n.with_suffix("")) for n in names if not any(part.startswith(".") for part in n.parts)]
+
+
 @cache
 def _library(folder: str | None) -> PromptLibrary:
-    return PromptLibrary(Path(folder) if folder else PROMPTS_DIR)
+    if not folder or Path(folder).resolve() == PROMPTS_DIR.resolve():
+        return PromptLibrary(PROMPTS_DIR)
+    return PromptLibrary(Path(folder), base=PROMPTS_DIR)
 
 
 def load_prompt(name: str) -> str:

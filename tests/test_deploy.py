@@ -442,6 +442,8 @@ def test_building_the_package_declares_every_package_it_ships(tmp_path: Path):
     names = set(zipfile.ZipFile(tmp_path / "dist" / build.stdout.split()[-1]).namelist())
     assert {f"prompts/{p.relative_to(ROOT / 'prompts')}" for p in (ROOT / "prompts").rglob("*.md")} <= names
     assert {"core/sessions/session.schema.json", "core/routing/meta_templates.json"} <= names
+    desk = ROOT / "core" / "http" / "desk"
+    assert {f"core/http/desk/{p.relative_to(desk)}" for p in desk.glob("*/*.*") if p.suffix != ".pyc"} <= names
     assert not any("__pycache__" in name or name.startswith(("tests/", "evals/", "scripts/")) for name in names)
 
 

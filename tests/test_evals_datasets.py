@@ -197,9 +197,12 @@ def test_prompts_dir_setting_points_the_loader_at_another_copy(tmp_path, monkeyp
     monkeypatch.setenv("PROMPTS_DIR", str(tmp_path))
     prompts = RouterContext.from_settings(Settings()).prompts  # the setting, read into a run's context
     assert prompts.load("routing/system") == "Edited routing prompt."
-    with pytest.raises(FileNotFoundError, match="Expected one of: \\['routing/system'\\]"):
-        prompts.load("primary/system")
+    # An overlay: a prompt it does not hold is the shipped one; an unknown name still fails clearly.
+    assert prompts.load("primary/system") == load_prompt("primary/system")
+    with pytest.raises(FileNotFoundError, match="Expected one of: \\[.*'routing/system'"):
+        prompts.load("nope/none")
     assert prompts.digest != PromptLibrary.at().digest
+    assert PromptLibrary.at(str(tmp_path / "empty")).digest == PromptLibrary.at().digest  # no edits: same version
     # A request's own choice beats the environment (request > env > default).
     assert RouterContext.from_settings(Settings(), prompts_dir=str(ROOT / "prompts")).prompts.load(
         "routing/system") == shipped

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.settings import Settings
-from evals.settings import EvalSettings
 from tests.conftest import ROOT
 from tests.operator_logs import digest, prefill
 
@@ -23,7 +22,9 @@ def _outside_logs(path: str) -> bool:
 def test_everything_the_suite_starts_writes_outside_the_operators_logs():
     settings = Settings()
     assert _outside_logs(settings.session_log_dir) and _outside_logs(settings.trace_log_dir)
-    assert _outside_logs(EvalSettings().eval_labels_file)
+    assert _outside_logs(Settings().eval_labels_file)
+    assert _outside_logs(settings.prompts_dir)  # the operator's prompt overlay
+    assert _outside_logs(settings.review_desk_work_dir)  # the review desk's jobs
 
 
 def test_the_guard_sees_a_single_changed_byte(tmp_path):

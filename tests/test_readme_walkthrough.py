@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -66,7 +65,7 @@ def _pattern(promised: str) -> str:
 
 @pytest.fixture()
 def walkthrough_router(sim, tmp_path):
-    env = sim_env(sim)
+    env = sim_env(sim, PROMPTS_DIR=str(tmp_path / "operator-prompts"))
     for knob in ("LOCAL_CLASSIFIER", "ROUTE_CACHE_SIZE"):  # as `make run` has them
         env.pop(knob)
     (tmp_path / "router").mkdir()
@@ -83,10 +82,13 @@ def test_readme_worked_example_runs_as_written(walkthrough_router, sim_reset, tm
            if not k.startswith(("PRIMARY_", "CLASSIFIER_", "XAI_", "LANGSMITH_", "LOCAL_CLASSIFIER", "SIMULATOR"))}
     # The block runs from the repository root; here the working directory is a temporary one
     # (its logs/ must not be the operator's), so the two relative paths that matter are given:
-    # the local classifier's model, and a copy of prompts/ for `--apply` to edit.
-    shutil.copytree(ROOT / "prompts", tmp_path / "prompts")
+    # the local classifier's model, and the operator's prompt folder (logs/prompts by default),
+    # shared with the router as `make run` and `make review` share it.
+    overlay = tmp_path / "operator-prompts"
     env.update(LOCAL_CLASSIFIER_MODEL_PATH=str(ROOT / "models" / "router_classifier" / "model.json"),
-               PROMPTS_DIR=str(tmp_path / "prompts"))
+               PROMPTS_DIR=str(overlay))
+    shipped = {p: p.read_bytes() for p in sorted((ROOT / "prompts").rglob("*.md"))}
+    status_before = _git_status()
     env.update(PYTHONPATH=str(ROOT), LANGSMITH_TRACING="false", SIM_TOKEN_DELAY_MS="0",
                SESSION_LOG_DIR=str(router.session_dir), TRACE_LOG_DIR=str(router.trace_dir),
                EVAL_LABELS_FILE=str(work / "logs" / "labels.json"))
@@ -128,3 +130,13 @@ def test_readme_worked_example_runs_as_written(walkthrough_router, sim_reset, tm
         for line in promised:
             assert re.search(_pattern(line), out), (command, line, out, result.stderr)
     assert len(ran) == 9, ran  # the loop, list, feedback, label, dataset, eval, review, review --apply, gate
+    # `--apply` kept its edit in the operator's folder, with its history; the checkout is untouched.
+    assert "Louvre" in (overlay / "routing" / "system.md").read_text() and (overlay / ".history.jsonl").is_file()
+    assert {p: p.read_bytes() for p in sorted((ROOT / "prompts").rglob("*.md"))} == shipped
+    assert _git_status() == status_before
+
+
+def _git_status() -> str | None:
+    """`git status --porcelain` of the checkout (None when it is not a git checkout)."""
+    done = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=False)
+    return done.stdout if done.returncode == 0 else None

@@ -30,6 +30,9 @@ from core.services import Services
 ADMIN_PREFIXES = ("/api/", "/stats", "/graph", "/metrics")
 OPEN_PATHS = ("/health",)  # health checks (compose, load balancers) need no key
 BUDGET_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses", "/v1/messages")
+# The review desk checks the admin key itself (`Keys`, presented or as its login cookie, by the
+# rule below), so its login page stays reachable when client keys are configured.
+SELF_GUARDED = "/review"
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -57,10 +60,10 @@ class AccessMiddleware:
             return
         if self.enabled is None:
             self._configure(services_of(scope["app"]))
-        if not self.enabled or scope["path"] in OPEN_PATHS:
+        path: str = scope["path"]
+        if not self.enabled or path in OPEN_PATHS or path == SELF_GUARDED or path.startswith(SELF_GUARDED + "/"):
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
         token = presented_key(scope)
         keys = self.keys
         admin = keys.is_admin(token)
