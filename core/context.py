@@ -10,7 +10,7 @@ from prompts import PromptLibrary
 if TYPE_CHECKING:  # for annotations only
     from core.settings import Settings
 
-LocalClassifierMode = Literal["off", "shadow", "on"]
+LocalClassifierMode = Literal["off", "shadow", "on", "auto"]
 
 
 @dataclass
@@ -31,12 +31,12 @@ class RouterContext:
     stream: bool = False
     """Stream the answer: `generate` emits each backend chunk as it arrives."""
     local_classifier: LocalClassifierMode | None = None
-    """off, shadow or on (`LOCAL_CLASSIFIER`); None: the setting."""
+    """off, shadow, on or auto (`LOCAL_CLASSIFIER`); None: the setting."""
     local_classifier_threshold: float | None = None
     """Confidence the local classifier needs to decide; None: the setting, else the model's own."""
     prompts_dir: str | None = None
     """Folder of prompts for this run (`PROMPTS_DIR`); None: the setting, else the shipped prompts."""
-    # The three attributes below are set on an instance, never passed in: as `ClassVar`s they are
+    # The attributes below are set on an instance, never passed in: as `ClassVar`s they are
     # not dataclass fields, so the context's JSON schema (which Studio shows and fills) holds the
     # knobs only. `services` is a `core.services.Services`.
     services: ClassVar[Any] = None
@@ -51,6 +51,9 @@ class RouterContext:
     """
     resolved: ClassVar[bool] = False
     """Whether the knobs were filled from settings (`from_settings`); Studio's contexts are not."""
+    session_id: ClassVar[str | None] = None
+    """The request's session id (the edge sets it), so a person's label of the session can later
+    replace the LLM's answer in the local classifier's agreement figures; None outside a request."""
 
     @classmethod
     def from_settings(cls, settings: Settings, services: Any = None, **request: Any) -> RouterContext:
@@ -66,9 +69,9 @@ class RouterContext:
         return context
 
     def attach(self, **objects: Any) -> None:
-        """Set this run's objects (`services`, `chunk_sink`, `resolved`) on the instance."""
+        """Set this run's objects (`services`, `chunk_sink`, `resolved`, `session_id`) on the instance."""
         for name, value in objects.items():
-            if name not in ("services", "chunk_sink", "resolved"):
+            if name not in ("services", "chunk_sink", "resolved", "session_id"):
                 raise AttributeError(f"RouterContext has no attached object {name!r}")
             object.__setattr__(self, name, value)  # shadows the ClassVar default, for this run only
 
@@ -81,7 +84,7 @@ class RouterContext:
             local_classifier=self.local_classifier, local_classifier_threshold=self.local_classifier_threshold,
             prompts_dir=self.prompts_dir,
         )
-        context.attach(chunk_sink=self.chunk_sink)
+        context.attach(chunk_sink=self.chunk_sink, session_id=self.session_id)
         return context
 
     @property
