@@ -655,3 +655,28 @@ def _text(value: Any) -> str:
 
 def _decoded(mapping: Any) -> dict[str, str]:
     return {_text(k): _text(v) for k, v in (mapping or {}).items()}
+
+
+def agreement_metrics(snapshot: dict[str, Any], replica: str | None = None) -> bytes:
+    """Prometheus lines for `AgreementTracker.snapshot()`: per route samples, agreement, bound, promotion."""
+    where = f'replica="{replica}",' if replica else ""
+    gauges = (
+        ("samples", "Recent samples (confident local prediction + LLM or person's answer) per route.", "samples"),
+        ("agreement", "Backend-level agreement of those samples with their reference.", "agreement"),
+        ("wilson_lower", "Wilson 95 % lower bound of the agreement (costly misses weighted).", "wilson_lower"),
+        ("promoted", "Whether the local classifier decides the route (LOCAL_CLASSIFIER=auto).", "promoted"),
+        ("promoted_since_seconds", "When the route was promoted (epoch seconds; 0: not promoted).", "promoted_since"),
+    )
+    lines = []
+    routes = snapshot.get("routes") or {}
+    for name, help_text, key in gauges:
+        metric = f"ai_router_local_classifier_{name}"
+        lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} gauge"]
+        for route, figures in routes.items():
+            value = figures.get(key)
+            lines.append(f'{metric}{{{where}route="{route}"}} {float(value or 0):g}')
+    metric = "ai_router_local_classifier_llm_calls_saved_total"
+    lines += [f"# HELP {metric} LLM classifier calls saved by promoted local decisions.", f"# TYPE {metric} counter"]
+    for route, figures in routes.items():
+        lines.append(f'{metric}{{{where}route="{route}"}} {int(figures.get("llm_calls_saved") or 0)}')
+    return ("\n".join(lines) + "\n").encode()
