@@ -3,8 +3,8 @@
 The simulator plays the LLM classifier with a known answer per prompt (its `classifier_script`,
 a scripted teacher). The prompts are regression-set requests the shipped local model predicts
 confidently and rightly (backend level), so a good teacher agrees with it; a contrarian teacher
-answers another backend for every one. The bar is lowered for speed (0.9 over 30 samples: a
-route then needs 35 agreeing samples) where that does not change what is tested; the Wilson
+answers another backend for every one. The bar is lowered for speed (0.85 over 20 samples: a
+route then needs 22 agreeing samples, four rounds of the prompts) where that does not change what is tested; the Wilson
 math at the real defaults (0.97 over 200) is unit-tested in tests/test_agreement.py.
 """
 
@@ -27,8 +27,8 @@ from tests.redis_server import RedisServer
 
 MODEL_PATH = ROOT / "models" / "router_classifier" / "model.json"
 DATASET = ROOT / "evals" / "datasets" / "routing_regression.jsonl"
-PER_ROUTE = 8
-BAR = {"LOCAL_CLASSIFIER_AUTO_MIN_AGREEMENT": "0.9", "LOCAL_CLASSIFIER_AUTO_MIN_SAMPLES": "30",
+PER_ROUTE = 6
+BAR = {"LOCAL_CLASSIFIER_AUTO_MIN_AGREEMENT": "0.85", "LOCAL_CLASSIFIER_AUTO_MIN_SAMPLES": "20",
        "LOCAL_CLASSIFIER_AUTO_WINDOW": "200", "LOCAL_CLASSIFIER_AUTO_REFRESH_S": "0.1"}
 CONTRARY = {"SIMPLE": "COMPLEX", "MODERATE": "ENRICH", "COMPLEX": "SIMPLE", "ENRICH": "MODERATE"}
 """A contrarian teacher's answer: always another backend (and the costly direction for the primary's routes)."""
@@ -96,7 +96,7 @@ def auto_router(sim_reset, tmp_path: Path) -> Iterator[Router]:
 def test_a_good_teacher_earns_the_local_model_a_growing_share_at_the_bar(auto_router, sim_reset, prompts):
     teach(sim_reset, prompts)
     shares, local_decisions = [], []
-    for _ in range(6):
+    for _ in range(5):
         answers = send_round(auto_router, prompts)
         shares.append(sum(decided_locally(r) for _, r in answers) / len(answers))
         local_decisions += [(text, r.headers["x-ai-router-route"]) for text, r in answers if decided_locally(r)]
@@ -105,16 +105,16 @@ def test_a_good_teacher_earns_the_local_model_a_growing_share_at_the_bar(auto_ro
     assert shares[-1] >= 0.9 and shares == sorted(shares), shares
     # The local decisions agree with the teacher at the bar or better (backend level).
     agree = sum(serving(route) == serving(prompts[text]) for text, route in local_decisions)
-    assert agree / len(local_decisions) >= 0.9
+    assert agree / len(local_decisions) >= 0.85
     # Calls saved: fewer classifier calls than requests (the audits among them), and /stats says so.
-    requests = 6 * len(prompts)
+    requests = 5 * len(prompts)
     calls = [c for c in sim_calls(sim_reset) if c.get("model") == CLASSIFIER_MODEL]
     assert len(calls) < requests - len(local_decisions) / 2
     routes = agreement(auto_router)["routes"]
     for route in ("SIMPLE", "MODERATE", "COMPLEX", "ENRICH"):
         figures = routes[route]
-        assert figures["promoted"] and figures["promoted_since"] and figures["wilson_lower"] >= 0.9, (route, figures)
-        assert figures["samples"] >= 30 and figures["agreement"] == 1.0
+        assert figures["promoted"] and figures["promoted_since"] and figures["wilson_lower"] >= 0.85, (route, figures)
+        assert figures["samples"] >= 20 and figures["agreement"] == 1.0
     assert sum(f["llm_calls_saved"] for f in routes.values()) == len(local_decisions)
     assert sum(f["audits"] for f in routes.values()) > 0  # a share of local decisions still asked the LLM
     metrics = httpx.get(f"{auto_router.url}/metrics", timeout=10).text
@@ -124,16 +124,16 @@ def test_a_good_teacher_earns_the_local_model_a_growing_share_at_the_bar(auto_ro
 
 def test_a_contrarian_teacher_never_promotes(auto_router, sim_reset, prompts):
     teach(sim_reset, {text: CONTRARY[route] for text, route in prompts.items()})
-    for _ in range(6):
+    for _ in range(5):
         assert not any(decided_locally(r) for _, r in send_round(auto_router, prompts))
     routes = agreement(auto_router)["routes"]
     assert all(not f["promoted"] and f["agreement"] == 0.0 for f in routes.values())
-    assert sum(f["samples"] for f in routes.values()) >= 6 * len(prompts) * 0.9
+    assert sum(f["samples"] for f in routes.values()) == 5 * len(prompts)
 
 
 def test_a_teacher_that_changes_its_answers_demotes_the_promoted_routes(auto_router, sim_reset, prompts):
     teach(sim_reset, prompts)
-    for _ in range(5):
+    for _ in range(4):
         send_round(auto_router, prompts)
     assert all(f["promoted"] for f in agreement(auto_router)["routes"].values())
     teach(sim_reset, {text: CONTRARY[route] for text, route in prompts.items()})
@@ -144,7 +144,7 @@ def test_a_teacher_that_changes_its_answers_demotes_the_promoted_routes(auto_rou
             break
     routes = agreement(auto_router)["routes"]
     assert not any(f["promoted"] for f in routes.values()), routes
-    assert all(f["promoted_since"] is None and f["wilson_lower"] < 0.9 for f in routes.values())
+    assert all(f["promoted_since"] is None and f["wilson_lower"] < 0.85 for f in routes.values())
     answers = send_round(auto_router, prompts)  # back to the LLM classifier for every request
     assert not any(decided_locally(r) for _, r in answers)
     assert all(r.headers["x-ai-router-reason"] == "classifier" for _, r in answers)
@@ -167,7 +167,7 @@ def test_the_statistics_survive_a_restart(sim_reset, tmp_path, prompts):
     teach(sim_reset, prompts)
     router = start_router(env, tmp_path)
     try:
-        for _ in range(5):
+        for _ in range(4):
             send_round(router, prompts)
         before = agreement(router)
     finally:
@@ -193,16 +193,18 @@ def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
 def test_two_routers_on_one_redis_share_the_statistics(sim_reset, tmp_path, prompts, redis):
     env = sim_env(sim_reset, LOCAL_CLASSIFIER="auto", REDIS_URL=redis.url, LOCAL_CLASSIFIER_AUTO_AUDIT="0", **BAR)
     teach(sim_reset, prompts)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
     first, second = (start_router(env, tmp_path / name) for name in ("a", "b"))
     try:
-        for _ in range(5):  # only the first router serves traffic
+        for _ in range(4):  # only the first router serves traffic
             send_round(first, prompts)
         wait_for(lambda: all(f["promoted"] for f in agreement(first)["routes"].values()))
         # The second one sees the fleet's samples and promotions, and decides locally without having measured.
         wait_for(lambda: agreement(second)["routes"] == agreement(first)["routes"])
         shared = agreement(second)
         assert shared["shared"] is True
-        assert all(f["promoted"] and f["samples"] >= 30 for f in shared["routes"].values())
+        assert all(f["promoted"] and f["samples"] >= 20 for f in shared["routes"].values())
         answers = send_round(second, prompts)
         assert all(decided_locally(r) for _, r in answers)
         saved = len(answers)
