@@ -51,9 +51,11 @@ class RouterContext:
     """
     resolved: ClassVar[bool] = False
     """Whether the knobs were filled from settings (`from_settings`); Studio's contexts are not."""
-    session_id: ClassVar[str | None] = None
-    """The request's session id (the edge sets it), so a person's label of the session can later
-    replace the LLM's answer in the local classifier's agreement figures; None outside a request."""
+    measured_session: ClassVar[str | None] = None
+    """The session id under which this run's classification counts in the local classifier's
+    agreement (`core.routing.agreement`; a person's later label of the session replaces the LLM's
+    answer there). The HTTP edge sets it for real traffic; None (Studio, eval replays, synthetic
+    traffic): not measured, so no replay or load test moves what auto mode promotes."""
 
     @classmethod
     def from_settings(cls, settings: Settings, services: Any = None, **request: Any) -> RouterContext:
@@ -69,9 +71,9 @@ class RouterContext:
         return context
 
     def attach(self, **objects: Any) -> None:
-        """Set this run's objects (`services`, `chunk_sink`, `resolved`, `session_id`) on the instance."""
+        """Set this run's objects (`services`, `chunk_sink`, `resolved`, `measured_session`) on the instance."""
         for name, value in objects.items():
-            if name not in ("services", "chunk_sink", "resolved", "session_id"):
+            if name not in ("services", "chunk_sink", "resolved", "measured_session"):
                 raise AttributeError(f"RouterContext has no attached object {name!r}")
             object.__setattr__(self, name, value)  # shadows the ClassVar default, for this run only
 
@@ -84,7 +86,7 @@ class RouterContext:
             local_classifier=self.local_classifier, local_classifier_threshold=self.local_classifier_threshold,
             prompts_dir=self.prompts_dir,
         )
-        context.attach(chunk_sink=self.chunk_sink, session_id=self.session_id)
+        context.attach(chunk_sink=self.chunk_sink, measured_session=self.measured_session)
         return context
 
     @property

@@ -65,11 +65,12 @@ class Settings(BaseSettings):
 
     # --- local classifier (learned, in-process, in front of the LLM classifier) ------------
     local_classifier: Literal["off", "shadow", "on", "auto"] = Field(
-        "shadow",
+        "auto",
         description="off: LLM classifier only; shadow: predict locally (alongside the LLM call) and record it, "
         "always ask the LLM; on: confident local predictions decide, the LLM classifier gets the rest; auto: a "
         "confident local prediction decides only a route promoted on this deployment's measured agreement with "
-        "the LLM (LOCAL_CLASSIFIER_AUTO_*). The default is shadow (see the README's fast-routing section).",
+        "the LLM (LOCAL_CLASSIFIER_AUTO_*). The default is auto: until a route is promoted it is shadow (see the "
+        "README's fast-routing section).",
     )
     local_classifier_threshold: float | None = Field(
         None, ge=0, le=1,

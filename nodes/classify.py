@@ -27,8 +27,8 @@ async def classify(state: RouterState, runtime: Runtime[RouterContext]) -> dict[
     In shadow mode (and auto mode while no route is promoted) `fast_classify` is skipped and
     the local prediction runs here, on a worker thread alongside the classifier call, so it adds
     no latency to a request the LLM decides. A confident local prediction and the LLM's answer
-    are then one sample of their agreement (`core.routing.agreement`); a cached answer is not a
-    new sample (the same text again).
+    are then one sample of their agreement (`core.routing.agreement`), for real traffic only
+    (`measured_session`); a cached answer is not a new sample (the same text again).
     """
     services, context = run_scope(runtime.context)
     settings, prompts = services.settings, context.prompts
@@ -61,9 +61,9 @@ async def classify(state: RouterState, runtime: Runtime[RouterContext]) -> dict[
     if answer.route is None:
         return {**result, "classification_failure": f"classifier answer not a route ({(answer.raw or '')[:80]!r})"}
     cache.put(query, history, prompts.digest, answer.route, answer.raw or "")
-    tracker = services.agreement
-    if tracker is not None and local and local.get("confident"):
-        tracker.observe(local["label"], answer.route, context.session_id or "")
+    tracker, session = services.agreement, context.measured_session
+    if tracker is not None and session is not None and local and local.get("confident"):
+        tracker.observe(local["label"], answer.route, session)
     return {**decide(answer.route, "classifier", settings, tools=tools), **result}
 
 

@@ -51,7 +51,7 @@ async def fast_classify(state: RouterState, runtime: Runtime[RouterContext]) -> 
     promoted = ", auto: promoted" if mode == "auto" else ""
     reason = (f"local classifier (p={local['probability']:.3f} >= {local['threshold']:.3f}, "
               f"{local['model_version']}{promoted})")
-    if mode == "auto" and tracker is not None:
+    if mode == "auto" and tracker is not None and context.measured_session is not None:  # real traffic only
         tracker.count_saved(local["label"])
         if tracker.should_audit():
             local["audited"] = True
@@ -69,4 +69,4 @@ async def _audit(services: Services, context: RouterContext, tracker: AgreementT
     answer = await ask_classifier(services.backends["classifier"], context.prompts, query, history,
                                   classifiable_labels(), settings.classifier_timeout_s)
     if answer.route is not None:
-        tracker.observe(predicted, answer.route, context.session_id or "", audit=True)
+        tracker.observe(predicted, answer.route, context.measured_session or "", audit=True)

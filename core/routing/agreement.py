@@ -350,9 +350,8 @@ class AgreementTracker:
             while state.samples and state.samples[0].at < oldest:
                 self._drop_oldest(state)
                 dropped = True
-            if dropped:
+            if dropped:  # not `dirty`: a reader (an eval replay) must never write the state back
                 self._update(route)
-                self.dirty = True
 
     def sessions_in_window(self) -> set[str]:
         """Every session some window still holds."""
