@@ -9,13 +9,11 @@ which runs the graph. The routing itself lives in `graph/` and `nodes/`.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import time
 from contextlib import asynccontextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,23 +25,20 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.backends.client import elapsed_ms
-from core.context import RouterContext
 from core.http import proxies
-from core.http.access import AccessMiddleware, is_loopback
-from core.http.budgets import BudgetMiddleware, Budgets
+from core.http.access import AccessMiddleware, BudgetMiddleware
 from core.http.chat import open_session, recorded, run_chat
 from core.http.errors import OpenAIError, error_body
+from core.http.home import install, services_of
+from core.http.keys import is_loopback
 from core.http.models import listed_models, model_aliases, route_for_model
 from core.http.schemas import ChatCompletionRequest, FeedbackRequest, RouteRequest, read_json, validate
 from core.log_setup import configure_logging
-from core.redact import known_secrets, redact, register_secret
-from core.routes import ROUTES, check_route
-from core.services import Services, build_services, install_default_services
-from core.sessions.store import SessionStore
+from core.redact import redact, register_secret
+from core.routes import check_route
+from core.services import Services, build_services, install_default_services, session_store
 from core.settings import Settings
 from core.shared.metrics import shared_metrics
-from core.stats import Stats
-from core.usage import UsageLedger, parse_prices
 from graph.build import graph
 
 log = logging.getLogger("ai_router")
@@ -51,7 +46,7 @@ log = logging.getLogger("ai_router")
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    """Build the services once; close the backend clients and flush the session store on shutdown."""
+    """Build the process's services once; flush the session records and close the clients on shutdown."""
     settings = Settings()
     configure_logging(settings.log_level)
     _guard_tracing()
@@ -60,25 +55,13 @@ async def lifespan(app: FastAPI):
         register_secret(secret.get_secret_value() if secret else None)
     for key in settings.client_keys:
         register_secret(key)
-    services = build_services(settings)
-    install_default_services(services)  # LangServe's /graph runs bring no context: they use these
-    app.state.settings = settings
-    app.state.services = services
-    app.state.stats = Stats()
     model_aliases(settings)  # a mistyped MODEL_ALIASES fails at start, not on a request
-    app.state.usage = UsageLedger(app.state.stats, parse_prices(settings.usage_prices), settings.tz)
-    app.state.budgets = Budgets(settings, app.state.usage.day,
-                                link=services.shared.link if services.shared is not None else None)
-    app.state.sessions = _session_store(settings)
-    if app.state.sessions is not None:
-        await app.state.sessions.open()
-    if services.shared is not None:
-        await services.shared.start(app.state.sessions)
+    services = build_services(settings)
+    await services.start(session_store(settings))
+    install(app, services)
+    install_default_services(services)  # LangServe's /graph runs bring no context: they use these
     if settings.local_classifier != "off":  # load the model now, not on the first request
         _ = services.local_model
-    # Names the prompts and route table behind every decision, so evals see what changed.
-    prompts = RouterContext.from_settings(settings).prompts
-    app.state.prompt_version = hashlib.sha256((prompts.digest + repr(sorted(ROUTES.items()))).encode()).hexdigest()[:16]
     if not (settings.client_keys or settings.admin_api_key):
         if is_loopback(settings.host):
             log.warning("No ROUTER_API_KEYS or ADMIN_API_KEY set: serve on loopback (%s) only.", settings.host)
@@ -93,8 +76,6 @@ async def lifespan(app: FastAPI):
     try:
         yield
     finally:
-        if app.state.sessions is not None:
-            await app.state.sessions.aclose()  # in-flight records reach the disk before exit
         await services.aclose()
         install_default_services(None)
 
@@ -108,21 +89,6 @@ def _guard_tracing() -> None:
                     "local traces still written")
         os.environ["LANGSMITH_TRACING"] = "false"
         os.environ["LANGCHAIN_TRACING_V2"] = "false"
-
-
-def _session_store(settings: Settings) -> SessionStore | None:
-    if not settings.session_logs:
-        return None
-    return SessionStore(
-        Path(settings.session_log_dir),
-        Path(settings.trace_log_dir) if settings.traces == "local" else None,
-        tz=settings.tz,
-        content_mode=settings.session_log_content,
-        truncate_chars=settings.session_log_truncate_chars,
-        max_age_days=settings.session_log_max_age_days,
-        max_files=settings.session_log_max_files,
-        secrets=known_secrets(),
-    )
 
 
 app = FastAPI(title="ai-router", version="0.1.0", lifespan=lifespan)
@@ -160,7 +126,7 @@ async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 def _services(request: Request) -> Services:
-    return request.app.state.services
+    return services_of(request.app)
 
 
 # --- chat ----------------------------------------------------------------------------------
@@ -180,7 +146,7 @@ async def route(request: Request) -> Response:
 async def _chat_endpoint(request: Request, endpoint: str, schema: type[ChatCompletionRequest]) -> Response:
     """Read, validate and answer a chat body; `RouteRequest` bodies may force a route or dry-run."""
     services = _services(request)
-    session = open_session(request, endpoint)
+    session = open_session(services, request, endpoint)
 
     async def handle() -> Response:
         body = await read_json(request, services.settings.max_request_bytes)
@@ -195,7 +161,7 @@ async def _chat_endpoint(request: Request, endpoint: str, schema: type[ChatCompl
                               forced_route=forced.upper() if forced else None,
                               dry_run=getattr(chat, "dry_run", False))
 
-    return await recorded(session, request, handle())
+    return await recorded(session, handle())
 
 
 @app.post("/v1/completions")
@@ -215,9 +181,10 @@ async def embeddings(request: Request) -> Response:
 @app.post("/v1/feedback")
 async def feedback(request: Request) -> JSONResponse:
     """Attach a person's rating to the session record of one answer (its `chatcmpl-…` id)."""
-    settings = _services(request).settings
+    services = _services(request)
+    settings = services.settings
     rating = validate(FeedbackRequest, await read_json(request, settings.max_request_bytes))
-    store: SessionStore | None = request.app.state.sessions
+    store = services.sessions
     if store is None:
         raise OpenAIError(400, "Session logs are off (SESSION_LOGS=false): there is no record to rate.")
     if rating.expected_route is not None:
@@ -232,7 +199,7 @@ async def feedback(request: Request) -> JSONResponse:
         "received_at": datetime.now(ZoneInfo(settings.tz)).isoformat(timespec="seconds"),
     }
     if not store.add_feedback(rating.response_id, entry):
-        shared = _services(request).shared  # served by another replica? hand it over through Redis
+        shared = services.shared  # served by another replica? hand it over through Redis
         if shared is None or not await shared.forward_feedback(rating.response_id, entry):
             raise OpenAIError(404, f"No session {rating.response_id!r} is known to this router.",
                               param="response_id")
@@ -285,13 +252,14 @@ async def _no_redis() -> dict[str, Any]:
 @app.get("/stats")
 async def stats(request: Request) -> dict[str, Any]:
     """Counts and latencies per route since start, each backend's breaker and load, the caches."""
-    backends = _services(request).backends
+    services = _services(request)
+    backends = services.backends
     return {
-        **request.app.state.stats.snapshot(),
+        **services.stats.snapshot(),
         "backends": {name: backend.status() for name, backend in backends.by_name.items() if backend.name == name},
-        "caches": _services(request).caches.snapshot(),
-        "usage": request.app.state.usage.snapshot(),
-        "shared": await shared.snapshot() if (shared := _services(request).shared) is not None else None,
+        "caches": services.caches.snapshot(),
+        "usage": services.usage.snapshot() if services.usage is not None else None,
+        "shared": await services.shared.snapshot() if services.shared is not None else None,
     }
 
 
@@ -302,10 +270,10 @@ add_routes(app, graph, path="/graph")
 @app.get("/metrics")
 async def metrics(request: Request) -> Response:
     """Prometheus metrics (request counts, latency and overhead histograms), across workers."""
-    text = request.app.state.stats.prometheus_text()
-    shared = _services(request).shared
-    if shared is not None:
-        text += shared_metrics(await shared.snapshot(), _services(request).backends)
+    services = _services(request)
+    text = services.stats.prometheus_text()
+    if services.shared is not None:
+        text += shared_metrics(await services.shared.snapshot(), services.backends)
     return Response(text, media_type=CONTENT_TYPE_LATEST)
 
 

@@ -139,11 +139,11 @@ class ResponseCache:
         return body.get("temperature") == 0 or body.get("seed") is not None
 
     @staticmethod
-    def key(body: dict[str, Any], authorization: str | None, forced_route: str | None, prompts_digest: str) -> str:
-        """The cache key of a request (a SHA-256 hex digest; nothing readable is kept)."""
+    def key(body: dict[str, Any], client_key: str | None, forced_route: str | None, prompts_digest: str) -> str:
+        """The cache key of a request (a SHA-256 hex digest; nothing readable is kept); one client's never another's."""
         request = {k: v for k, v in body.items() if k not in _DELIVERY_FIELDS}
         digest = hashlib.sha256()
-        digest.update(hashlib.sha256((authorization or "").encode()).digest())
+        digest.update(hashlib.sha256((client_key or "").encode()).digest())
         digest.update(f"{forced_route or ''}\0{prompts_digest}\0".encode())
         digest.update(orjson.dumps(request, option=orjson.OPT_SORT_KEYS))
         return digest.hexdigest()

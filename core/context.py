@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from prompts import PromptLibrary
 
-if TYPE_CHECKING:  # for annotations only
+if TYPE_CHECKING:  # for annotations only (core.services imports this module)
+    from core.services import Services
     from core.settings import Settings
 
 LocalClassifierMode = Literal["off", "shadow", "on", "auto"]
@@ -38,8 +39,8 @@ class RouterContext:
     """Folder of prompts for this run (`PROMPTS_DIR`); None: the setting, else the shipped prompts."""
     # The attributes below are set on an instance, never passed in: as `ClassVar`s they are
     # not dataclass fields, so the context's JSON schema (which Studio shows and fills) holds the
-    # knobs only. `services` is a `core.services.Services`.
-    services: ClassVar[Any] = None
+    # knobs only.
+    services: ClassVar[Services | None] = None
     """Settings, backend clients and caches; None: the process's default services (Studio)."""
     chunk_sink: ClassVar[Any] = None
     """Where `generate` hands each streamed chunk (a callable); None: LangGraph's stream writer.
@@ -58,7 +59,7 @@ class RouterContext:
     traffic): not measured, so no replay or load test moves what auto mode promotes."""
 
     @classmethod
-    def from_settings(cls, settings: Settings, services: Any = None, **request: Any) -> RouterContext:
+    def from_settings(cls, settings: Settings, services: Services | None = None, **request: Any) -> RouterContext:
         """The context of one run: `request`'s values, else `settings`' (request > env > default)."""
         knobs: dict[str, Any] = {
             "local_classifier": settings.local_classifier,

@@ -1,7 +1,10 @@
-"""The services one router process shares across runs: settings, backend clients, caches, models.
+"""The one home of what a router process holds: settings, clients, caches, counts, budgets, records.
 
-Built once at the edge (the server's lifespan; an eval or a test with its own settings) and
-handed to the graph in each run's `RouterContext.services`; nodes never build a client.
+Built once at the edge (the server's lifespan, `graph/studio.py` for `langgraph dev`, an eval
+or a test with its own settings) and handed on from there: to the graph in each run's
+`RouterContext.services`, to the HTTP edge through `core.http.home.services_of`. Nodes never
+build a client, and nothing below the edge looks a service up by name.
+
 A run that brings no services (Studio's `langgraph dev`, LangServe's `/graph` routes) uses the
 process's default services: the ones the server installed at start-up, else built from the
 environment on first use.
@@ -9,6 +12,7 @@ environment on first use.
 
 from __future__ import annotations
 
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,22 +21,44 @@ from pathlib import Path
 from core.backends.client import Backends, build_backends
 from core.caches import Caches, build_caches
 from core.context import RouterContext
+from core.redact import known_secrets
+from core.routes import ROUTES
 from core.routing.agreement import AgreementTracker, AutoPolicy, FileBackend, RedisBackend, StateBackend
 from core.routing.local_model import LocalModel, load_local_model
+from core.sessions.store import SessionStore
 from core.settings import Settings
+from core.shared.ratelimit import RateLimiter
 from core.shared.state import SharedState, build_shared
+from core.stats import Stats
+from core.usage.budgets import Budgets
+from core.usage.ledger import UsageLedger, parse_prices
+
+MAX_RATE_BUCKETS = 10_000
+"""Distinct clients the rate limiter remembers (see `core.shared.ratelimit`)."""
 
 
 @dataclass
 class Services:
-    """Everything a run needs besides its own request."""
+    """Everything a process shares across requests and runs; one instance per process."""
 
     settings: Settings
     backends: Backends
     caches: Caches
     shared: SharedState | None = None
     """State shared with other replicas through Redis; None without REDIS_URL (per process)."""
-    agreement: AgreementTracker | None = field(default=None)
+    stats: Stats = field(default_factory=Stats)
+    """Counts and latencies per route (`/stats`, `/metrics`)."""
+    usage: UsageLedger | None = None
+    """Tokens and money per route, backend and client key."""
+    budgets: Budgets | None = None
+    """Per-key daily budgets, counted from the usage of finished requests."""
+    rate_limiter: RateLimiter | None = None
+    """Requests per minute per client; None while RATE_LIMIT_PER_MINUTE is 0 (the default)."""
+    sessions: SessionStore | None = None
+    """Where session records and traces go; set by `start` (None with SESSION_LOGS=false or before it)."""
+    prompt_version: str = ""
+    """Digest of the prompts and the route table behind every decision, so evals see what changed."""
+    agreement: AgreementTracker | None = None
     """The local classifier's measured agreement with the LLM (shadow and auto); None when off."""
 
     @cached_property
@@ -45,32 +71,72 @@ class Services:
         """The one thread that runs local predictions alongside the LLM classifier call."""
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-classifier")
 
-    async def start(self) -> None:
-        """Start what runs in the background (the agreement state: load, save, fleet sync)."""
+    async def start(self, sessions: SessionStore | None) -> None:
+        """Open `sessions` (the writer process), the shared state and the agreement state (the lifespan calls this)."""
+        self.sessions = sessions
+        if sessions is not None:
+            await sessions.open()
+        if self.shared is not None:
+            await self.shared.start(sessions)
         if self.agreement is not None:
-            await self.agreement.start()
+            await self.agreement.start()  # the local classifier's agreement: load, save, fleet sync
 
     async def aclose(self) -> None:
-        """Close the backend clients (their pools belong to the event loop that opened them)."""
+        """Flush the session records, save the agreement, then close the backend clients and the shared link."""
+        if self.sessions is not None:
+            await self.sessions.aclose()  # in-flight records reach the disk before exit
         if self.agreement is not None:
             await self.agreement.aclose()  # saves the agreement state (through Redis: before the link closes)
         if "local_executor" in self.__dict__:
             self.local_executor.shutdown(wait=False, cancel_futures=True)
-        await self.backends.aclose()
+        await self.backends.aclose()  # their pools belong to the event loop that opened them
         if self.shared is not None:
             await self.shared.aclose()
 
 
 def build_services(settings: Settings) -> Services:
-    """Build the services `settings` describe (no network I/O happens here).
+    """Build the services `settings` describe (no network I/O, no process started here).
 
-    With REDIS_URL set, the breakers and caches are the fleet's (`core.shared`).
+    With REDIS_URL set, the breakers, caches, rate-limit windows and budgets are the fleet's
+    (`core.shared`). The session store starts a writer process, so it is made by
+    `session_store` and handed to `Services.start` by the server alone.
     """
     backends, caches = build_backends(settings), build_caches(settings)
-    if not settings.redis_url:
-        return Services(settings, backends, caches, agreement=build_agreement(settings, None))
-    shared, caches = build_shared(settings, backends, caches)
-    return Services(settings, backends, caches, shared, build_agreement(settings, shared))
+    shared = None
+    if settings.redis_url:
+        shared, caches = build_shared(settings, backends, caches)
+    link = shared.link if shared is not None else None
+    stats = Stats()
+    usage = UsageLedger(stats, parse_prices(settings.usage_prices), settings.tz)
+    limiter = None
+    if settings.rate_limit_per_minute > 0:
+        limiter = RateLimiter(settings.rate_limit_per_minute, max(1, settings.rate_limit_burst), link,
+                              MAX_RATE_BUCKETS)
+        if shared is not None:
+            shared.rate_limiter = limiter  # the fleet's /stats adds up every replica's counts
+    prompts = RouterContext.from_settings(settings).prompts
+    version = hashlib.sha256((prompts.digest + repr(sorted(ROUTES.items()))).encode()).hexdigest()[:16]
+    return Services(
+        settings, backends, caches, shared, stats=stats, usage=usage,
+        budgets=Budgets(settings, usage.day, link=link), rate_limiter=limiter, prompt_version=version,
+        agreement=build_agreement(settings, shared),
+    )
+
+
+def session_store(settings: Settings) -> SessionStore | None:
+    """The session store `settings` ask for (None with SESSION_LOGS=false); starts its writer process."""
+    if not settings.session_logs:
+        return None
+    return SessionStore(
+        Path(settings.session_log_dir),
+        Path(settings.trace_log_dir) if settings.traces == "local" else None,
+        tz=settings.tz,
+        content_mode=settings.session_log_content,
+        truncate_chars=settings.session_log_truncate_chars,
+        max_age_days=settings.session_log_max_age_days,
+        max_files=settings.session_log_max_files,
+        secrets=known_secrets(),
+    )
 
 
 def build_agreement(settings: Settings, shared: SharedState | None) -> AgreementTracker | None:

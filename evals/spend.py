@@ -1,6 +1,6 @@
 """Spend and savings of an eval run, priced as the router prices its traffic (`USAGE_PRICES`).
 
-The same rules as `/stats` (`core.usage.request_usage`): each backend call priced at its
+The same rules as `/stats` (`core.usage.ledger.request_usage`): each backend call priced at its
 backend's price, the backends' own token counts (estimated from text sizes and marked when a
 backend sent none), and next to the spend what the same requests would have cost had every one
 gone to xAI. Routing-only replays generate nothing, so they cost nothing.
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.settings import Settings
-from core.usage import Price, parse_prices, request_usage
+from core.usage.ledger import Price, parse_prices, request_usage
 
 
 def spend_section(results: Sequence[dict[str, Any]], prices: dict[str, Price] | None = None) -> dict[str, Any]:

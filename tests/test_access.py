@@ -49,6 +49,18 @@ def test_each_client_key_works(locked_router, sim_reset, key):
     assert [m.id for m in locked_router.client(api_key=key).models.list()][0] == "ai-router"
 
 
+def test_x_api_key_is_a_key_like_bearer_and_is_checked_the_same(locked_router, sim_reset):
+    # Anthropic's clients send `x-api-key`; one parser reads it for every check (keys, admin, usage).
+    ok = httpx.post(f"{locked_router.v1}/chat/completions", json=CHAT, headers={"x-api-key": CLIENT_KEYS[0]})
+    assert ok.status_code == 200, ok.text
+    wrong = httpx.post(f"{locked_router.v1}/chat/completions", json=CHAT, headers={"x-api-key": "sk-guess-0000"})
+    assert wrong.status_code == 401 and wrong.json()["error"]["type"] == "authentication_error"
+    operator = httpx.get(f"{locked_router.url}/stats", headers={"x-api-key": CLIENT_KEYS[0]})
+    assert operator.status_code == 403
+    stats = httpx.get(f"{locked_router.url}/stats", headers={"x-api-key": ADMIN_KEY})
+    assert stats.status_code == 200
+
+
 def test_health_needs_no_key(locked_router):
     assert httpx.get(f"{locked_router.url}/health").status_code == 200
 

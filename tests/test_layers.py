@@ -50,8 +50,9 @@ def test_imports_only_point_down(path: Path):
 
 
 def test_the_library_does_not_import_its_own_upper_modules_inside_functions():
-    # Inside `core`, the transport and routing rules sit below the HTTP edge and the sessions.
-    inner = {"backends": 0, "routing": 0, "sessions": 1, "http": 2}
+    # Inside `core`, the transport, routing rules and usage accounting sit below the sessions,
+    # and the sessions below the HTTP edge.
+    inner = {"backends": 0, "routing": 0, "usage": 0, "sessions": 1, "http": 2}
     problems = []
     for path in sorted((ROOT / "core").rglob("*.py")):
         parts = path.relative_to(ROOT / "core").parts
@@ -84,3 +85,41 @@ def test_the_check_catches_an_upward_import(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("def f():\n    from graph.build import graph\n    return graph\n")
     assert (2, "graph") in _imported_packages(bad)
+
+
+def _runtime_sources() -> dict[Path, str]:
+    return {path: path.read_text(encoding="utf-8") for path in _modules()}
+
+
+def test_the_edge_reads_the_process_state_in_one_place():
+    # One typed container (`core.services.Services`) holds what a process keeps; only
+    # `core/http/home.py` reads it off the app, and nothing looks a service up by name.
+    readers = sorted(str(path.relative_to(ROOT)) for path, text in _runtime_sources().items()
+                     if "app.state" in text)
+    assert readers == ["core/http/home.py"], readers
+    by_name = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path, text in _runtime_sources().items()
+        for node in ast.walk(ast.parse(text))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr"
+        and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant)
+        and node.args[1].value in ("services", "settings", "stats", "usage", "budgets", "sessions", "shared",
+                                   "prompt_version", "rate_limiter")
+    ]
+    assert not by_name, by_name
+
+
+def test_a_session_is_finished_in_one_place():
+    # Every way through a request only says how it went; `recorded` (and the stream it hands
+    # the finish to) is the one place a session is finished, so each request leaves one record.
+    callers = []
+    for path, text in _runtime_sources().items():
+        tree = ast.parse(text)
+        for function in ast.walk(tree):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(function):
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                        and node.func.attr == "finish" and not node.args):
+                    callers.append(f"{path.relative_to(ROOT)}:{function.name}")
+    assert sorted(set(callers)) == ["core/http/chat.py:_finish_after", "core/http/chat.py:recorded"], callers

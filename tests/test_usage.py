@@ -13,7 +13,7 @@ import httpx
 import openai
 import pytest
 
-from core.usage import Price, parse_prices, request_usage, step_tokens
+from core.usage.ledger import Price, parse_prices, request_usage, step_tokens
 from tests import redis_server as redis_helper
 from tests.conftest import sim_calls, sim_env, start_router, stop_router, wait_for_record
 

@@ -1,119 +1,125 @@
-"""Who may call the router, and how often: client keys, the admin key, rate limits.
+"""Who may call the router, how often and how much: client keys, the admin key, rate limits, budgets.
 
-A pure ASGI middleware, so it also guards the LangServe routes and costs next to nothing
-when no key and no limit is configured (the workstation default).
+Pure ASGI middlewares, so they also guard the LangServe routes and cost next to nothing when
+no key, limit or budget is configured (the workstation default). They read the process's
+`Services` (the keys' settings, the rate limiter, the budgets, the usage ledger) through
+`core.http.home.services_of`, once the lifespan has built them.
 
-Rate limits count clients, not tokens: a bearer token names the client only when it is a
+Rate limits count clients, not tokens: a presented key names the client only when it is a
 configured key (a made-up token each time must not buy a fresh bucket); otherwise the client
 is its address, the TCP peer, or with TRUSTED_PROXIES the address a trusted proxy forwarded.
 With REDIS_URL the windows are the fleet's (`core.shared.ratelimit`).
+
+Per-key budgets (`core.usage.budgets`) refuse a request past a client's daily allowance with
+429 `budget_exceeded`; `BudgetMiddleware` runs inside `AccessMiddleware` (keys are checked by
+then) and names the client of every request in its state, where the chat path reads it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 
-import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from core.http.errors import error_body
-from core.settings import Settings
-from core.shared.ratelimit import RateLimiter
-from core.usage import client_name
+from core.http.errors import send_error
+from core.http.home import services_of
+from core.http.keys import Keys, fingerprint, presented_key
+from core.services import Services
 
 # Operator endpoints: they reveal routing internals or run arbitrary routes.
 ADMIN_PREFIXES = ("/api/", "/stats", "/graph", "/metrics")
 OPEN_PATHS = ("/health",)  # health checks (compose, load balancers) need no key
-_MAX_BUCKETS = 10_000  # distinct clients remembered by the rate limiter
+BUDGET_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` only accepts connections from this machine."""
-    if host in ("localhost", ""):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _matches(given: str, keys: list[str]) -> bool:
-    """Constant-time comparison against every configured key."""
-    found = False
-    for key in keys:
-        found |= hmac.compare_digest(given.encode(), key.encode())
-    return found
 
 
 class AccessMiddleware:
     """Check keys and rate limits before a request reaches any route."""
 
-    def __init__(self, app: ASGIApp, settings: Settings | None = None) -> None:
-        """Keep `app`; keys and limits are read from `settings` (default: the app's, built in its lifespan)."""
+    def __init__(self, app: ASGIApp) -> None:
+        """Keep `app`; keys and limits are read from the app's services on the first request."""
         self.app = app
-        self._settings = settings
         self.enabled: bool | None = None
 
-    def _configure(self, scope: Scope) -> None:
-        settings: Settings = self._settings or scope["app"].state.settings
-        self.client_keys = settings.client_keys
-        self.admin_key = settings.admin_api_key.get_secret_value() if settings.admin_api_key else None
+    def _configure(self, services: Services) -> None:
+        settings = services.settings
+        self.keys = Keys(settings)
         self.rate = settings.rate_limit_per_minute
         self.trusted = trusted_networks(settings.trusted_proxies)
-        self.limiter: RateLimiter | None = None
-        if self.rate > 0:
-            shared = getattr(getattr(scope["app"].state, "services", None), "shared", None)
-            self.limiter = RateLimiter(self.rate, max(1, settings.rate_limit_burst),
-                                       shared.link if shared is not None else None, _MAX_BUCKETS)
-            if shared is not None:
-                shared.rate_limiter = self.limiter
-        self.enabled = bool(self.client_keys or self.admin_key or self.rate > 0)
+        self.limiter = services.rate_limiter
+        self.usage = services.usage
+        self.enabled = bool(self.keys.configured or self.limiter is not None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refuse with 401/403/429 in OpenAI's error shape, or pass the request on."""
-        if scope["type"] != "http":  # the lifespan runs through here before the settings exist
+        if scope["type"] != "http":  # the lifespan runs through here before the services exist
             await self.app(scope, receive, send)
             return
         if self.enabled is None:
-            self._configure(scope)
+            self._configure(services_of(scope["app"]))
         if not self.enabled or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        token = _bearer(scope)
-        admin_path = path.startswith(ADMIN_PREFIXES)
-        if admin_path and self.admin_key:
+        token = presented_key(scope)
+        keys = self.keys
+        admin = keys.is_admin(token)
+        if path.startswith(ADMIN_PREFIXES) and keys.admin_key:
             if token is None:
-                return await _refuse(send, 401, "This endpoint needs the admin key (Authorization: Bearer …).")
-            if not _matches(token, [self.admin_key]):
-                status = 403 if self.client_keys and _matches(token, self.client_keys) else 401
-                message = ("A client key cannot use operator endpoints; use ADMIN_API_KEY." if status == 403
-                           else "Invalid admin key.")
-                return await _refuse(send, status, message)
-        elif self.client_keys:
-            allowed = self.client_keys + ([self.admin_key] if self.admin_key else [])
+                return await send_error(send, 401, "This endpoint needs the admin key (Authorization: Bearer …).",
+                                        code="invalid_api_key")
+            if not admin:
+                if keys.is_client(token):
+                    return await send_error(send, 403, "A client key cannot use operator endpoints; use ADMIN_API_KEY.",
+                                            code="forbidden")
+                return await send_error(send, 401, "Invalid admin key.", code="invalid_api_key")
+        elif keys.client_keys:
             if token is None:
-                return await _refuse(send, 401, "Missing API key: send Authorization: Bearer <key>.")
-            if not _matches(token, allowed):
-                return await _refuse(send, 401, "Invalid API key.")
-        if self.limiter is not None and not (self.admin_key and token and _matches(token, [self.admin_key])):
+                return await send_error(send, 401, "Missing API key: send Authorization: Bearer <key>.",
+                                        code="invalid_api_key")
+            if not (admin or keys.is_client(token)):
+                return await send_error(send, 401, "Invalid API key.", code="invalid_api_key")
+        if self.limiter is not None and not admin:
             # The operator's key is never limited: a monitoring scrape must not be refused.
-            admitted, retry_after = await self.limiter.hit(self._identity(scope, token))
+            known = admin or keys.is_client(token)
+            identity = f"key:{fingerprint(token)}" if token and known else f"addr:{client_address(scope, self.trusted)}"
+            admitted, retry_after = await self.limiter.hit(identity)
             if not admitted:
-                _count_rate_limited(scope, token)
-                return await _refuse(send, 429, f"Rate limit of {self.rate:g} requests per minute exceeded.",
-                                     {"retry-after": str(max(1, round(retry_after)))})
+                if self.usage is not None:  # counted against the client in /stats → usage.clients
+                    self.usage.rate_limited(keys.client_name(token))
+                return await send_error(send, 429, f"Rate limit of {self.rate:g} requests per minute exceeded.",
+                                        code="rate_limit_exceeded",
+                                        headers={"retry-after": str(max(1, round(retry_after)))})
         await self.app(scope, receive, send)
 
-    def _identity(self, scope: Scope, token: str | None) -> str:
-        """Who is counted: a configured key, else the client's address."""
-        keys = self.client_keys + ([self.admin_key] if self.admin_key else [])
-        if token and keys and _matches(token, keys):
-            return f"key:{_fingerprint(token)}"
-        return f"addr:{client_address(scope, self.trusted)}"
+
+class BudgetMiddleware:
+    """Name the client of every request; refuse requests past a per-key daily budget (429)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        """Keep `app`; keys and budgets are read from the app's services on the first request."""
+        self.app = app
+        self.keys: Keys | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Put `client` in the request's state; refuse with 429 `budget_exceeded` past a budget."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        services = services_of(scope["app"])
+        if self.keys is None:
+            self.keys = Keys(services.settings)
+        client = self.keys.client_name(presented_key(scope))
+        scope.setdefault("state", {})["client"] = client
+        budgets = services.budgets
+        if budgets is not None and budgets.enabled and scope["path"] in BUDGET_PATHS:
+            refusal = await budgets.admit(client)
+            if refusal is not None:
+                if services.usage is not None:
+                    services.usage.budget_refused(client, "tokens" if "token" in refusal else "requests")
+                return await send_error(send, 429, refusal, code="budget_exceeded",
+                                        headers={"retry-after": str(budgets.seconds_to_renewal())})
+        await self.app(scope, receive, send)
 
 
 def trusted_networks(text: str) -> list[IPNetwork]:
@@ -144,39 +150,3 @@ def client_address(scope: Scope, trusted: list[IPNetwork]) -> str:
         if not _trusted(hop, trusted):
             return hop
     return hops[0] if hops else peer
-
-
-def _count_rate_limited(scope: Scope, token: str | None) -> None:
-    """Count a refusal against the client in the usage figures (`/stats` → usage.clients)."""
-    state = getattr(scope.get("app"), "state", None)
-    usage = getattr(state, "usage", None)
-    settings: Settings | None = getattr(state, "settings", None)
-    if usage is not None and settings is not None:
-        admin = settings.admin_api_key.get_secret_value() if settings.admin_api_key else None
-        usage.rate_limited(client_name(token, settings.client_keys, admin))
-
-
-def _bearer(scope: Scope) -> str | None:
-    for name, value in scope.get("headers") or ():
-        if name == b"authorization":
-            text = value.decode("latin-1").strip()
-            if text.lower().startswith("bearer "):
-                return text[7:].strip() or None
-            return None
-    return None
-
-
-def _fingerprint(token: str) -> str:
-    """A short stable id for a key, so the key itself is never kept as a dict key or logged."""
-    return hashlib.sha256(token.encode()).hexdigest()[:16]
-
-
-async def _refuse(send: Send, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-    body = orjson.dumps(error_body(status, message, code={401: "invalid_api_key", 403: "forbidden",
-                                                          429: "rate_limit_exceeded"}.get(status)))
-    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if status == 401:
-        raw_headers.append((b"www-authenticate", b"Bearer"))
-    raw_headers += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-    await send({"type": "http.response.body", "body": body})

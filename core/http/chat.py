@@ -2,8 +2,8 @@
 
 `run_chat` is the heart of every chat endpoint: it builds the run's context, answers from the
 response cache when it may, drives the graph (`GraphRun`), and turns the run's state into a JSON
-body or an SSE stream with the decision in its headers. Every way out finishes the request's
-session exactly once (`recorded`).
+body or an SSE stream with the decision in its headers. Every request's
+session is finished in one place (`recorded`), exactly once.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
 import orjson
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from langgraph.graph.state import CompiledStateGraph
 
 from core.backends.assemble import completion_chunks
@@ -26,6 +26,7 @@ from core.backends.steps import overhead_ms
 from core.caches import CachedResponse, ResponseCache
 from core.context import RouterContext
 from core.http.errors import OpenAIError, error_body
+from core.http.keys import presented_key
 from core.http.runs import GraphRun
 from core.http.sse import DisconnectAwareStreamingResponse
 from core.redact import redact
@@ -37,21 +38,18 @@ from core.state import decision_of, request_params
 log = logging.getLogger("ai_router")
 
 
-def open_session(request: Request, endpoint: str) -> RequestSession:
+def open_session(services: Services, request: Request, endpoint: str) -> RequestSession:
     """Start the session of a request that just arrived."""
-    app_state = request.app.state
     session = RequestSession(
-        app_state.sessions, app_state.stats, endpoint, request.headers.get("user-agent"), app_state.prompt_version
+        services.sessions, services.stats, endpoint, request.headers.get("user-agent"), services.prompt_version,
+        usage=services.usage, budgets=services.budgets,
     )
     request.state.session_id = session.id
-    session.client = getattr(request.state, "client", None) or "anonymous"
-    session.synthetic = (getattr(app_state.settings, "synthetic_traffic", False)
+    session.client = getattr(request.state, "client", None) or "anonymous"  # named by the budget middleware
+    session.synthetic = (services.settings.synthetic_traffic
                          or request.headers.get("x-ai-router-synthetic", "").lower() in ("1", "true", "yes"))
-    session.usage = getattr(app_state, "usage", None)
-    session.budgets = getattr(app_state, "budgets", None)
-    shared = getattr(getattr(app_state, "services", None), "shared", None)
-    if shared is not None:
-        shared.note_session(session.id)  # feedback posted to another replica finds this one
+    if services.shared is not None:
+        services.shared.note_session(session.id)  # feedback posted to another replica finds this one
     return session
 
 
@@ -85,29 +83,51 @@ def error_from_state(state: dict[str, Any]) -> OpenAIError:
                        code=error.get("kind"), headers=headers)
 
 
-async def recorded(session: RequestSession, request: Request, handler: Awaitable[Response],
-                   state: dict[str, Any] | None = None) -> Response:
-    """Await `handler`; if it fails, finish the session with the error, then re-raise.
+async def recorded(session: RequestSession, handler: Awaitable[Response]) -> Response:
+    """Await `handler` and finish the request's session: the one place every request is recorded.
 
-    Successful paths finish the session themselves (a stream only when it ends), and
-    `finish` writes once, so every request leaves exactly one record, whatever happens.
-    The record holds the graph run's state when the failure came after the run began.
+    The ways through a request only say how it went (`session.state`, `session.fail`). Here
+    the session is finished once the answer is ready, or, for a stream, once its last byte
+    is sent or the client has gone (`_finish_after`): exactly one record per request,
+    whatever happens.
     """
+    streaming = False
     try:
-        return await handler
+        response = await handler
+        if isinstance(response, StreamingResponse):
+            response.body_iterator = _finish_after(response.body_iterator, session)
+            streaming = True
+        return response
     except ClientDisconnected:
-        session.finish(getattr(request.state, "run_state", None) or state or {}, status_code=499,
-                       error="client disconnected before the answer")
+        session.fail(499, "client disconnected before the answer")
         return Response(status_code=499)
-    except BaseException as exc:
-        run_state = getattr(request.state, "run_state", None) or state or {}
-        if isinstance(exc, OpenAIError):
-            session.finish(run_state, status_code=exc.status_code, error=exc.message)
-        elif isinstance(exc, asyncio.CancelledError):
-            session.finish(run_state, status_code=499, error="client disconnected")
-        else:
-            session.finish(run_state, status_code=500, error=f"internal error: {type(exc).__name__}")
+    except OpenAIError as exc:
+        session.fail(exc.status_code, exc.message)
         raise
+    except asyncio.CancelledError:
+        session.fail(499, "client disconnected")
+        raise
+    except BaseException as exc:
+        session.fail(500, f"internal error: {type(exc).__name__}")
+        raise
+    finally:
+        if not streaming:
+            session.finish()
+
+
+async def _finish_after(body: AsyncIterable[Any], session: RequestSession) -> AsyncIterator[Any]:
+    """Relay a stream's body, then finish its session (after the body's own clean-up has run)."""
+    try:
+        async for part in body:
+            yield part
+    finally:
+        closing = getattr(body, "aclose", None)
+        if closing is not None:
+            # Starlette cancels the response when the client leaves; shield the body's clean-up
+            # (it stops the upstream call and says how the stream ended) from that cancellation.
+            with anyio.CancelScope(shield=True):
+                await closing()
+        session.finish()
 
 
 class ClientDisconnected(Exception):
@@ -169,18 +189,17 @@ async def run_chat(
     responses = services.caches.responses
     cache_key = None
     if responses is not None and not dry_run and ResponseCache.cacheable(body):
-        cache_key = ResponseCache.key(body, request.headers.get("authorization"), forced_route,
+        cache_key = ResponseCache.key(body, presented_key(request.scope), forced_route,
                                       context.prompts.digest)
         hit = await responses.aget(cache_key)
         if hit is not None:
             return _from_cache(settings.virtual_model, session, hit, stream=stream, include_usage=include_usage)
     run = GraphRun(graph, {"messages": body["messages"], "params": request_params(body)}, context, session.node_times)
-    request.state.run_state = run.state
+    session.state = run.state
 
     if not context.stream:
-        state = await until_disconnect(request, run)
+        state = session.state = await until_disconnect(request, run)
         if dry_run:
-            session.finish(state, status_code=200, error=None)
             return JSONResponse(_dry_run_body(session.id, state, elapsed_ms(session.started)),
                                 headers=decision_headers(session.id, state, None))
         if state.get("error"):
@@ -191,7 +210,6 @@ async def run_chat(
         if cache_key is not None:
             _store(responses, cache_key, state)
         headers = decision_headers(session.id, state, overhead_ms(state, elapsed_ms(session.started)))
-        session.finish(state, status_code=200, error=None)
         return Response(orjson.dumps(response), media_type="application/json", headers=headers)
 
     # Streaming: run until the first chunk, so that a failure before any byte (and every
@@ -227,10 +245,9 @@ async def _sse(
     Chunks keep every field the backend sent; only `id` (the session id) and `model` (the
     virtual model) are rewritten. A failure after the first byte ends the stream with an
     in-band OpenAI error event, never a silent truncation. Framing by hand rather than with
-    sse-starlette keeps the bytes identical to vLLM's (no `\r\n`, no ping comments).
+    sse-starlette keeps the bytes identical to vLLM's (no `\r\n`, no ping comments). How the
+    stream ended goes to the session, which the edge finishes after this generator's clean-up.
     """
-    error: str | None = None
-    status = 200
     try:
         chunk = first
         while chunk is not None:
@@ -242,16 +259,16 @@ async def _sse(
             chunk = await run.next_chunk()
         if run.state.get("error"):
             failure = error_from_state(run.state)
-            error, status = f"stream truncated: {failure.message}", failure.status_code
+            session.fail(failure.status_code, f"stream truncated: {failure.message}")
             yield b"data: " + orjson.dumps(failure.body()) + b"\n\n"
         elif store is not None:
             store(run.state)
         yield b"data: [DONE]\n\n"
     except (asyncio.CancelledError, GeneratorExit):
-        error, status = "client disconnected mid-stream", 499
+        session.fail(499, "client disconnected mid-stream")
         raise
     except Exception as exc:  # a bug in a node: tell the client in-band, keep the record
-        error, status = f"internal error during the stream: {type(exc).__name__}", 500
+        session.fail(500, f"internal error during the stream: {type(exc).__name__}")
         log.error("stream failed: %s", redact(repr(exc)))
         yield b"data: " + orjson.dumps(error_body(500, "Internal router error during the stream.")) + b"\n\n"
         yield b"data: [DONE]\n\n"
@@ -260,7 +277,6 @@ async def _sse(
         # would cancel the clean-up too: shield it, so the upstream call really stops.
         with anyio.CancelScope(shield=True):
             await run.aclose()
-        session.finish(run.state, status_code=status, error=error)
 
 
 def _dry_run_body(session_id: str, state: dict[str, Any], total_ms: float) -> dict[str, Any]:
@@ -305,7 +321,7 @@ def _from_cache(
         "route_reason": f"response cache hit (first answered: {hit.decision['route_reason']})",
     }
     headers = {**decision_headers(session.id, state, None), "X-AI-Router-Cache": "hit"}
-    session.finish(state, status_code=200, error=None)
+    session.state = state
     if not stream:
         return Response(orjson.dumps(response), media_type="application/json", headers=headers)
     chunks = completion_chunks(response, include_usage=include_usage)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+from starlette.types import Send
+
 from core.redact import redact
 
 # OpenAI's `error.type` for each status the router answers with.
@@ -59,3 +62,15 @@ def error_body(status_code: int, message: str, *, code: str | None = None, param
             "code": code,
         }
     }
+
+
+async def send_error(send: Send, status_code: int, message: str, *, code: str | None = None,
+                     headers: dict[str, str] | None = None) -> None:
+    """Answer with an OpenAI-style error straight from ASGI (the middlewares' refusals: 401, 403, 429)."""
+    body = orjson.dumps(error_body(status_code, message, code=code))
+    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status_code == 401:
+        raw_headers.append((b"www-authenticate", b"Bearer"))
+    raw_headers += [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status_code, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,7 +1,8 @@
 """Proxies at the HTTP edge: endpoints forwarded to one backend without routing.
 
 Legacy `/v1/completions` goes to the primary model unclassified, `/v1/embeddings` to the
-embeddings backend. Each still leaves one session record, like every request.
+embeddings backend. Each still leaves one session record, like every request: the proxy fills
+`session.state` as it goes, and `recorded` finishes the session.
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ async def completions(services: Services, request: Request) -> Response:
     which only make sense on the raw completion endpoint of the local model.
     """
     settings = services.settings
-    session = open_session(request, "completions")
+    session = open_session(services, request, "completions")
     state: dict[str, Any] = {
         "route": "LEGACY", "path": "primary", "steps": [], "backend": "primary",
         "route_reason": "legacy completions: primary, unclassified",
     }
+    session.state = state
 
     async def handle() -> Response:
         body = await read_json(request, settings.max_request_bytes)
@@ -63,17 +65,14 @@ async def completions(services: Services, request: Request) -> Response:
                                           model=answer.get("model")))
         answer["model"] = settings.virtual_model
         answer["id"] = session.id  # the id /v1/feedback takes, as for chat
-        session.finish(state, status_code=200, error=None)
         return JSONResponse(answer, headers=headers)
 
-    return await recorded(session, request, handle(), state)
+    return await recorded(session, handle())
 
 
 async def _relay_completions(primary: Backend, payload: dict[str, Any], session: RequestSession,
                              state: dict[str, Any], virtual_model: str) -> AsyncIterator[bytes]:
     """Relay a streamed legacy completion, ending with an in-band error if it breaks."""
-    error: str | None = None
-    status = 200
     started = time.perf_counter()
     usage: dict[str, Any] | None = None
     text: list[str] = []
@@ -90,17 +89,16 @@ async def _relay_completions(primary: Backend, payload: dict[str, Any], session:
         yield b"data: [DONE]\n\n"
     except BackendError as exc:
         failure = exc
-        error, status = exc.message, exc.status_code
+        session.fail(exc.status_code, exc.message)
         yield b"data: " + orjson.dumps(error_body(exc.status_code, exc.message)) + b"\n\n"
         yield b"data: [DONE]\n\n"
     except (asyncio.CancelledError, GeneratorExit):
-        error, status = "client disconnected mid-stream", 499
+        session.fail(499, "client disconnected mid-stream")
         raise
     finally:
         state["steps"].append(step_record("complete", primary, "/completions", _prompt(payload), started,
                                           content="".join(text), usage=usage, model=state.get("served_model"),
                                           error=failure))
-        session.finish(state, status_code=status, error=error)
 
 
 def _prompt(body: dict[str, Any]) -> Any:
@@ -116,8 +114,9 @@ def _completion_text(answer: dict[str, Any]) -> str:
 async def embeddings(services: Services, request: Request) -> Response:
     """OpenAI embeddings, forwarded to EMBEDDINGS_BASE_URL (for RAG front-ends on the same URL)."""
     settings = services.settings
-    session = open_session(request, "embeddings")
+    session = open_session(services, request, "embeddings")
     state: dict[str, Any] = {"route": "EMBEDDINGS", "path": "embeddings", "backend": "embeddings", "steps": []}
+    session.state = state
 
     async def handle() -> Response:
         body = await read_json(request, settings.max_request_bytes)
@@ -140,10 +139,9 @@ async def embeddings(services: Services, request: Request) -> Response:
         state["steps"].append(step_record("embed", backend, "/embeddings", None, started,
                                           usage=answer.get("usage"), model=served))
         answer["model"] = backend.model  # the name /v1/models lists; the header says who answered
-        session.finish(state, status_code=200, error=None)
         headers = {"X-AI-Router-Route": "EMBEDDINGS", "X-AI-Router-Backend": "embeddings", "X-Session-Id": session.id}
         if served:
             headers["X-AI-Router-Model"] = header_safe(str(served))
         return Response(orjson.dumps(answer), media_type="application/json", headers=headers)
 
-    return await recorded(session, request, handle(), state)
+    return await recorded(session, handle())

@@ -41,7 +41,7 @@ class SessionData:
     prompt_version: str = ""
     trace_id: str | None = None
     client_key: str = "anonymous"
-    """Who sent it, as usage counts clients (`core.usage.client_name`)."""
+    """Who sent it, as usage counts clients (`core.http.keys.Keys.client_name`)."""
     synthetic: bool = False
     """Test or benchmark traffic: kept out of datasets, labels and training."""
     overhead_ms: float | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langsmith import uuid7
 
@@ -13,21 +13,22 @@ from core.backends.steps import overhead_ms
 from core.sessions.record import SessionData
 from core.sessions.store import SessionStore
 from core.stats import Stats
-
-if TYPE_CHECKING:
-    from core.usage import UsageLedger
+from core.usage.budgets import Budgets
+from core.usage.ledger import UsageLedger
 
 
 class RequestSession:
-    """Created when a request arrives; `finish` is called on every way out, and writes once.
+    """Created when a request arrives; finished once, by the edge, when the request is over.
 
-    Whatever happens (success, bad input, backend failure, a crash in a node, a client
-    that disconnects mid-stream), the request's handler or stream ends by calling
-    `finish`, and only the first call counts: exactly one record per request.
+    The ways through a request only say how it went: `state` (the graph run's state, or the
+    proxy's), and `fail` for an error status. The HTTP edge finishes the session in one place
+    (`core.http.chat.recorded`: after the answer, or after the last byte of a stream), so every
+    request leaves exactly one record, whatever happens (success, bad input, a backend failure,
+    a crash in a node, a client that disconnects mid-stream).
     """
 
     def __init__(self, store: SessionStore | None, stats: Stats, endpoint: str, user_agent: str | None,
-                 prompt_version: str) -> None:
+                 prompt_version: str, *, usage: UsageLedger | None = None, budgets: Budgets | None = None) -> None:
         """Start the clock and name the session."""
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
         self.trace_id = str(uuid7()) if store is not None and store.trace_dir is not None else None
@@ -45,23 +46,38 @@ class RequestSession:
         self._stats = stats
         self._finished = False
         self.client = "anonymous"
-        """Who sent it (`core.usage.client_name`), for usage per key."""
+        """Who sent it (`core.http.keys.Keys.client_name`), for usage per key."""
         self.synthetic = False
         """Test or benchmark traffic: marked in the record, never a dataset or training example."""
-        self.usage: UsageLedger | None = None
-        self.budgets: Any = None
-        """The per-key budgets (`core.http.budgets.Budgets`) the request's tokens count against."""
+        self.usage = usage
+        self.budgets = budgets
+        """The per-key budgets the request's tokens count against."""
+        self.state: dict[str, Any] = {}
+        """The run's state as it stands (a live reference while the graph runs); the record is built from it."""
+        self.status_code = 200
+        self.error: str | None = None
 
     def mark_first_byte(self) -> None:
         """Note the time the first streamed byte left for the client."""
         if self.ttft_ms is None:
             self.ttft_ms = elapsed_ms(self.started)
 
-    def finish(self, state: dict[str, Any], *, status_code: int, error: str | None) -> None:
-        """Count the request in `/stats` and queue its record (first call only)."""
+    def fail(self, status_code: int, error: str) -> None:
+        """Say how the request failed (the first failure named stands: it is the cause)."""
+        if self.error is None:
+            self.status_code, self.error = status_code, error
+
+    @property
+    def finished(self) -> bool:
+        """Whether the record was handed to the store (and the request counted)."""
+        return self._finished
+
+    def finish(self) -> None:
+        """Count the request in `/stats` and queue its record, from `state` and the outcome (once)."""
         if self._finished:
             return
         self._finished = True
+        state, status_code, error = self.state, self.status_code, self.error
         total = elapsed_ms(self.started)
         overhead = overhead_ms(state, total)
         route = state.get("route") or "UNROUTED"

@@ -70,22 +70,11 @@ def parse_prices(text: str) -> dict[str, Price]:
     return prices
 
 
-def client_name(token: str | None, client_keys: list[str], admin_key: str | None) -> str:
-    """Who a request comes from, as usage is counted: a configured key's short hash, `admin`, or anonymous.
-
-    The key itself is never kept or shown; `key-` plus the first 8 hex digits of its SHA-256
-    names it (the operator can compute the same from the key).
-    """
-    if token:
-        if admin_key and token == admin_key:
-            return "admin"
-        if token in client_keys:
-            return key_id(token)
-    return ANONYMOUS
-
-
 def key_id(token: str) -> str:
-    """The name a client key is shown under: `key-` and 8 hex digits of its SHA-256."""
+    """The name a client key is shown under: `key-` and 8 hex digits of its SHA-256.
+
+    The key itself is never kept or shown; the operator can compute the same name from the key.
+    """
     return "key-" + hashlib.sha256(token.encode()).hexdigest()[:8]
 
 

@@ -1,9 +1,8 @@
-"""Per-key daily budgets, and naming the client of each request for the usage figures.
+"""Per-key daily budgets, counted from the usage of finished requests.
 
-`BudgetMiddleware` runs inside `AccessMiddleware` (keys are already checked). It names the
-client (`core.usage.client_name`: a configured key's short hash, `admin`, or `anonymous`) in
-the request's state, where the chat path reads it for usage per key, and, when a budget is
-set, refuses a request past it with 429 `budget_exceeded`:
+The HTTP edge (`core.http.access.BudgetMiddleware`) asks `Budgets.admit` before a request and
+refuses it with 429 `budget_exceeded` when a budget is used up; the session of every finished
+request adds its tokens (`Budgets.spend_tokens`):
 
 - `KEY_BUDGET_REQUESTS_PER_DAY`: requests a client may send per day (in `TZ`); the first
   N of a day are admitted, every later one refused.
@@ -24,17 +23,11 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-import orjson
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-from core.http.errors import error_body
 from core.settings import Settings
 from core.shared.link import RedisLink
-from core.usage import client_name
 
 log = logging.getLogger("ai_router")
 
-BUDGET_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
 _DAY_S = 86_400
 
 
@@ -188,47 +181,3 @@ class Budgets:
             await self.counter.add(key, tokens)
         except Exception as exc:
             log.warning("per-key token budget not updated (shared state unreachable): %s", type(exc).__name__)
-
-
-class BudgetMiddleware:
-    """Name the client of every request; refuse requests past a per-key daily budget (429)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        """Keep `app`; settings and budgets are read from the app's state (built in its lifespan)."""
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Put `client` in the request's state; refuse with 429 `budget_exceeded` past a budget."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        app_state = scope["app"].state
-        settings: Settings = app_state.settings
-        admin = settings.admin_api_key.get_secret_value() if settings.admin_api_key else None
-        client = client_name(bearer(scope), settings.client_keys, admin)
-        scope.setdefault("state", {})["client"] = client
-        budgets: Budgets | None = getattr(app_state, "budgets", None)
-        if budgets is not None and budgets.enabled and scope["path"] in BUDGET_PATHS:
-            refusal = await budgets.admit(client)
-            if refusal is not None:
-                usage = getattr(app_state, "usage", None)
-                if usage is not None:
-                    usage.budget_refused(client, "tokens" if "token" in refusal else "requests")
-                body = orjson.dumps(error_body(429, refusal, code="budget_exceeded"))
-                retry = str(budgets.seconds_to_renewal())
-                await send({"type": "http.response.start", "status": 429, "headers": [
-                    (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", retry.encode()),
-                ]})
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
-
-
-def bearer(scope: Scope) -> str | None:
-    """The bearer token of a request, if any."""
-    for name, value in scope.get("headers") or ():
-        if name == b"authorization":
-            text = value.decode("latin-1").strip()
-            return text[7:].strip() or None if text.lower().startswith("bearer ") else None
-    return None
