@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -193,9 +194,10 @@ def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
 def test_two_routers_on_one_redis_share_the_statistics(sim_reset, tmp_path, prompts, redis):
     env = sim_env(sim_reset, LOCAL_CLASSIFIER="auto", REDIS_URL=redis.url, LOCAL_CLASSIFIER_AUTO_AUDIT="0", **BAR)
     teach(sim_reset, prompts)
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    first, second = (start_router(env, tmp_path / name) for name in ("a", "b"))
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    with ThreadPoolExecutor(2) as pool:  # started side by side: each start is a few seconds
+        first, second = pool.map(lambda name: start_router(env, tmp_path / name), ("a", "b"))
     try:
         for _ in range(4):  # only the first router serves traffic
             send_round(first, prompts)
