@@ -54,6 +54,14 @@ def test_at_the_default_bar_a_route_needs_about_125_agreeing_samples():
     assert samples_needed(0.97, 200) == 200
     # ...and at 200 samples a route may miss at most 1 (2 misses take the bound under 0.97).
     assert wilson_lower(199, 200) >= 0.97 > wilson_lower(198, 200)
+    # One costly miss counts three times: the route needs 290 samples (the README says so).
+    tracker = _tracker(min_agreement=0.97, min_samples=200)
+    tracker.observe("MODERATE", "ENRICH", "costly")
+    for i in range(288):
+        tracker.observe("MODERATE", "MODERATE", str(i))
+    assert not tracker.promoted("MODERATE")
+    tracker.observe("MODERATE", "SIMPLE", "the 290th")
+    assert tracker.promoted("MODERATE")
 
 
 def test_backend_level_agreement_and_costly_misses():
