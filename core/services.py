@@ -160,7 +160,7 @@ def build_agreement(settings: Settings, shared: SharedState | None) -> Agreement
     else:
         path = settings.local_classifier_auto_state_file or str(
             Path(settings.session_log_dir) / "state" / "local_classifier_agreement.json")
-        backend = FileBackend(Path(path))
+        backend = FileBackend(Path(path), policy.window)
     tracker = AgreementTracker(policy, backend, labels_file=Path(settings.eval_labels_file),
                                refresh_s=settings.local_classifier_auto_refresh_s)
     if isinstance(backend, FileBackend):

@@ -201,3 +201,35 @@ def test_snapshot_has_what_the_review_page_shows():
             "costly_misses", "audits"} <= set(route)
     assert route["samples"] == 40 and route["promoted"] and route["llm_calls_saved"] == 1
     assert tracker.snapshot()["policy"]["agreeing_samples_needed"] == 35
+
+
+def test_workers_of_one_host_pool_their_samples_in_the_file(tmp_path: Path):
+    path = tmp_path / "agreement.json"
+
+    async def two_workers() -> tuple[dict, dict]:
+        policy = AutoPolicy(min_agreement=0.85, min_samples=20)
+        first = AgreementTracker(policy, FileBackend(path, policy.window))
+        second = AgreementTracker(policy, FileBackend(path, policy.window))
+        for i in range(12):  # neither has enough samples alone
+            first.observe("ENRICH", "ENRICH", f"a{i}")
+            second.observe("ENRICH", "ENRICH", f"b{i}")
+        first.count_saved("ENRICH")
+        second.count_saved("ENRICH")
+        assert not first.promoted("ENRICH") and not second.promoted("ENRICH")
+        await first.tick()
+        await second.tick()  # merges its 12 with the first's 12
+        await first.tick()  # reads the second's back
+        for tracker in (second, first, second):  # the promotion time converges on the first one written
+            await tracker.tick()
+        snapshots = first.snapshot(), second.snapshot()
+        await first.aclose()
+        await second.aclose()
+        return snapshots
+
+    first, second = asyncio.run(two_workers())
+    for snapshot in (first, second):
+        route = snapshot["routes"]["ENRICH"]
+        assert route["samples"] == 24 and route["promoted"] and route["llm_calls_saved"] == 2
+        assert snapshot["store"] == "file" and snapshot["shared"] is False
+    assert first["routes"]["ENRICH"]["promoted_since"] == second["routes"]["ENRICH"]["promoted_since"]
+    assert len(json.loads(path.read_text())["samples"]["ENRICH"]) == 24

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import math
@@ -132,7 +133,6 @@ class _Route:
     promoted_since: float | None = None
     saved: int = 0
     """LLM classifier calls this process saved on the route (the fleet's are in Redis)."""
-    audits: int = 0
 
 
 class StateBackend(Protocol):
@@ -178,11 +178,15 @@ class AgreementTracker:
         self.pending_labels: dict[str, str] = {}
         self.dirty = False
         self.fleet_saved: dict[str, int] | None = None
+        """Calls saved per route as the store last said (every worker or replica); None before a sync."""
+        self.saved_flushed: dict[str, int] = {}
+        """Calls saved by this process that the store already counts."""
         self.loaded = False
         """Whether the saved state was read (`load_saved` at start-up, or `start`)."""
         self._labels_mtime: float | None = None
         self._task: asyncio.Task[None] | None = None
         self._audits: set[asyncio.Task[Any]] = set()
+        self._ticking = asyncio.Lock()  # one tick at a time: a sync reads, then counts what it flushed
 
     # --- the measurement ---------------------------------------------------------------
 
@@ -226,8 +230,6 @@ class AgreementTracker:
         sample = Sample(self.clock(), session, predicted, teacher, audit)
         state = self._route(predicted)
         self._add(state, sample)
-        if audit:
-            state.audits += 1
         self.pending.append(sample)
         self.dirty = True
         self._update(predicted)
@@ -308,6 +310,13 @@ class AgreementTracker:
         self._route(route).saved += 1
         self.dirty = True
 
+    def calls_saved(self, route: str) -> int:
+        """LLM calls saved on `route`: the store's count (all workers or replicas) plus this process's news."""
+        state = self.routes.get(route) or _Route()
+        if self.fleet_saved is None:
+            return state.saved
+        return self.fleet_saved.get(route, 0) + state.saved - self.saved_flushed.get(route, 0)
+
     def should_audit(self) -> bool:
         """Whether this promoted decision is also classified by the LLM (off the request path)."""
         return self.rng.random() < self.policy.audit_share
@@ -330,12 +339,12 @@ class AgreementTracker:
             state = self._route(route)
             old = previous.get(route)
             if old is not None:
-                state.saved, state.audits, state.promoted_since = old.saved, old.audits, old.promoted_since
+                state.saved, state.promoted_since = old.saved, old.promoted_since
             for sample in rows:
                 self._add(state, sample)
         for route, old in previous.items():
             if route not in self.routes:
-                self.routes[route] = _Route(saved=old.saved, audits=old.audits, promoted_since=old.promoted_since)
+                self.routes[route] = _Route(saved=old.saved, promoted_since=old.promoted_since)
         for route, since in (promoted_since or {}).items():
             if route in self.routes and self.meets_bar(route):
                 self.routes[route].promoted_since = since
@@ -366,16 +375,13 @@ class AgreementTracker:
             "labels": {sid: route for sid, route in self.labels.items() if sid in live},
             "promoted_since": {r: s.promoted_since for r, s in self.routes.items() if s.promoted_since is not None},
             "saved": {route: state.saved for route, state in self.routes.items()},
-            "audits": {route: state.audits for route, state in self.routes.items()},
         }
 
     def load_state(self, data: dict[str, Any]) -> None:
         """Take a state written by `to_state` (a file from an earlier run)."""
         samples = {route: [Sample.from_row(row) for row in rows] for route, rows in (data.get("samples") or {}).items()}
         for route, count in (data.get("saved") or {}).items():
-            self._route(route).saved = int(count)
-        for route, count in (data.get("audits") or {}).items():
-            self._route(route).audits = int(count)
+            self._route(route).saved = self.saved_flushed[route] = int(count)
         self.replace(samples, data.get("labels") or {}, data.get("promoted_since") or {})
         self.dirty = False
 
@@ -395,9 +401,8 @@ class AgreementTracker:
                 "promoted": since is not None,
                 "promoted_since": since,
                 "promoted_since_iso": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since)) if since else None,
-                "llm_calls_saved": (self.fleet_saved or {}).get(route, state.saved)
-                if self.fleet_saved is not None else state.saved,
-                "audits": state.audits,
+                "llm_calls_saved": self.calls_saved(route),
+                "audits": sum(sample.audit for sample in state.samples),  # in the window
             }
         return {
             "policy": {
@@ -406,7 +411,8 @@ class AgreementTracker:
                 "costly_weight": policy.costly_weight, "audit_share": policy.audit_share,
                 "agreeing_samples_needed": samples_needed(policy.min_agreement, policy.min_samples),
             },
-            "shared": self.fleet_saved is not None,
+            "store": getattr(self.backend, "kind", None),
+            "shared": getattr(self.backend, "kind", None) == "redis",
             "labels": len(self.labels),
             "routes": routes,
         }
@@ -465,12 +471,13 @@ class AgreementTracker:
 
     async def tick(self) -> None:
         """One round: age out, read the labels file if it changed, sync with the backend."""
-        self.age_out()
-        labels = await asyncio.to_thread(self.read_labels_file)
-        if labels:
-            self.apply_labels(labels)
-        if self.backend is not None:
-            await self.backend.sync(self)
+        async with self._ticking:
+            self.age_out()
+            labels = await asyncio.to_thread(self.read_labels_file)
+            if labels:
+                self.apply_labels(labels)
+            if self.backend is not None:
+                await self.backend.sync(self)
 
     async def _background(self) -> None:
         while True:
@@ -489,15 +496,26 @@ class AgreementTracker:
                 await task
         self._task = None
         if self.backend is not None:
-            await self.backend.aclose(self)
+            async with self._ticking:
+                await self.backend.aclose(self)
 
 
 class FileBackend:
-    """The state in one JSON file (next to the session records), written atomically when it changed."""
+    """The state in one JSON file next to the session records, shared by the workers of one host.
 
-    def __init__(self, path: Path) -> None:
-        """Remember the file; nothing is read until `load`."""
+    Each tick that has news locks the file (`fcntl.flock`), reads it, appends this process's new
+    samples, labels and calls saved, trims each route to the window, writes it atomically and
+    takes the merged state back, the way `RedisBackend` does with Redis: several workers
+    (`WORKERS=N`) pool their measurements, and a restart finds them all.
+    """
+
+    kind = "file"
+
+    def __init__(self, path: Path, window: int = 1000) -> None:
+        """Remember the file; nothing is read until `read` or `load`."""
         self.path = path
+        self.window = window
+        self._seen: float | None = None
 
     def _read(self) -> dict[str, Any] | None:
         try:
@@ -515,29 +533,79 @@ class FileBackend:
         temporary.write_bytes(orjson.dumps(data))
         temporary.replace(self.path)  # a crash mid-write leaves the previous state, never half of one
 
+    def _mtime(self) -> float | None:
+        try:
+            return self.path.stat().st_mtime_ns / 1e9
+        except OSError:
+            return None
+
     def read(self) -> dict[str, Any] | None:
         """The saved state, if any (blocking: read once at start-up)."""
         return self._read()
 
     async def load(self) -> dict[str, Any] | None:
         """The saved state, if any."""
-        return await asyncio.to_thread(self._read)
+        return await asyncio.to_thread(self.read)
+
+    def _exchange(self, pending: list[Sample], labels: dict[str, str], saved: dict[str, int],
+                  promoted: dict[str, float], changed: bool) -> dict[str, Any]:
+        """Under the file lock: merge this process's news into the file; return the merged state."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.with_name(f".{self.path.name}.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            data = self._read() or {}
+            if changed:
+                samples: dict[str, list[Any]] = data.get("samples") or {}
+                for sample in pending:
+                    samples.setdefault(sample.predicted, []).append(sample.row())
+                samples = {route: rows[-self.window:] for route, rows in samples.items()}
+                live = {row[1] for rows in samples.values() for row in rows}
+                merged_labels = {**(data.get("labels") or {}), **labels}
+                totals = dict(data.get("saved") or {})
+                for route, count in saved.items():
+                    totals[route] = int(totals.get(route, 0)) + count
+                known = data.get("promoted_since") or {}
+                data = {
+                    "format": "ai-router-agreement-v1",
+                    "samples": samples,
+                    "labels": {sid: route for sid, route in merged_labels.items() if sid in live},
+                    "promoted_since": {route: known.get(route, since) for route, since in promoted.items()},
+                    "saved": totals,
+                }
+                self._write(data)
+            self._seen = self._mtime()
+            return data
 
     async def sync(self, tracker: AgreementTracker) -> None:
-        """Write the state when it changed."""
-        if not tracker.dirty:
-            return
+        """Merge this process's news into the file (when there is any) and take the merged state back."""
+        changed = tracker.dirty
+        if not changed and self._mtime() == self._seen:
+            return  # nothing new here, nothing written by another worker
+        pending, labels = list(tracker.pending), dict(tracker.pending_labels)
+        saved = {route: state.saved - tracker.saved_flushed.get(route, 0) for route, state in tracker.routes.items()}
+        promoted = {route: state.promoted_since for route, state in tracker.routes.items()
+                    if state.promoted_since is not None}
         tracker.dirty = False
-        tracker.pending.clear()
-        tracker.pending_labels.clear()
         try:
-            await asyncio.to_thread(self._write, tracker.to_state())
+            data = await asyncio.to_thread(self._exchange, pending, labels, saved, promoted, changed)
         except OSError as error:
             tracker.dirty = True
             log.warning("local classifier agreement state not written to %s: %s", self.path, error)
+            return
+        del tracker.pending[:len(pending)]
+        for session in labels:
+            tracker.pending_labels.pop(session, None)
+        for route, count in saved.items():
+            tracker.saved_flushed[route] = tracker.saved_flushed.get(route, 0) + count
+        samples = {route: [Sample.from_row(row) for row in rows] for route, rows in (data.get("samples") or {}).items()}
+        for sample in tracker.pending:  # observed during this exchange: written on the next tick
+            samples.setdefault(sample.predicted, []).append(sample)
+        tracker.replace(samples, {**(data.get("labels") or {}), **tracker.pending_labels},
+                        {route: float(since) for route, since in (data.get("promoted_since") or {}).items()})
+        tracker.fleet_saved = {route: int(n) for route, n in (data.get("saved") or {}).items()}
 
     async def aclose(self, tracker: AgreementTracker) -> None:
-        """Write the state a last time."""
+        """Merge what is still pending, a last time."""
         tracker.dirty = True
         await self.sync(tracker)
 
@@ -545,17 +613,20 @@ class FileBackend:
 class RedisBackend:
     """The fleet's state in Redis: one list of samples per route, the labels, the calls saved.
 
+    `kind` "redis": `/stats` says the figures are the fleet's.
+
     Each replica pushes its own samples and labels, then reads the whole fleet's window back, so
     every replica promotes and demotes on the same numbers (at most one tick apart). While Redis
     is down the replica keeps measuring on its own and pushes what it gathered once it is back.
     """
+
+    kind = "redis"
 
     def __init__(self, link: RedisLink, window: int, ttl_s: float) -> None:
         """Keys live under the link's prefix (`<prefix>:agreement:*`) and fade `ttl_s` after the last write."""
         self.link = link
         self.window = window
         self.ttl = max(60, int(ttl_s))
-        self._saved_flushed: dict[str, int] = {}
 
     def _key(self, *parts: str) -> str:
         return self.link.key("agreement", *parts)
@@ -567,7 +638,7 @@ class RedisBackend:
     async def sync(self, tracker: AgreementTracker) -> None:
         """Push this replica's samples, labels and counts; read the fleet's back and recount."""
         pending, labels = list(tracker.pending), dict(tracker.pending_labels)
-        saved = {route: state.saved - self._saved_flushed.get(route, 0) for route, state in tracker.routes.items()}
+        saved = {route: state.saved - tracker.saved_flushed.get(route, 0) for route, state in tracker.routes.items()}
         routes = sorted({*tracker.routes, *(s.predicted for s in pending)})
 
         async def exchange(client: Any) -> list[Any]:
@@ -603,7 +674,7 @@ class RedisBackend:
         for session in labels:
             tracker.pending_labels.pop(session, None)
         for route, count in saved.items():
-            self._saved_flushed[route] = self._saved_flushed.get(route, 0) + count
+            tracker.saved_flushed[route] = tracker.saved_flushed.get(route, 0) + count
         tail = result[-(len(routes) + 4):]
         fleet_labels, fleet_saved, fleet_promoted = (_decoded(tail[i]) for i in range(3))
         lists = dict(zip(routes, tail[3:3 + len(routes)], strict=True))
