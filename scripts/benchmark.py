@@ -532,10 +532,12 @@ def seed_agreement(path: Path, prompts: list[str]) -> dict[str, Any]:
 async def measure_cascade(sim_url: str, log_dir: Path, requests: int, dataset: Path) -> dict[str, Any]:
     """Full path, c=1: added p50/p99 and RSS with LOCAL_CLASSIFIER off, shadow, auto and on, side by side.
 
+    One router per mode, all up at once; each prompt is sent directly to the simulator and through
+    every router in turn (the order rotating with the prompt), so the machine's load falls on every
+    mode alike and each figure is a difference against the direct calls of the same run.
     Sequential non-streaming requests on an instant primary, with the LLM classifier answering at
-    once and in 150 ms: the added latency is the router's own cost plus whatever classification
-    costs, each a difference against a direct call to the simulator in the same run. The router's
-    session records give the local prediction time and the share decided locally.
+    once and in 150 ms. The routers' session records give the local prediction time and the share
+    decided locally.
     """
     prompts = cascade_prompts(requests, dataset)
 
@@ -553,50 +555,63 @@ async def measure_cascade(sim_url: str, log_dir: Path, requests: int, dataset: P
     out: dict[str, Any] = {"requests": requests, "concurrency": 1, "modes": list(CASCADE_MODES),
                            "classifier_delays_ms": list(CASCADE_DELAYS_MS), "auto_env": AUTO_BENCH_ENV,
                            "prompts": str(dataset) if dataset.is_file() else "built-in list"}
-    for delay in CASCADE_DELAYS_MS:
-        await asyncio.to_thread(httpx.post, f"{sim_url}/sim/config", json={
-            "ttft_ms": 0.0, "token_delay_ms": 0.0, "tokens": 12, "classifier_delay_ms": delay})
+    routers: dict[str, tuple[subprocess.Popen, str, Path]] = {}
+    phases: list[tuple[float, dict[str, list[float]], float, float, dict[str, dict[str, float]]]] = []
+
+    def start(mode: str) -> tuple[subprocess.Popen, str, Path]:
+        sessions = log_dir / f"cascade-{mode}-sessions"
+        env = {"LOCAL_CLASSIFIER": mode, "SESSION_LOG_DIR": str(sessions), "TRACES": "off", "ROUTE_CACHE_SIZE": "0"}
+        if mode == "auto":
+            env.update(AUTO_BENCH_ENV)
+        process, url = start_router(sim_url, log_dir, 1, env)
+        return process, url, sessions
+
+    seeded = seed_agreement(log_dir / "cascade-auto-sessions" / "state" / "local_classifier_agreement.json", prompts)
+    try:
+        started = await asyncio.gather(*(asyncio.to_thread(start, mode) for mode in CASCADE_MODES))
+        routers = dict(zip(CASCADE_MODES, started, strict=True))
+        targets = {"direct": (f"{sim_url}/v1/chat/completions", PRIMARY_MODEL),
+                   **{mode: (f"{url}/v1/chat/completions", "ai-router") for mode, (_, url, _) in routers.items()}}
         async with new_session() as client:
-            direct = [await timed(client, f"{sim_url}/v1/chat/completions", body(p, PRIMARY_MODEL)) for p in prompts]
+            for url, model in targets.values():
+                await timed(client, url, body("hello", model))  # warm-up
+            for delay in CASCADE_DELAYS_MS:
+                await asyncio.to_thread(httpx.post, f"{sim_url}/sim/config", json={
+                    "ttft_ms": 0.0, "token_delay_ms": 0.0, "tokens": 12, "classifier_delay_ms": delay})
+                times: dict[str, list[float]] = {name: [] for name in targets}
+                names = list(targets)
+                began = time.time()
+                for k, text in enumerate(prompts):
+                    for name in names[k % len(names):] + names[:k % len(names)]:
+                        url, model = targets[name]
+                        times[name].append(await timed(client, url, body(text, model)))
+                ended = time.time()
+                memory = {mode: memory_mb(process.pid) for mode, (process, _, _) in routers.items()}
+                phases.append((delay, times, began, ended, memory))
+    finally:
+        for process, _, _ in routers.values():
+            await asyncio.to_thread(stop, process)  # the session writers flush their records on the way out
+    for delay, times, began, ended, memory in phases:
+        direct = times["direct"]
         series: dict[str, Any] = {"direct_p50_ms": _r(pct(direct, 0.5)), "direct_p99_ms": _r(pct(direct, 0.99))}
-        for mode in CASCADE_MODES:
-            sessions = log_dir / f"cascade-{mode}-{delay:.0f}-sessions"
-            env = {"LOCAL_CLASSIFIER": mode, "SESSION_LOG_DIR": str(sessions), "TRACES": "off", "ROUTE_CACHE_SIZE": "0"}
-            if mode == "auto":
-                env.update(AUTO_BENCH_ENV)
-                seeded = seed_agreement(sessions / "state" / "local_classifier_agreement.json", prompts)
-            process, url = await asyncio.to_thread(start_router, sim_url, log_dir, 1, env)
-            try:
-                async with new_session() as client:
-                    await timed(client, f"{url}/v1/chat/completions", body("hello", "ai-router"))  # warm-up
-                    first_measured = time.time()
-                    routed = [await timed(client, f"{url}/v1/chat/completions", body(p, "ai-router"))
-                              for p in prompts]
-                    async with client.get(f"{url}/stats") as response:
-                        stats = await response.json() if response.status == 200 else {}
-                memory = memory_mb(process.pid)
-            finally:
-                await asyncio.to_thread(stop, process)
+        for mode, (_, _, sessions) in routers.items():
             records = [json.loads(f.read_text()) for f in sorted(sessions.glob("*.json"))]
-            records = [r for r in records if _record_time(r) >= first_measured - 0.001] or records
+            records = [r for r in records if began - 0.001 <= _record_time(r) <= ended + 0.001]
             local = [r["local_classification"] for r in records if r.get("local_classification")]
             cell: dict[str, Any] = {
-                "router_p50_ms": _r(pct(routed, 0.5)),
-                "added_p50_ms": _diff(pct(direct, 0.5), pct(routed, 0.5)),
-                "added_p99_ms": _diff(pct(direct, 0.99), pct(routed, 0.99)),
-                "rss_mb": memory["rss_mb"],
-                "rss_peak_mb": memory["peak_mb"],
+                "router_p50_ms": _r(pct(times[mode], 0.5)),
+                "added_p50_ms": _diff(pct(direct, 0.5), pct(times[mode], 0.5)),
+                "added_p99_ms": _diff(pct(direct, 0.99), pct(times[mode], 0.99)),
+                "rss_mb": memory[mode]["rss_mb"],
+                "rss_peak_mb": memory[mode]["peak_mb"],
             }
-            if local:
+            if local and records:
                 cell["decided_locally"] = round(sum(bool(x.get("decided")) for x in local) / len(records), 3)
                 timings = [x["ms"] for x in local if x.get("ms")]
                 cell["local_classification_p50_ms"] = _r(pct(timings, 0.5)) if timings else None
                 cell["local_classification_p99_ms"] = _r(pct(timings, 0.99)) if timings else None
-            agreement = ((stats.get("local_classifier") or {}).get("agreement") or {}).get("routes") or {}
             if mode == "auto":
-                cell["promoted"] = sorted(route for route, figures in agreement.items() if figures.get("promoted")) \
-                    or sorted(route for route, promoted in seeded.items() if promoted)
-                cell["llm_calls_saved"] = sum(figures.get("llm_calls_saved", 0) for figures in agreement.values())
+                cell["promoted"] = sorted(route for route, promoted in seeded.items() if promoted)
             series[mode] = cell
         out[f"classifier_{delay:.0f}ms"] = series
     # Older readers (targets, the published results) read the 150 ms series under these names.
