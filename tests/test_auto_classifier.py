@@ -151,16 +151,26 @@ def test_a_teacher_that_changes_its_answers_demotes_the_promoted_routes(auto_rou
     assert all(r.headers["x-ai-router-reason"] == "classifier" for _, r in answers)
 
 
-def test_a_persons_feedback_counts_instead_of_the_llms_answer(auto_router, sim_reset, prompts):
-    teach(sim_reset, prompts)
-    simple = next(text for text, route in prompts.items() if route == "SIMPLE")
-    response = chat(auto_router, simple)
-    wait_for(lambda: agreement(auto_router)["routes"].get("SIMPLE", {}).get("agreeing") == 1)
-    feedback = httpx.post(f"{auto_router.v1}/feedback", timeout=10, json={
-        "response_id": response.headers["x-session-id"], "score": 0, "expected_route": "COMPLEX"})
-    assert feedback.status_code == 200, feedback.text
-    figures = agreement(auto_router)["routes"]["SIMPLE"]
-    assert figures["agreeing"] == 0 and figures["costly_misses"] == 1 and agreement(auto_router)["labels"] == 1
+def test_a_persons_label_counts_instead_of_the_llms_answer(sim_reset, tmp_path, prompts):
+    labels = tmp_path / "labels.json"
+    router = start_router(sim_env(sim_reset, LOCAL_CLASSIFIER="auto", EVAL_LABELS_FILE=str(labels), **BAR), tmp_path)
+    try:
+        teach(sim_reset, prompts)
+        simple = [text for text, route in prompts.items() if route == "SIMPLE"][:2]
+        sessions = [chat(router, text).headers["x-session-id"] for text in simple]
+        wait_for(lambda: agreement(router)["routes"].get("SIMPLE", {}).get("agreeing") == 2)
+        # Feedback with an expected route (POST /v1/feedback)...
+        feedback = httpx.post(f"{router.v1}/feedback", timeout=10, json={
+            "response_id": sessions[0], "score": 0, "expected_route": "COMPLEX"})
+        assert feedback.status_code == 200, feedback.text
+        figures = agreement(router)["routes"]["SIMPLE"]
+        assert figures["agreeing"] == 1 and figures["costly_misses"] == 1
+        # ...and the labels file `python -m evals.label set` writes, read when it changes.
+        labels.write_text(json.dumps({sessions[1]: {"expected_route": "ENRICH", "rating": 1}}))
+        wait_for(lambda: agreement(router)["routes"]["SIMPLE"]["agreeing"] == 0)
+        assert agreement(router)["routes"]["SIMPLE"]["costly_misses"] == 2 and agreement(router)["labels"] == 2
+    finally:
+        stop_router(router)
 
 
 def test_the_statistics_survive_a_restart(sim_reset, tmp_path, prompts):
