@@ -82,6 +82,8 @@ async def _local_update(alongside: asyncio.Future[dict[str, Any]] | None, mode: 
     if alongside is None:
         return {"local_classification": dict(NOT_LOADED)}
     local = await alongside
-    if local["note"] is None:
-        local["note"] = "shadow mode" if mode == "shadow" else "auto: no route promoted"
+    if mode == "shadow" and local["note"] in (None, "unsure"):  # `confident` still tells them apart
+        local["note"] = "shadow mode"
+    elif local["note"] is None:
+        local["note"] = "auto: no route promoted"
     return {"local_classification": local}

@@ -37,7 +37,7 @@ async def fast_classify(state: RouterState, runtime: Runtime[RouterContext]) -> 
     if model is None:
         return {"local_classification": dict(NOT_LOADED)}
     local = assess(model, state["messages"], classifiable_labels(), context.local_classifier_threshold)
-    if local["note"] is None and mode == "shadow":
+    if mode == "shadow" and local["note"] in (None, "unsure"):  # `confident` still tells them apart
         local["note"] = "shadow mode"
     tracker = services.agreement
     if local["note"] is None and mode == "auto":
