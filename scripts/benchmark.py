@@ -588,9 +588,8 @@ async def measure_cascade(sim_url: str, log_dir: Path, requests: int, dataset: P
                 ended = time.time()
                 memory = {mode: memory_mb(process.pid) for mode, (process, _, _) in routers.items()}
                 phases.append((delay, times, began, ended, memory))
-    finally:
-        for process, _, _ in routers.values():
-            await asyncio.to_thread(stop, process)  # the session writers flush their records on the way out
+    finally:  # the session writers flush their records on the way out
+        await asyncio.gather(*(asyncio.to_thread(stop, process) for process, _, _ in routers.values()))
     for delay, times, began, ended, memory in phases:
         direct = times["direct"]
         series: dict[str, Any] = {"direct_p50_ms": _r(pct(direct, 0.5)), "direct_p99_ms": _r(pct(direct, 0.99))}
@@ -883,7 +882,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         print("cascade: local classifier on vs off, classifier at 150 ms ...", file=sys.stderr, flush=True)
         sim, sim_url = await asyncio.to_thread(start_simulator, log_dir)
         try:
-            results["cascade"] = await measure_cascade(sim_url, log_dir, 20 if args.quick else 120,
+            results["cascade"] = await measure_cascade(sim_url, log_dir, 10 if args.quick else 120,
                                                       Path(args.cascade_prompts))
         finally:
             await asyncio.to_thread(stop, sim)
