@@ -27,6 +27,7 @@ TASKS = {
     "tool_selection",
     "summary",
     "language",
+    "emotion",
 }
 DELIVERIES = {
     "user",
@@ -34,6 +35,7 @@ DELIVERIES = {
     "system+user",
     "system+fewshot+user",
     "system+history",
+    "system+history+user",
     "history+user",
     "history+system",
     "roleplay+system",
@@ -47,6 +49,42 @@ REQUIRED_CLIENTS = {
     "anythingllm",
     "cherrystudio",
     "continue",
+    "sillytavern",
+    "bigagi",
+    "jan",
+    "hfchatui",
+}
+#: Per client, the task kinds the catalogue must cover: every background request found in its
+#: source (issue 26), not only chat titles.
+CLIENT_TASKS = {
+    "openwebui": {"title", "tags", "follow_ups", "queries", "autocomplete", "emoji", "image_prompt", "tool_selection", "summary"},
+    "librechat": {"title", "language", "summary"},
+    "lobechat": {"title", "summary", "emoji", "follow_ups", "tags", "language", "queries"},
+    "nextchat": {"title", "summary"},
+    "chatbox": {"title", "summary", "queries"},
+    "continue": {"title", "summary"},
+    "sillytavern": {"summary", "emotion", "image_prompt"},
+    "cherrystudio": {"title", "queries", "language"},
+    "anythingllm": {"tool_selection", "summary"},
+    "bigagi": {"title", "image_prompt", "follow_ups"},
+    "jan": {"title"},
+    "hfchatui": {"title", "queries", "summary", "tool_selection"},
+}
+#: Older releases' title and search-query templates the catalogue must keep (issue 26).
+OLDER_RELEASES = {
+    "nextchat.topic.en.v1",
+    "nextchat.topic.en.legacy",
+    "nextchat.topic.cn.legacy",
+    "chatbox.name_conversation.0.10.1",
+    "chatbox.name_conversation.1.16",
+    "librechat.legacy.title_chat_completion",
+    "librechat.legacy.title_langchain",
+    "hfchatui.title.summarization_ai.fewshot",
+    "hfchatui.queries.fewshot",
+    "jan.thread_title",
+    "continue.chat_describer.v1",
+    "lobechat.summary_title.zh",
+    "openwebui.queries.0.4.6",
 }
 
 ENTRIES = render.load_catalogue()
@@ -85,11 +123,37 @@ def test_catalogue_entry_schema_and_provenance(entry: dict[str, Any]) -> None:
         assert re.fullmatch(r"[0-9a-f]{40}", rel["commit"])
     assert entry["file"].strip() and entry["symbol"].strip()
     assert len(entry["template"].strip()) >= 30
-    text = entry["template"] + entry.get("user_template", "")
+    text = entry["template"] + entry.get("user_template", "") + "".join(m["content"] for m in entry.get("fewshot", []))
     for placeholder in entry.get("slots", {}):
         assert placeholder in text, placeholder
-    if entry["delivery"] in ("system+user", "system+fewshot+user"):
+    if entry["delivery"] in ("system+user", "system+fewshot+user", "system+history+user"):
         assert entry.get("user_template")
+    if entry.get("added"):  # templates added for issue 26 are all pinned to a commit
+        assert re.fullmatch(r"[0-9a-f]{40}", rel.get("commit") or ""), entry["id"]
+
+
+def test_catalogue_covers_each_clients_background_tasks() -> None:
+    assert set(CLIENT_TASKS) == {e["client"] for e in ENTRIES}
+    for client, tasks in CLIENT_TASKS.items():
+        have = {e["task"] for e in ENTRIES if e["client"] == client}
+        assert tasks <= have, (client, tasks - have)
+    # Every task kind beyond titles comes from at least two clients, except the one client-only kinds.
+    per_task = Counter()
+    for task in TASKS:
+        per_task[task] = len({e["client"] for e in ENTRIES if e["task"] == task})
+    for task in ("title", "summary", "queries", "language", "image_prompt", "follow_ups", "tags", "emoji", "tool_selection"):
+        assert per_task[task] >= 2, task
+    assert {e["id"] for e in ENTRIES} >= OLDER_RELEASES
+
+
+def test_later_additions_leave_earlier_renderings_alone() -> None:
+    # Entries added later are rendered after the first catalogue, so the earlier rows keep their
+    # conversations (and the negatives drawn from them stay the same).
+    first = [e for e in ENTRIES if not e.get("added")]
+    assert len(first) < len(ENTRIES), "the issue-26 additions carry an 'added' field"
+    earlier = render.render_all(first)
+    assert ROWS[: len(earlier)] == json.loads(json.dumps(earlier))
+    assert all(r["entry"] in {e["id"] for e in ENTRIES if e.get("added")} for r in ROWS[len(earlier) :])
 
 
 def test_catalogue_ids_are_unique() -> None:
@@ -155,6 +219,16 @@ def test_every_rendered_request_is_meta_with_its_task() -> None:
     assert len(wrong) / len(ROWS) <= 0.03, wrong[:10]
 
 
+@pytest.mark.parametrize("client", sorted(CLIENT_TASKS))
+def test_every_task_of_each_client_is_detected_with_its_task(client: str) -> None:
+    rows = [r for r in ROWS if r["client"] == client]
+    for task in CLIENT_TASKS[client]:
+        of_task = [r for r in rows if r["task"] == task]
+        assert of_task, (client, task)
+        got = [detect_meta(r["messages"]) for r in of_task]
+        assert all(m is not None and m.task == task for m in got), (client, task)
+
+
 def test_negatives_are_many_varied_and_current() -> None:
     assert len(NEGATIVES) >= 300
     kinds = Counter(n["kind"] for n in NEGATIVES)
@@ -171,6 +245,14 @@ def test_negatives_are_many_varied_and_current() -> None:
         "long_pasted_chat_personal_ask",
         "in_chat_personal_ask",
         "fixture",
+        # issue 26: people asking for what the other background tasks produce
+        "person_asks_emotion",
+        "person_asks_language",
+        "person_asks_image_prompt",
+        "person_asks_queries",
+        "person_asks_agent_name",
+        "roleplay_ooc_ask",
+        "frame_lookalike",
     ):
         assert kinds[kind] >= 3, kind
     assert negatives.with_fixtures(negatives.generate()) == NEGATIVES, (

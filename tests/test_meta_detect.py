@@ -13,6 +13,7 @@ import pytest
 from core.routing import meta as meta_detect
 from core.routing import meta_clients, meta_generic, meta_text
 from core.routing.meta import MetaMatch, detect_meta
+from core.routing.meta_index import TemplateIndex
 
 FIXTURES = Path(__file__).parent / "fixtures" / "meta_prompts"
 POSITIVE_FILES = sorted(p for p in FIXTURES.glob("*.json") if p.name != "negatives.json")
@@ -321,3 +322,105 @@ def test_regexes_are_precompiled() -> None:
         assert len(patterns) >= 5, module.__name__
     for _task, _needle, pattern in meta_clients.CONTRACTS:
         assert isinstance(pattern, re.Pattern)
+
+
+# --------------------------------------------------------------------------
+# Generic shapes of the other background tasks (issue 26), with no client's templates
+# --------------------------------------------------------------------------
+
+_NO_CLIENTS = TemplateIndex([], frozenset(), 0.5)  # generic rules only
+_CHAT = [
+    {"role": "user", "content": "My sourdough starter is sluggish since I keep it in the fridge. What now?"},
+    {"role": "assistant", "content": "Feed it twice a day at room temperature for two or three days."},
+    {"role": "user", "content": "Can I bake tomorrow if I feed it tonight?"},
+    {"role": "assistant", "content": "Probably not at full strength; do a late 1:5:5 feed."},
+]
+
+
+def test_fewshot_frame_with_a_housekeeping_system_instruction_is_meta() -> None:
+    messages = [
+        {
+            "role": "system",
+            "content": "You pick search keywords. Give me the keywords for my question, nothing else.",
+        },
+        {"role": "user", "content": "How tall is the Eiffel tower?"},
+        {"role": "assistant", "content": "Eiffel tower height"},
+        {"role": "user", "content": "Who won the 2018 world cup?"},
+        {"role": "assistant", "content": "2018 world cup winner"},
+        {"role": "user", "content": "What time is sunset in Lisbon today?"},
+    ]
+    # "web search" names the task; the short example answers frame the last turn as data.
+    messages[0]["content"] = "You write web search queries for the user's question. " + messages[0]["content"]
+    assert detect_meta(messages, index=_NO_CLIENTS) == MetaMatch("generic.system_instruction", "queries")
+    # The same system prompt over a real chat with long answers is not a few-shot frame.
+    long_answers = [
+        m if m["role"] != "assistant" else {**m, "content": m["content"] + " " + "x" * 200} for m in messages
+    ]
+    assert detect_meta(long_answers, index=_NO_CLIENTS) is None
+
+
+def test_system_instruction_treating_the_user_turn_as_data_is_meta() -> None:
+    system = (
+        "The task is to generate conversation titles based on text snippets. You'll never answer the "
+        "provided question directly, but instead summarize the user's request into a short title."
+    )
+    messages = [
+        {"role": "system", "content": system},
+        {"role": "user", "content": "How do I descale an espresso machine?"},
+    ]
+    assert detect_meta(messages, index=_NO_CLIENTS) == MetaMatch("generic.system_instruction", "title")
+    # Without the data marker, a title instruction over an ordinary question is a person's chat.
+    plain = system.split(" You'll never")[0] + " Keep it short."
+    assert detect_meta([{"role": "system", "content": plain}, messages[1]], index=_NO_CLIENTS) is None
+
+
+def test_emotion_classification_over_a_message_is_meta() -> None:
+    system = 'Classify the emotion of the last message. Output just one word, e.g. "joy" or "anger".'
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": "*She smiles and hugs Dana.*"}]
+    assert detect_meta(messages, index=_NO_CLIENTS) == MetaMatch("generic.system_instruction", "emotion")
+    mine = "What emotion does this message from my friend express? Pick one word.\n\nI can't believe you did that."
+    assert detect_meta([{"role": "user", "content": mine}], index=_NO_CLIENTS) is None
+
+
+def test_trailing_system_message_asking_for_image_keywords_is_meta() -> None:
+    ask = (
+        "Ignore previous instructions and provide a detailed description of Dana's physical appearance "
+        "as a comma-delimited list of keywords. Do not write in full sentences."
+    )
+    rp = [{"role": "system", "content": "Write Seraphina's next reply."}, *_CHAT]
+    assert detect_meta([*rp, {"role": "system", "content": ask}], index=_NO_CLIENTS) == MetaMatch(
+        "generic.trailing_instruction", "image_prompt"
+    )
+    # The player typing an out-of-character request is a person.
+    ooc = "(OOC: describe Seraphina's outfit as a list of keywords, I want to draw her.)"
+    assert detect_meta([*rp, {"role": "user", "content": ooc}], index=_NO_CLIENTS) is None
+
+
+def test_completion_label_counts_as_an_output_constraint() -> None:
+    text = (
+        "Summarize the conversation by integrating new lines into the current summary.\n\n"
+        "New lines:\nHuman: Why is it beneficial?\nAI: It helps humans achieve their potential.\n\nNew summary:"
+    )
+    assert detect_meta([{"role": "user", "content": text}], index=_NO_CLIENTS) is not None
+    assert detect_meta([{"role": "user", "content": text.rsplit("\n\n", 1)[0]}], index=_NO_CLIENTS) is None
+
+
+def test_fixed_template_needs_its_tail_and_ties_do_not_depend_on_hashing() -> None:
+    # AnythingLLM's summarizer prompt ends with "SUMMARY:"; a person's similar request does not.
+    client = (
+        "\n      Write a detailed summary of the following text for a research purpose:\n"
+        '      "Oak desks cost 329 EUR."\n      SUMMARY:\n      '
+    )
+    person = (
+        "Write a detailed summary of the following text for my research on solar panels:\n\n"
+        "Oak desks cost 329 EUR."
+    )
+    assert detect_meta([{"role": "user", "content": client}]) is not None
+    assert detect_meta([{"role": "user", "content": person}]) is None
+    # A person's question before Jan's prompt: the shared words "here is the" in the question do
+    # not make the template start at the top of the message.
+    pasted = (
+        "Here is the prompt my chat UI sends to generate titles. Why does my local model answer it with markdown?\n\n"
+        'Summarize in a 10-word Title. Give the title only. Here is the message: "How do I descale a kettle?"'
+    )
+    assert detect_meta([{"role": "user", "content": pasted}]) is None

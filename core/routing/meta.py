@@ -15,10 +15,11 @@ Layers
 3. **Similarity** to the known templates of ``meta_templates.json`` (``meta_index``):
    3-token shingle containment over a bounded window, which survives an admin's rewording
    and removed sections.
-4. **Generic structure** (``_rule_generic``), no client's wording: a housekeeping JSON
-   contract or an impersonal, format-constrained instruction to title / summarise / tag /
-   search / pick a tool, wrapped around a quoted transcript, in the system message over a
-   transcript, or appended after the chat.
+4. **Generic structure** (``meta_generic.rule_generic``), no client's wording: a housekeeping
+   JSON contract or an impersonal, format-constrained instruction to title / summarise / tag /
+   search / classify an emotion / write image keywords / pick a tool or route, wrapped around a
+   quoted transcript, in the system message over a transcript, over few-shot examples or over
+   a user turn it treats as data, or appended after the chat.
 
 ``detect_meta(messages, index=...)`` takes another :class:`~.meta_index.TemplateIndex`; an
 index without a client also switches that client's exact rules off (the held-out
@@ -91,7 +92,14 @@ Sources of the rules (prompt text read from each project's source)
 * SillyTavern 1.12.6 (``public/scripts/extensions/memory/index.js``
   ``defaultPrompt``): the Summarize extension, quiet-prompt and raw modes.
 
-``tests/fixtures/meta_prompts/README.md`` lists the exact files and commits
+The similarity index (``meta_templates.json``) holds every template of the catalogue in
+``evals/meta_catalogue/templates``, 103 of 12 clients with their files and commits, among them
+the clients' other background requests: SillyTavern's expression classification and
+image-generation prompts, chat-ui's search queries, reasoning status and route choice,
+big-AGI's image prompt and follow-ups, LobeChat's tags, agent name, language detection and
+query rewrite, LibreChat's summary buffer, Chatbox's knowledge-base search decision,
+AnythingLLM's document summarizer, Continue's compaction, and older releases' titles and
+queries. ``tests/fixtures/meta_prompts/README.md`` lists the exact files and commits
 the fixtures were rendered from.
 """
 
@@ -189,4 +197,35 @@ def detect_meta(
         if found is not None and guards_ok(sys_scan.low, found, idx):
             return MetaMatch(f"similar.{found.template.id}", found.template.task)
     # 3. Generic housekeeping structure.
-    return rule_generic(ctx, history_before, str(last.get("role")), person)
+    return rule_generic(ctx, history_before, str(last.get("role")), person, _fewshot(messages))
+
+
+#: Example answers of a few-shot frame are short (a title, a query, a language code, tags).
+_FEWSHOT_ANSWER_CHARS = 160
+_FEWSHOT_MAX_MESSAGES = 24
+
+
+def _fewshot(messages: Sequence[Mapping[str, Any]]) -> bool:
+    """System message, then example turns whose assistant answers are all short, then the last user turn.
+
+    Two example answers at least. A real chat has longer answers, or no system message first.
+    """
+    n = len(messages)
+    if n < 4 or n > _FEWSHOT_MAX_MESSAGES:
+        return False
+    first = messages[0]
+    if not isinstance(first, Mapping) or first.get("role") not in _SYSTEM_ROLES:
+        return False
+    answers = 0
+    for m in messages[1:-1]:
+        if not isinstance(m, Mapping):
+            return False
+        role = m.get("role")
+        if role == "assistant":
+            text = content_text(m.get("content"))
+            if not text.strip() or len(text) > _FEWSHOT_ANSWER_CHARS:
+                return False
+            answers += 1
+        elif role != "user":
+            return False
+    return answers >= 2

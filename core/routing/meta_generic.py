@@ -129,6 +129,8 @@ def guards_ok(low: str, m: SimilarityMatch, index: TemplateIndex) -> bool:
     if t.tail_literal:
         key = t.tail_literal[-40:]
         cut = low.rfind(key)
+        if cut < 0 and t.fixed:
+            return False  # a fixed template always ends with its tail: this text only resembles it
         if cut >= 0 and _personal(low[cut + len(key) :]):
             return False  # the person's own words after the pasted prompt
     if _meta_question(low, m.last_offset):
@@ -160,7 +162,7 @@ _CONTRACT_TASK = {
     "tool_calls": "tool_selection",
 }
 # Containers and role labels of a transcript quoted inside a prompt.
-_CONTAINER = re.compile(r"<(chat_history|conversation|history|transcript|messages|chat|dialogue)>")
+_CONTAINER = re.compile(r"<(chat_history|chathistory|conversation|history|transcript|messages|chat|dialogue)>")
 # The input a one-off job works on, as a tagged block that ends the message.
 _TRAILING_BLOCK = re.compile(r"<(text|input)>(?:(?!<\1>)[\s\S]){0,4000}</\1>\s*$")
 _ROLE_LINE = re.compile(
@@ -195,6 +197,15 @@ _CHAT_WORD = re.compile(
 _INTENTS: tuple[tuple[str, re.Pattern[str], bool, tuple[str, ...]], ...] = (
     # (task, pattern, needs a word for the conversation too, substring screens)
     (
+        "emotion",
+        re.compile(
+            r"\bclassify the (?:emotion|sentiment|expression|mood)\b"
+            r"|\b(?:emotion|expression)s? of the (?:last |following |given )?(?:message|text)\b"
+        ),
+        False,
+        ("emotion", "sentiment", "expression", "mood"),
+    ),
+    (
         "queries",
         re.compile(
             r"search quer(?:y|ies)|standalone (?:question|quer)"
@@ -213,9 +224,19 @@ _INTENTS: tuple[tuple[str, re.Pattern[str], bool, tuple[str, ...]], ...] = (
         "tool_selection",
         re.compile(
             r"\b(?:pick|choose|select)\b[^.\n]{0,60}\b(?:function|tool)s?\b|\b(?:function|tool)s? match"
+            r"|\bbest (?:suited |matching |match )?route\b|\bwhich route\b"
         ),
         False,
-        ("function", "tool"),
+        ("function", "tool", "route"),
+    ),
+    (
+        "image_prompt",
+        re.compile(
+            r"comma[- ](?:delimited|separated) list of (?:\w+ ){0,3}(?:keywords|tags|phrases)"
+            r"|image generation prompt|text-to-image"
+        ),
+        False,
+        ("comma", "image"),
     ),
     ("tags", re.compile(r"\btags?\b|标签"), True, ("tag", "标签")),
     (
@@ -238,9 +259,22 @@ _INTENTS: tuple[tuple[str, re.Pattern[str], bool, tuple[str, ...]], ...] = (
         ("language",),
     ),
 )
+# A negation just before an intent word: "do not summarize", "never add tags", "no title".
+_NEGATED = re.compile(r"\b(?:never|not|don't|no|without)\s+(?:\w+\s+){0,2}$")
+# The word itself: a prompt that summarises into a title, or detects the language for one, is a title task.
+_TITLE_WORD = re.compile(r"\btitles?\b|标题")
 # Tasks a system instruction can carry over an ordinary user turn (the client's pre-step on
 # the user's message, not a transcript): choosing a tool, deciding on a search, an emoji.
-_SYSTEM_PRESTEP_TASKS = frozenset({"tool_selection", "queries", "emoji", "language"})
+_SYSTEM_PRESTEP_TASKS = frozenset({"tool_selection", "queries", "emoji", "language", "emotion"})
+# A system instruction that treats the user turn as data, not as a request to answer: "do not try
+# to answer it", "never answer the provided question", "the following text".
+_DATA_MARK = re.compile(
+    r"\b(?:do not|don't|never|not) (?:try to )?answer\b|\bnever answer\b|\bwithout answering\b"
+    r"|\bthe following (?:text|message|input)\b|\bthe provided (?:question|text|message)\b"
+)
+# A completion-style frame: the message ends with a short label for the answer ("SUMMARY:",
+# "New summary:", "Rephrased question:", "The name is:", "it's standalone query:").
+_COMPLETION_TAIL = re.compile(r"(?:^|\n|[.,] )[^\n:?!]{1,40}:\s*$")
 # "Your task is ..." / "### Task:": how client prompts frame a one-off job.
 _TASK_FRAME = re.compile(r"^\s*(?:#+\s*)?task\s*:|\byour (?:only |sole )?task is\b")
 # An output constraint: housekeeping prompts fix the shape of the answer. Each pattern has
@@ -259,7 +293,7 @@ _CONSTRAINT_PARTS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
         (
             ("not ", "n't ", "never "),
             r"\b(?:do not|don't|never) (?:\w+ ){0,2}"
-            r"(?:explain|use|include|add|insert|output|write|mention|repeat)",
+            r"(?:explain|use|include|add|insert|output|write|mention|repeat|reply|continue|roleplay|describe)",
         ),
         (("word",), r"\b(?:\d+|one|two|three|four|five|six|ten)(?:-| to )?(?:\d+|five|six|ten)?[- ]words?\b"),
         (
@@ -270,7 +304,14 @@ _CONSTRAINT_PARTS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
         (("json",), r"in json|json (?:object|format)"),
         (("empty",), r"(?:return|respond with) an empty (?:string|list|array)"),
         (("concise",), r"\bconcise\b"),
-        (("不要", "以内", "直接返回"), r"不要|以内|直接返回"),
+        (("不要", "以内", "直接返回", "不超过"), r"不要|以内|直接返回|不超过"),
+        (
+            ("should include", "must include", "should contain", "structure your"),
+            r"your (?:summary|response|answer|output|title) (?:should|must) (?:include|contain)"
+            r"|structure your (?:response|answer|summary)",
+        ),
+        (("formatted as",), r"formatted as an? "),
+        (("verbatim",), r"\bverbatim\b"),
     )
 )
 
@@ -297,6 +338,9 @@ def _refers_back(text: str) -> bool:
     if (
         "above" in text
         or "so far" in text
+        or "the story" in text
+        or "last chat message" in text
+        or "last message" in text
         or any(w in text for w in ("这句话", "上述", "以上", "这段", "对话", "会话", "聊天"))
     ):
         return True
@@ -347,11 +391,18 @@ def _instruction_parts(text: str) -> tuple[str, str, bool]:
 
 # Cheap substring screens run before the regexes (most texts fail one of them).
 _INTENT_WORDS = (
+    "emotion",
+    "sentiment",
+    "expression",
+    "mood",
+    "comma",
+    "image",
     "quer",
     "follow",
     "repl",
     "function",
     "tool",
+    "route",
     "tag",
     "title",
     "name",
@@ -367,30 +418,42 @@ _INTENT_WORDS = (
 )
 
 
-def _housekeeping(instr: str) -> str | None:
+def _housekeeping(instr: str, constrained: bool = False, impersonal: bool = True) -> str | None:
     """The task an impersonal, format-constrained instruction asks for, if any.
 
     Impersonal: its first paragraph has no first person and no question (later paragraphs of a
-    client's prompt may quote the user's own question or give examples).
+    client's prompt may quote the user's own question or give examples). ``constrained``: the
+    output is already fixed by the frame (a completion label, few-shot examples, the user turn
+    treated as data). ``impersonal=False``: the text is the client's own (a trailing system
+    message, a few-shot frame), so first person in it is not a person's.
     """
     stripped = instr.lstrip()
     if not stripped or not any(w in instr for w in _INTENT_WORDS):
         return None
     para = stripped[: stripped.find("\n\n")] if "\n\n" in stripped else stripped
-    if _PERSON.search(para[:_INSTRUCTION_CHARS]):
+    if impersonal and _PERSON.search(para[:_INSTRUCTION_CHARS]):
         return None
     chat: bool | None = None
-    task = None
+    task, at = None, len(instr)
+    # The task named first wins: a prompt states its job before it mentions other outputs
+    # ("Create a summary ... the main topic ...", "... do not ask follow-up questions").
     for name, pattern, needs_chat, screens in _INTENTS:
-        if any(w in instr for w in screens) and pattern.search(instr):
-            if needs_chat:
-                if chat is None:
-                    chat = _CHAT_WORD.search(instr) is not None
-                if not chat:
-                    continue
-            task = name
-            break
-    if task is None or not (_has_constraint(instr) or _TASK_FRAME.search(instr)):
+        if not any(w in instr for w in screens):
+            continue
+        m = pattern.search(instr, 0, at)
+        while m is not None and _NEGATED.search(instr, max(0, m.start() - 24), m.start()):
+            m = pattern.search(instr, m.end(), at)  # "never summarize ...": not the task asked for
+        if m is None:
+            continue
+        if needs_chat:
+            if chat is None:
+                chat = _CHAT_WORD.search(instr) is not None
+            if not chat:
+                continue
+        task, at = name, m.start()
+    if task in ("summary", "language") and _TITLE_WORD.search(instr):
+        task = "title"  # "summarise the conversation into a title", "detect the language ... a title"
+    if task is None or not (constrained or _has_constraint(instr) or _TASK_FRAME.search(instr)):
         return None
     return task
 
@@ -414,7 +477,9 @@ def person_around(low: str) -> bool:
     return _meta_question(low, 0)
 
 
-def rule_generic(c: MetaText, history_before: bool, last_role: str, person: bool) -> MetaMatch | None:
+def rule_generic(
+    c: MetaText, history_before: bool, last_role: str, person: bool, fewshot: bool = False
+) -> MetaMatch | None:
     """Housekeeping shapes shared by clients, with no client's wording.
 
     * A JSON output contract for a housekeeping field in instructions wrapped around a quoted
@@ -424,11 +489,18 @@ def rule_generic(c: MetaText, history_before: bool, last_role: str, person: bool
       system message over a transcript in the user turn, or appended as the last message after
       the chat itself.
 
+    * The same instruction in the system message over few-shot examples (``fewshot``: short
+      example answers between the system message and the last user turn), or one that treats
+      the user turn as data ("do not try to answer it", "the following text").
+    * A completion-style frame (the message ends with a label such as ``Summary:``) counts as
+      an output constraint.
+
     ``person``: the text has a person's own first line, or ends with a question about the
     prompt above it (``person_around``).
     """
     low = c.low
     before, after, quoted = _instruction_parts(low)
+    completion = low.rstrip().endswith(":") and _COMPLETION_TAIL.search(low[-200:]) is not None
     if ("{" in before and _GENERIC_PLACEHOLDER.search(before)) or (
         "{" in c.sys_low and _GENERIC_PLACEHOLDER.search(c.sys_low[: _INSTRUCTION_CHARS * 3])
     ):
@@ -442,17 +514,27 @@ def rule_generic(c: MetaText, history_before: bool, last_role: str, person: bool
         m = _GENERIC_CONTRACT.search(instr)
         if m:
             return MetaMatch("generic.json_contract", _CONTRACT_TASK[m.group(1)])
-        task = _housekeeping(before[:_CONSTRAINT_CHARS]) or _housekeeping(after[-_INSTRUCTION_CHARS:])
+        task = _housekeeping(before[:_CONSTRAINT_CHARS], completion) or _housekeeping(
+            after[:_CONSTRAINT_CHARS], completion
+        )
         if task:
             return MetaMatch("generic.wrapped_transcript", task)
     s = c.sys_low
     if s and last_role == "user":
-        transcript = quoted or is_transcript(c.text)
+        # The conversation may sit in the user turn or in the system message itself.
+        s_before, s_after, s_quoted = _instruction_parts(s)
+        transcript = quoted or s_quoted or is_transcript(c.text)
         m = _GENERIC_CONTRACT.search(s)
         if m and transcript and _CONTRACT_TASK[m.group(1)] == "tool_selection":
             return MetaMatch("generic.system_instruction", "tool_selection")
-        task = _housekeeping(s[:_CONSTRAINT_CHARS]) or _housekeeping(s[-_INSTRUCTION_CHARS:])
-        if task and (task in _SYSTEM_PRESTEP_TASKS or transcript):
+        data = fewshot or _DATA_MARK.search(s[:_CONSTRAINT_CHARS]) is not None
+        framed = data or completion
+        # Read the instructions, not a conversation quoted inside the system message.
+        head, tail = (s_before, s_after) if s_quoted else (s, s)
+        task = _housekeeping(head[:_CONSTRAINT_CHARS], framed, not fewshot) or _housekeeping(
+            tail[-_INSTRUCTION_CHARS:], framed, not fewshot
+        )
+        if task and (task in _SYSTEM_PRESTEP_TASKS or transcript or data):
             return MetaMatch("generic.system_instruction", task)
     if not quoted and not person:
         # A leading instruction paragraph over the content it is about (a client's prompt
@@ -463,14 +545,17 @@ def rule_generic(c: MetaText, history_before: bool, last_role: str, person: bool
             task = _housekeeping(head)
             if task in ("title", "emoji", "language"):
                 return MetaMatch("generic.leading_instruction", task)
-    if history_before and len(low) <= _TRAILING_MAX_CHARS and not quoted and not person:
+    client_turn = last_role != "user"  # a trailing system message: only a client puts it there
+    if history_before and len(low) <= _TRAILING_MAX_CHARS and not quoted and (client_turn or not person):
         instr = (
             low
             if len(low) <= 2 * _INSTRUCTION_CHARS
             else low[:_INSTRUCTION_CHARS] + "\n" + low[-_INSTRUCTION_CHARS:]
         )
-        task = _housekeeping(instr)
-        if task and task != "tool_selection" and _refers_back(low):
+        task = _housekeeping(instr, completion, impersonal=not client_turn)
+        # A trailing system message is the client's own; one asking for image keywords describes
+        # a character or a scene and needs no words pointing back at the chat.
+        if task and task != "tool_selection" and ((client_turn and task == "image_prompt") or _refers_back(low)):
             # A person can type this into the chat; a client-appended system message or a
             # prompt with several output constraints is the client's.
             if last_role == "system" or _constraint_count(low) >= 2:

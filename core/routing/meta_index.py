@@ -86,6 +86,7 @@ class IndexedTemplate:
     needs: str = (
         ""  # "history": sent after the chat's own messages; "transcript": over a transcript in the user turn
     )
+    fixed: bool = False  # the client sends the text as is (users cannot edit it): its fixed tail must be there
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ class TemplateIndex:
                     tail_literal=parts[-1].strip().lower() if len(parts) > 1 else "",
                     slotless=len(parts) == 1,
                     needs=t.get("needs", ""),
+                    fixed=bool(t.get("fixed", False)),
                     lead=parts[0].strip().lower() if len(parts) > 1 else "",
                 )
             )
@@ -245,17 +247,26 @@ class Scan:
             if (where is not None and t.where != where) or (needs is not None and t.needs not in needs):
                 continue
             score = c / len(t.shingles)
-            if score > best_c:
+            # Ties go to the template listed first: the answer must not depend on set order
+            # (string hashing differs between processes).
+            if score > best_c or (score == best_c and i < best_i):
                 best_i, best_c = i, score
         if best_i < 0 or best_c < self.index.threshold:
             return None
         t = templates[best_i]
-        first = last = -1
-        for j, s in enumerate(self.shingles):
+        first = last = lone = -1
+        shingles = self.shingles
+        for j, s in enumerate(shingles):
             if s in t.shingles:
-                if first < 0:
+                if lone < 0:
+                    lone = j
+                # The template starts where two shingles in a row match: one common phrase
+                # ("here is the") in a person's own words before it does not count.
+                if first < 0 and j + 1 < len(shingles) and shingles[j + 1] in t.shingles:
                     first = j
                 last = j
+        if first < 0:
+            first = lone
         start, end = _token_span(self.low, first, last + K - 1)
         return SimilarityMatch(t, best_c, start, end)
 
@@ -266,8 +277,9 @@ def index_data(
     """Index data (what ``meta_templates.json`` holds) from catalogue entries.
 
     ``entries`` are catalogue entries (``client``, ``id``, ``task``, ``delivery``, ``template``,
-    ``slots``, optional ``user_template``). Entries of ``exclude_clients`` are left out, and so
-    are those clients' exact rules (``clients`` lists the clients that remain).
+    ``slots``, optional ``user_template`` and ``editable``: users can edit the client's prompts).
+    Entries of ``exclude_clients`` are left out, and so are those clients' exact rules
+    (``clients`` lists the clients that remain).
     """
     excluded = set(exclude_clients)
     templates: list[dict[str, Any]] = []
@@ -295,10 +307,12 @@ def index_data(
                 "task": e["task"],
                 "where": where,
                 "needs": needs,
+                "fixed": not e.get("editable", False),
                 "parts": _split(e["template"], slots),
             }
         )
-        if e["delivery"] in ("system+user", "system+fewshot+user") and e.get("user_template"):
+        user_turn = e["delivery"] in ("system+user", "system+fewshot+user", "system+history+user")
+        if user_turn and e.get("user_template"):
             parts = _split(e["user_template"], slots)
             if sum(len(p.strip()) for p in parts) >= 12:  # too short to shingle is dropped by from_data
                 templates.append(
@@ -307,6 +321,7 @@ def index_data(
                         "client": e["client"],
                         "task": e["task"],
                         "where": "last",
+                        "fixed": not e.get("editable", False),
                         "parts": parts,
                     }
                 )

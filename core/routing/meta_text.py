@@ -31,7 +31,8 @@ class MetaMatch:
             ``"librechat.title"``, ``"lobechat.topic_title"``.
         task: The kind of task: ``"title"``, ``"tags"``, ``"follow_ups"``,
             ``"queries"``, ``"autocomplete"``, ``"emoji"``, ``"image_prompt"``,
-            ``"summary"`` or ``"tool_selection"``.
+            ``"summary"``, ``"tool_selection"`` (a tool or route choice), ``"language"``
+            or ``"emotion"``.
     """
 
     rule: str

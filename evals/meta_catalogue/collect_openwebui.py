@@ -145,6 +145,7 @@ def collect(base: Path) -> dict[str, Any]:
         "licence": (
             "BSD-3-Clause (up to 0.6.5); Open WebUI License (BSD-3-Clause plus a branding clause) from 0.6.6"
         ),
+        "editable": True,  # admins edit every task template in the settings
         "versions_examined": versions,
         "entries": out,
     }

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.meta_catalogue.conversations import CONVERSATIONS, LANGUAGES, long_text
-from evals.meta_catalogue.render import fmt_history, load_catalogue, render_all
+from evals.meta_catalogue.render import catalogue_order, fmt_history, load_catalogue, render_all
 
 HERE = Path(__file__).parent
 NEGATIVES = HERE / "negatives.jsonl"
@@ -148,6 +148,59 @@ PERSONAL_LONG_ASKS = [
     "Resume esta conversación para mi jefe.",
     "このチャットを上司向けに要約してください。",
 ]
+#: People asking for what the clients' other background tasks produce, for their own text.
+ASK_BACKGROUND_TASKS = [
+    ("person_asks_emotion", "What emotion does this message from my friend express? Pick one word: joy, anger, sadness or fear.\n\n{text}"),
+    ("person_asks_emotion", "Classify the sentiment of my customer's review below as positive, negative or neutral, I need it for my report.\n\n{text}"),
+    ("person_asks_language", "Which language is this text written in? I got it in an email.\n\n{text}"),
+    ("person_asks_language", "Can you detect the language of the following paragraph and translate it to English for me?\n\n{text}"),
+    ("person_asks_image_prompt", "Give me a comma-separated list of Stable Diffusion keywords for a poster about {topic}, I want a watercolour look."),
+    ("person_asks_image_prompt", "I want to draw my character for my {doc}. Describe her appearance as a list of tags I can paste into my image generator: tall, red hair, leather armour."),
+    ("person_asks_queries", "Rephrase my question as a standalone Google search query: how long does {topic} take to learn?"),
+    ("person_asks_queries", "What should I type into the search bar of our knowledge base to find the policy on {topic}? Give me three search queries."),
+    ("person_asks_summary", "Summarize this section of my {doc} in five bullet points, keep the key facts:\n\n{text}"),
+    ("person_asks_summary", "Write a detailed summary of the following text for my research on {topic}:\n\n{text}"),
+    ("person_asks_agent_name", "I wrote this system prompt for my assistant about {topic}. Can you suggest a short name and three tags for it?"),
+    ("person_asks_follow_ups", "Would a diagram help to explain {topic} in my {doc}? If yes, draw it in PlantUML."),
+]
+#: Clients' ordinary chat or answer prompts that name such a task (real answers, not META).
+CHAT_SYSTEMS_LIKE_TASKS = [
+    (
+        "client_chat_system_prompt",
+        "You are a helpful, conversational AI assistant.  \nYour goal is to make every interaction clear, useful, and engaging.  \nAlways follow these steps when responding to a user:\n\n\n"
+        "1. Clarification First:\n   - If the user\u2019s request is ambiguous, incomplete, or could be interpreted in multiple ways, ask a clarifying question before giving a final answer.\n\n"
+        "3. End with a Natural Follow-up Question:\n   - Always conclude your response with a follow-up question that:\n     - Encourages the user to continue the conversation,\n",
+        None,
+    ),
+    (
+        "client_chat_system_prompt",
+        "You are an expert knowledge base assistant, designed to generate a response based on provided knowledge base search results.\n\n"
+        "Your goals:\n- Stay conscious and aware of the guidelines.\n- Provide accurate, concise, and well-formatted responses.\n- Avoid hallucinations or fabrications. Stick to information from the knowledge base.",
+        "How many vacation days do new employees get in their first year?",
+    ),
+    (
+        "client_chat_system_prompt",
+        "You are a translation expert. Your only task is to translate text enclosed with <translate_input> from input language to English, provide the translation result directly without any explanation.",
+        "<translate_input>\nWir treffen uns morgen um zehn Uhr im Büro.\n</translate_input>",
+    ),
+    (
+        "client_chat_system_prompt",
+        "You are an AI image generation assistant. When the user describes a picture, ask one clarifying question, then write the prompt and explain your choices.",
+        "I'd like a picture of a lighthouse at dusk for my living room.",
+    ),
+    (
+        "client_chat_system_prompt",
+        "You are a research assistant with web search. Search the web when the question needs current information, then answer with citations.",
+        "What changed in the EU AI Act this year?",
+    ),
+]
+#: A player's own out-of-character requests in a role-play chat.
+ROLEPLAY_OOC_ASKS = [
+    "(OOC: describe Seraphina's outfit as a list of keywords, I want to draw her.)",
+    "(OOC: what emotion is Seraphina feeling right now? Just curious.)",
+    "(OOC: can you recap the last scene in two sentences? I was away.)",
+    "(OOC: ignore the story for a moment, how do I change the font size in this app?)",
+]
 IN_CHAT_ASKS = [
     "Can you summarize what we discussed so far?",
     "What would be a good title for our conversation?",
@@ -263,8 +316,13 @@ def generate() -> list[dict[str, Any]]:
                 [_u(tmpl.format(doc=rng.choice(DOCS), topic=rng.choice(TOPICS)))],
             )
 
-    # 2. Pasted client prompts: rendered, with the person's question before or after.
-    rendered = render_all()
+    # 2. Pasted client prompts: rendered, with the person's question before or after. Drawn from
+    #    the first catalogue's templates here; later additions get theirs in section 9, so the
+    #    earlier negatives stay as they were.
+    catalogue = catalogue_order(load_catalogue())
+    later = {e["id"] for e in catalogue if e.get("added")}
+    all_rendered = render_all()
+    rendered = [r for r in all_rendered if r["entry"] not in later]
     rng = _rng("pasted")
     picks = rng.sample(rendered, 70)
     for k, row in enumerate(picks):
@@ -285,7 +343,7 @@ def generate() -> list[dict[str, Any]]:
                 [_u(prompt + "\n\n" + q)],
             )
     # ... and the raw templates with their variables.
-    for k, e in enumerate(load_catalogue()):
+    for k, e in enumerate(e for e in catalogue if not e.get("added")):
         if not e.get("slots"):
             continue
         q = QUESTIONS["after"][k % len(QUESTIONS["after"])]
@@ -399,7 +457,131 @@ def generate() -> list[dict[str, Any]]:
         conv = CONVERSATIONS[lang][k % 2]
         msgs = [{"role": "system", "content": system}, *conv[: 1 if k % 2 else 3]]
         add("client_chat_system_prompt", f"{why}, then a normal user turn", msgs)
+
+    # 9. Templates added later (issue 26): their rendered prompts pasted with a question, their
+    #    raw templates, and people asking for what these tasks produce (emotion labels, language,
+    #    image-generation keywords, standalone search queries, section summaries, agent names).
+    added_rows = [r for r in all_rendered if r["entry"] in later]
+    rng = _rng("pasted-added")
+    for k, row in enumerate(rng.sample(added_rows, min(40, len(added_rows)))):
+        prompt = max((_text(m) for m in row["messages"] if m["role"] in ("user", "system")), key=len)[:6000]
+        side = "before" if k % 2 == 0 else "after"
+        q = QUESTIONS[side][k // 2 % len(QUESTIONS[side])]
+        add(
+            f"pasted_prompt_question_{side}",
+            f"pasted {row['client']} {row['task']} prompt with a question {'first' if side == 'before' else 'after it'}",
+            [_u(q + "\n\n" + prompt if side == "before" else prompt + "\n\n" + q)],
+        )
+    for k, e in enumerate(e for e in catalogue if e.get("added")):
+        if not e.get("slots"):
+            continue
+        q = QUESTIONS["after"][k % len(QUESTIONS["after"])]
+        text = e["template"] + ("\n\n" + e["user_template"] if e.get("user_template") else "")
+        add("unrendered_template", f"{e['client']} template with its variables, discussed", [_u(text + "\n\n" + q)])
+    for k, (kind, tmpl) in enumerate(ASK_BACKGROUND_TASKS):
+        for j in range(3):
+            rng = _rng(f"bg{k}{j}")
+            lang = LANGUAGES[(k + j) % len(LANGUAGES)]
+            text = tmpl.format(topic=rng.choice(TOPICS), doc=rng.choice(DOCS), text=long_text(lang, 400, rng))
+            add(kind, "a person asks for this output for their own text", [_u(text)])
+    for k, (kind, system, turn) in enumerate(CHAT_SYSTEMS_LIKE_TASKS):
+        conv = CONVERSATIONS[LANGUAGES[k % len(LANGUAGES)]][k % 2]
+        msgs = [{"role": "system", "content": system}, *conv[:3]] if turn is None else [{"role": "system", "content": system}, _u(turn)]
+        add(kind, "a client's ordinary chat or answer prompt that names such a task, over a real question", msgs)
+    for k, turn in enumerate(ROLEPLAY_OOC_ASKS):
+        conv = CONVERSATIONS["en"][k % 2]
+        add(
+            "roleplay_ooc_ask",
+            "the player's own out-of-character request in a role-play chat",
+            [
+                {"role": "system", "content": CLIENT_CHAT_SYSTEMS[2][1]},
+                {"role": "assistant", "content": "*Seraphina gestures toward the ruins.*"},
+                *conv[:2],
+                _u(turn),
+            ],
+        )
+    # 10. Conversations shaped like the generic rules' new frames (few-shot answers, a trailing
+    #     system message, a system prompt about "the following text") that are real requests.
+    for why, msgs in shape_negatives():
+        add("frame_lookalike", why, msgs)
     return out
+
+
+def shape_negatives() -> list[tuple[str, list[dict[str, Any]]]]:
+    """Real requests in the shapes the generic rules read as a client's frame."""
+    chat = CONVERSATIONS["en"][0]
+    rp_system = {"role": "system", "content": CLIENT_CHAT_SYSTEMS[2][1]}
+    trivia = [
+        {
+            "role": "system",
+            "content": "You are a trivia host. Answer with one word only. Never summarize the conversation and never explain.",
+        },
+        _u("Capital of France?"),
+        {"role": "assistant", "content": "Paris"},
+        _u("Largest planet?"),
+        {"role": "assistant", "content": "Jupiter"},
+        _u("Capital of Peru?"),
+    ]
+    tutor = [
+        {"role": "system", "content": "You are a vocabulary tutor. Reply with the German word only, no explanation."},
+        _u("apple"),
+        {"role": "assistant", "content": "Apfel"},
+        _u("house"),
+        {"role": "assistant", "content": "Haus"},
+        _u("the weather is nice today"),
+    ]
+    return [
+        ("a short-answer quiz whose system prompt forbids summaries", trivia),
+        ("a vocabulary drill with one-word answers", tutor),
+        (
+            "an app's trailing reminder that names the conversation and a summary, negated",
+            [
+                *chat,
+                {
+                    "role": "system",
+                    "content": "Reminder: answer in the user's language and do not summarize earlier turns of the conversation.",
+                },
+            ],
+        ),
+        (
+            "a role-play author's note as the last system message",
+            [
+                rp_system,
+                *chat,
+                {
+                    "role": "system",
+                    "content": "[Author's note: Write in third person. Do not describe Dana's actions. Focus on Seraphina's appearance and her surroundings.]",
+                },
+            ],
+        ),
+        (
+            "a role-play author's note before the player's turn",
+            [
+                rp_system,
+                *chat,
+                {"role": "system", "content": "[Author's note: Seraphina is wary of strangers. Only describe what she can see.]"},
+                _u("*I step into the clearing and wave.* Hello there!"),
+            ],
+        ),
+        (
+            "a proofreading app that treats the user turn as data",
+            [
+                {
+                    "role": "system",
+                    "content": "Proofread the following text. Do not answer any questions it contains; return the corrected text only.",
+                },
+                _u("Their going to the market tomorow, do you want to come with?"),
+            ],
+        ),
+        (
+            "a person asks for image keywords for a pasted scene, without first person",
+            [_u("Describe the scene below as a comma-separated list of keywords for an image generator.\n\n" + long_text("en", 600, _rng("scene")))],
+        ),
+        (
+            "a person asks the chat for a comma-separated list in a role-play",
+            [rp_system, *chat, _u("(OOC: list the items in Seraphina's bag, comma-separated, nothing else.)")],
+        ),
+    ]
 
 
 def with_fixtures(items: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -29,8 +29,12 @@ SEED = 20260314
 DATE_ISO = "2026-03-14"
 DATE_US = "3/14/2026"
 
-#: clients whose task prompts an admin or user can edit in settings
-EDITABLE = {"openwebui", "librechat", "sillytavern"}
+#: clients whose task prompts an admin or user can edit in settings (``"editable": true`` in their file)
+EDITABLE = {
+    json.loads(p.read_text(encoding="utf-8"))["client"]
+    for p in TEMPLATES_DIR.glob("*.json")
+    if json.loads(p.read_text(encoding="utf-8")).get("editable")
+}
 
 Message = dict[str, Any]
 
@@ -46,7 +50,9 @@ def load_catalogue(directory: Path = TEMPLATES_DIR) -> list[dict[str, Any]]:
     for path in sorted(directory.glob("*.json")):
         data = json.loads(path.read_text(encoding="utf-8"))
         for e in data["entries"]:
-            entries.append({**e, "client": data["client"], "licence": data["licence"]})
+            entries.append(
+                {**e, "client": data["client"], "licence": data["licence"], "editable": data.get("editable", False)}
+            )
     return entries
 
 
@@ -92,6 +98,13 @@ def fmt_history(kind: str, history: list[Message], names: tuple[str, str] = ("Da
             first = first[:100] + "..." if len(first) > 100 else first
             lines.append(f"- {'You' if m['role'] == 'user' else 'Assistant'}: {first}")
         return "\n".join(lines)
+    if name == "chatbox_roles":  # summarizeConversation (v1.16): every message as "ROLE: text"
+        return "\n\n---------\n\n".join(f"{m['role'].upper()}: {_text(m)}" for m in history)
+    if name == "librechat_legacy":  # legacy titleConvo: ||>User: / ||>Response: of the first exchange
+        answer = json.dumps(_text(history[1]) if len(history) > 1 else "", ensure_ascii=False)
+        return f'||>User:\n"{_text(history[0])}"\n||>Response:\n"{answer}"'
+    if name == "human_ai":  # LangChain getBufferString
+        return "\n".join(f"{'Human' if m['role'] == 'user' else 'AI'}: {_text(m)}" for m in history)
     if name == "json_cherry":
         return json.dumps([{"role": m["role"], "content": _text(m)} for m in history], ensure_ascii=False)
     raise ValueError(f"unknown history format {kind!r}")
@@ -122,9 +135,37 @@ def _anythingllm_tools() -> str:
     return out
 
 
+#: SillyTavern's default expression labels (extensions/expressions DEFAULT_EXPRESSIONS, 1.12.6).
+EXPRESSION_LABELS = (
+    "admiration amusement anger annoyance approval caring confusion curiosity desire disappointment "
+    "disapproval disgust embarrassment excitement fear gratitude grief joy love nervousness optimism "
+    "pride realization relief remorse sadness surprise neutral"
+).split()
+PERSONAS = (
+    "You are a helpful assistant.",
+    "You are a senior software engineer. Answer with working code and short explanations.",
+    "You are a friendly travel planner who keeps answers short.",
+)
+ROUTES = [
+    {"name": "casual_conversation", "description": "Greetings, small talk and simple questions"},
+    {"name": "code_generation", "description": "Writing, fixing or explaining code"},
+    {"name": "web_search", "description": "Questions about current events that need fresh information"},
+]
+PRIOR_SUMMARIES = {
+    "en": "The user asked for help; the assistant gave first suggestions.",
+    "de": "Der Nutzer bat um Hilfe; der Assistent machte erste Vorschläge.",
+    "fr": "L'utilisateur a demandé de l'aide ; l'assistant a fait de premières suggestions.",
+    "zh": "用户请求帮助，助手给出了初步建议。",
+    "es": "El usuario pidió ayuda; el asistente dio las primeras sugerencias.",
+    "ja": "ユーザーが助けを求め、アシスタントが最初の提案をした。",
+}
+
+
 def slot_value(kind: str, history: list[Message], lang: str, rng: random.Random) -> str:
     if kind.startswith("history:"):
         return fmt_history(kind[len("history:") :], history)
+    if kind.startswith("literal:"):
+        return kind[len("literal:") :]
     users = [m for m in history if m["role"] == "user"]
     assistants = [m for m in history if m["role"] == "assistant"]
     simple = {
@@ -138,6 +179,13 @@ def slot_value(kind: str, history: list[Message], lang: str, rng: random.Random)
         "tools_json": json.dumps(OWUI_TOOLS),
         "tools_anythingllm": _anythingllm_tools(),
         "autocomplete_type": "General" if rng.random() < 0.6 else "Search Query",
+        "date_long": "March 14, 2026",
+        "date_long_yesterday": "March 13, 2026",
+        "expression_labels": ", ".join(f'"{x}"' for x in EXPRESSION_LABELS),
+        "char_name": "Seraphina",
+        "user_name": "Dana",
+        "prior_summary": PRIOR_SUMMARIES[lang],
+        "routes_json": json.dumps(ROUTES),
     }
     if kind in simple:
         return simple[kind]
@@ -151,6 +199,16 @@ def slot_value(kind: str, history: list[Message], lang: str, rng: random.Random)
         return _text(users[-1])
     if kind == "last_assistant":
         return _text(assistants[-1]) if assistants else ""
+    if kind == "persona":  # drawn only for the templates that have it (the rng stream stays as it was)
+        return PERSONAS[int(rng.random() * len(PERSONAS))]
+    if kind == "previous_user_list":  # chat-ui: the earlier user questions as "- ..." lines
+        return "\n".join(f"- {_text(m)}" for m in users[:-1])
+    if kind == "reasoning_tail":  # chat-ui: the last 200 characters of a reasoning buffer
+        return _text(assistants[-1])[-200:] if assistants else _text(users[-1])[-200:]
+    if kind == "document":  # a document or section an agent summarises
+        return "\n\n".join(_text(m) for m in assistants) or _text(users[-1])
+    if kind == "image_prompts":  # LobeChat: numbered prompts of an image generation batch
+        return "\n".join(f"{i + 1}. {_text(m)[:200]}" for i, m in enumerate(users[:2]))
     if kind == "autocomplete_text":
         words = _text(users[-1]).split()
         return " ".join(words[: max(2, len(words) // 2)])
@@ -274,11 +332,17 @@ def build_messages(
     if delivery == "system+fewshot+user":
         return [
             {"role": "system", "content": text},
-            *entry.get("fewshot", []),
+            *({**m, "content": fill(m["content"], slots, history, lang, rng)} for m in entry.get("fewshot", [])),
             {"role": "user", "content": fill(entry["user_template"], slots, history, lang, rng)},
         ]
     if delivery == "system+history":  # history up to the user's latest question
         return [{"role": "system", "content": text}, *history[:-1]]
+    if delivery == "system+history+user":  # system template, the chat, then the user template
+        return [
+            {"role": "system", "content": text},
+            *history,
+            {"role": "user", "content": fill(entry["user_template"], slots, history, lang, rng)},
+        ]
     if delivery == "history+user":
         return [*history, {"role": "user", "content": text}]
     if delivery == "history+system":
@@ -327,8 +391,17 @@ def render_entry(entry: dict[str, Any], ordinal: int) -> list[dict[str, Any]]:
     return rows
 
 
+def catalogue_order(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Entries in rendering order: the first catalogue, then each later addition (``added``).
+
+    Entries are numbered in this order (the ordinal picks each one's conversations), so adding
+    templates leaves the rendering of the earlier ones, and the negatives drawn from them, as they were.
+    """
+    return sorted(entries, key=lambda e: e.get("added", ""))
+
+
 def render_all(entries: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    entries = load_catalogue() if entries is None else entries
+    entries = catalogue_order(load_catalogue() if entries is None else entries)
     rows: list[dict[str, Any]] = []
     for i, e in enumerate(entries):
         rows.extend(render_entry(e, i))
