@@ -219,11 +219,6 @@ class AgreementTracker:
         state.agree -= agree
         state.costly -= costly
 
-    def _recount(self, state: _Route) -> None:
-        scores = [self._score(s) for s in state.samples]
-        state.agree = sum(a for a, _ in scores)
-        state.costly = sum(c for _, c in scores)
-
     def observe(self, predicted: str, teacher: str, session: str, *, audit: bool = False) -> None:
         """Count one request where the local model was confident and the LLM classifier answered."""
         self.ensure_started()
@@ -239,23 +234,23 @@ class AgreementTracker:
         route = route.upper()
         if self.labels.get(session) == route:
             return
-        before = {name: [s for s in state.samples if s.session == session] for name, state in self.routes.items()}
-        for name, state in self.routes.items():
-            if before[name]:
-                for sample in before[name]:  # take the old scores out, put the new ones in
-                    agree, costly = self._score(sample)
-                    state.agree -= agree
-                    state.costly -= costly
+        touched = {name: [s for s in state.samples if s.session == session] for name, state in self.routes.items()}
+        touched = {name: samples for name, samples in touched.items() if samples}
+        self._rescore(touched, -1)  # take the samples' old scores out...
         self.labels[session] = route
-        for name, state in self.routes.items():
-            for sample in before[name]:
-                agree, costly = self._score(sample)
-                state.agree += agree
-                state.costly += costly
-            if before[name]:
-                self._update(name)
+        self._rescore(touched, +1)  # ...and their new ones in
+        for name in touched:
+            self._update(name)
         self.pending_labels[session] = route
         self.dirty = True
+
+    def _rescore(self, samples: dict[str, list[Sample]], sign: int) -> None:
+        for name, rows in samples.items():
+            state = self.routes[name]
+            for sample in rows:
+                agree, costly = self._score(sample)
+                state.agree += sign * agree
+                state.costly += sign * costly
 
     def figures(self, route: str) -> dict[str, Any]:
         """Samples, agreement, its weighted Wilson lower bound, costly misses of one route."""
