@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,13 +36,16 @@ def classifier_messages(prompts: PromptLibrary, query: str, history: str, labels
 
 
 async def ask_classifier(backend: Backend, prompts: PromptLibrary, query: str, history: str, labels: list[str],
-                         timeout_s: float) -> ClassifierAnswer:
-    """Call the LLM classifier once (with the backend's retries) and parse its answer."""
+                         timeout_s: float, on_sent: Callable[[], None] | None = None) -> ClassifierAnswer:
+    """Call the LLM classifier once (with the backend's retries) and parse its answer.
+
+    `on_sent` is called once the request is on the wire (see `Backend.post_json`).
+    """
     messages = classifier_messages(prompts, query, history, labels)
     payload = {"model": backend.model, "messages": messages, "temperature": 0, "max_tokens": 256}
     started = time.perf_counter()
     try:
-        answer = await backend.post_json("/chat/completions", payload, timeout_s)
+        answer = await backend.post_json("/chat/completions", payload, timeout_s, on_sent)
         raw = (answer.get("choices") or [{}])[0].get("message", {}).get("content") or ""
     except BackendError as error:
         step = step_record("classify", backend, "/chat/completions", messages, started, error=error)
