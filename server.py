@@ -38,6 +38,7 @@ from core.http.schemas import ChatCompletionRequest, FeedbackRequest, RouteReque
 from core.log_setup import configure_logging
 from core.redact import redact, register_secret
 from core.routes import check_route
+from core.routing.agreement import agreement_metrics
 from core.services import Services, build_services, install_default_services, session_store
 from core.sessions.store import SESSION_ID_LENGTH, AmbiguousSessionId
 from core.settings import Settings
@@ -291,6 +292,8 @@ async def feedback(request: Request) -> JSONResponse:
             raise OpenAIError(404, f"No session {rating.response_id!r} is known to this router"
                               + ("." if whole else " (a session another replica served needs its whole id)."),
                               param="response_id")
+    if services.agreement is not None and rating.expected_route:  # a person's route beats the LLM's in the measure
+        services.agreement.label(session_id or rating.response_id, rating.expected_route.upper())
     return JSONResponse({"object": "feedback", "response_id": session_id or rating.response_id,
                          "status": "recorded"})
 
@@ -350,6 +353,17 @@ async def stats(request: Request) -> dict[str, Any]:
         "usage": services.usage.snapshot() if services.usage is not None else None,
         "shared": await services.shared.snapshot() if services.shared is not None else None,
         "conversations": services.conversations.snapshot() if services.conversations is not None else None,
+        "local_classifier": _local_classifier(services),
+    }
+
+
+def _local_classifier(services: Services) -> dict[str, Any]:
+    """The local classifier's mode, model and measured agreement per route (`/stats`)."""
+    model = services.local_model if services.settings.local_classifier != "off" else None
+    return {
+        "mode": services.settings.local_classifier,
+        "model_version": model.version if model is not None else None,
+        "agreement": services.agreement.snapshot() if services.agreement is not None else None,
     }
 
 
@@ -364,6 +378,8 @@ async def metrics(request: Request) -> Response:
     text = services.stats.prometheus_text()
     if services.shared is not None:
         text += shared_metrics(await services.shared.snapshot(), services.backends)
+    if services.agreement is not None:
+        text += agreement_metrics(services.agreement.snapshot())
     return Response(text, media_type=CONTENT_TYPE_LATEST)
 
 

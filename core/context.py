@@ -11,7 +11,7 @@ if TYPE_CHECKING:  # for annotations only (core.services imports this module)
     from core.services import Services
     from core.settings import Settings
 
-LocalClassifierMode = Literal["off", "shadow", "on"]
+LocalClassifierMode = Literal["off", "shadow", "on", "auto"]
 
 
 @dataclass
@@ -32,12 +32,12 @@ class RouterContext:
     stream: bool = False
     """Stream the answer: `generate` emits each backend chunk as it arrives."""
     local_classifier: LocalClassifierMode | None = None
-    """off, shadow or on (`LOCAL_CLASSIFIER`); None: the setting."""
+    """off, shadow, on or auto (`LOCAL_CLASSIFIER`); None: the setting."""
     local_classifier_threshold: float | None = None
     """Confidence the local classifier needs to decide; None: the setting, else the model's own."""
     prompts_dir: str | None = None
     """Folder of prompts for this run (`PROMPTS_DIR`); None: the setting, else the shipped prompts."""
-    # The three attributes below are set on an instance, never passed in: as `ClassVar`s they are
+    # The attributes below are set on an instance, never passed in: as `ClassVar`s they are
     # not dataclass fields, so the context's JSON schema (which Studio shows and fills) holds the
     # knobs only.
     services: ClassVar[Services | None] = None
@@ -52,6 +52,11 @@ class RouterContext:
     """
     resolved: ClassVar[bool] = False
     """Whether the knobs were filled from settings (`from_settings`); Studio's contexts are not."""
+    measured_session: ClassVar[str | None] = None
+    """The session id under which this run's classification counts in the local classifier's
+    agreement (`core.routing.agreement`; a person's later label of the session replaces the LLM's
+    answer there). The HTTP edge sets it for real traffic; None (Studio, eval replays, synthetic
+    traffic): not measured, so no replay or load test moves what auto mode promotes."""
 
     @classmethod
     def from_settings(cls, settings: Settings, services: Services | None = None, **request: Any) -> RouterContext:
@@ -67,9 +72,9 @@ class RouterContext:
         return context
 
     def attach(self, **objects: Any) -> None:
-        """Set this run's objects (`services`, `chunk_sink`, `resolved`) on the instance."""
+        """Set this run's objects (`services`, `chunk_sink`, `resolved`, `measured_session`) on the instance."""
         for name, value in objects.items():
-            if name not in ("services", "chunk_sink", "resolved"):
+            if name not in ("services", "chunk_sink", "resolved", "measured_session"):
                 raise AttributeError(f"RouterContext has no attached object {name!r}")
             object.__setattr__(self, name, value)  # shadows the ClassVar default, for this run only
 
@@ -82,7 +87,7 @@ class RouterContext:
             local_classifier=self.local_classifier, local_classifier_threshold=self.local_classifier_threshold,
             prompts_dir=self.prompts_dir,
         )
-        context.attach(chunk_sink=self.chunk_sink)
+        context.attach(chunk_sink=self.chunk_sink, measured_session=self.measured_session)
         return context
 
     @property

@@ -13,6 +13,7 @@ environment on first use.
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +23,7 @@ from core.caches import Caches, build_caches
 from core.context import RouterContext
 from core.redact import known_secrets
 from core.routes import ROUTES
+from core.routing.agreement import AgreementTracker, AutoPolicy, FileBackend, RedisBackend, StateBackend
 from core.routing.local_model import LocalModel, load_local_model
 from core.sessions.conversations import ConversationStore
 from core.sessions.store import SessionStore
@@ -59,19 +61,28 @@ class Services:
     """Digest of the prompts and the route table behind every decision, so evals see what changed."""
     conversations: ConversationStore | None = None
     """Stored Responses API answers (`previous_response_id`, GET/DELETE /v1/responses/{id})."""
+    agreement: AgreementTracker | None = None
+    """The local classifier's measured agreement with the LLM (shadow and auto); None when off."""
 
     @cached_property
     def local_model(self) -> LocalModel | None:
         """The local route classifier, read on first use; None when its file cannot be read."""
         return load_local_model(self.settings.local_classifier_model_path)
 
+    @cached_property
+    def local_executor(self) -> ThreadPoolExecutor:
+        """The one thread that runs local predictions alongside the LLM classifier call."""
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-classifier")
+
     async def start(self, sessions: SessionStore | None) -> None:
-        """Open `sessions` (the writer process) and the shared state (the server's lifespan calls this)."""
+        """Open `sessions` (the writer process), the shared state and the agreement state (the lifespan calls this)."""
         self.sessions = sessions
         if sessions is not None:
             await sessions.open()
         if self.shared is not None:
             await self.shared.start(sessions)
+        if self.agreement is not None:
+            await self.agreement.start()  # the local classifier's agreement: load, save, fleet sync
 
     def reload_prompts(self) -> None:
         """Read the prompts again after an edit in the operator's folder (PROMPTS_DIR), and rename them."""
@@ -79,9 +90,13 @@ class Services:
         self.prompt_version = prompts_version(self.settings)
 
     async def aclose(self) -> None:
-        """Flush the session records, then close the backend clients and the shared link."""
+        """Flush the session records, save the agreement, then close the backend clients and the shared link."""
         if self.sessions is not None:
             await self.sessions.aclose()  # in-flight records reach the disk before exit
+        if self.agreement is not None:
+            await self.agreement.aclose()  # saves the agreement state (through Redis: before the link closes)
+        if "local_executor" in self.__dict__:
+            self.local_executor.shutdown(wait=False, cancel_futures=True)
         await self.backends.aclose()  # their pools belong to the event loop that opened them
         if self.shared is not None:
             await self.shared.aclose()
@@ -113,6 +128,7 @@ def build_services(settings: Settings) -> Services:
         prompt_version=prompts_version(settings),
         conversations=ConversationStore(settings.responses_store_max_entries, settings.responses_store_max_age_s,
                                         link),
+        agreement=build_agreement(settings, shared),
     )
 
 
@@ -136,6 +152,39 @@ def session_store(settings: Settings) -> SessionStore | None:
         max_files=settings.session_log_max_files,
         secrets=known_secrets(),
     )
+
+
+def build_agreement(settings: Settings, shared: SharedState | None) -> AgreementTracker | None:
+    """The agreement tracker `settings` describe: in Redis with REDIS_URL, else in a file by the sessions.
+
+    Built in shadow mode too, so an operator sees what auto would promote before turning it on.
+    """
+    if settings.local_classifier not in ("shadow", "auto"):
+        return None
+    policy = AutoPolicy(
+        min_agreement=settings.local_classifier_auto_min_agreement,
+        min_samples=settings.local_classifier_auto_min_samples,
+        window=settings.local_classifier_auto_window,
+        max_age_s=settings.local_classifier_auto_max_age_days * 86400,
+        costly_weight=settings.local_classifier_auto_costly_weight,
+        audit_share=settings.local_classifier_auto_audit,
+    )
+    backend: StateBackend
+    if shared is not None:
+        backend = RedisBackend(shared.link, policy.window, policy.max_age_s)
+    else:
+        path = settings.local_classifier_auto_state_file or str(
+            Path(settings.session_log_dir) / "state" / "local_classifier_agreement.json")
+        backend = FileBackend(Path(path), policy.window)
+    tracker = AgreementTracker(policy, backend, labels_file=Path(settings.eval_labels_file),
+                               refresh_s=settings.local_classifier_auto_refresh_s)
+    if isinstance(backend, FileBackend):
+        # Read now (start-up), so the first request already sees the routes promoted before a restart.
+        saved = backend.read()
+        if saved:
+            tracker.load_state(saved)
+        tracker.loaded = True
+    return tracker
 
 
 _default: Services | None = None

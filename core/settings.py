@@ -64,12 +64,13 @@ class Settings(BaseSettings):
     )
 
     # --- local classifier (learned, in-process, in front of the LLM classifier) ------------
-    local_classifier: Literal["off", "shadow", "on"] = Field(
-        "shadow",
-        description="off: LLM classifier only; shadow: predict locally and record it, always ask the LLM; "
-        "on: confident local predictions decide, the LLM classifier gets the rest. The default is shadow "
-        "because the shipped model misses one of issue #17's targets out of source (strict accuracy; "
-        "see the README's fast-routing section and models/router_classifier/MODEL_CARD.md).",
+    local_classifier: Literal["off", "shadow", "on", "auto"] = Field(
+        "auto",
+        description="off: LLM classifier only; shadow: predict locally (alongside the LLM call) and record it, "
+        "always ask the LLM; on: confident local predictions decide, the LLM classifier gets the rest; auto: a "
+        "confident local prediction decides only a route promoted on this deployment's measured agreement with "
+        "the LLM (LOCAL_CLASSIFIER_AUTO_*). The default is auto: until a route is promoted it is shadow (see the "
+        "README's fast-routing section).",
     )
     local_classifier_threshold: float | None = Field(
         None, ge=0, le=1,
@@ -79,6 +80,34 @@ class Settings(BaseSettings):
     local_classifier_model_path: str = Field(
         "models/router_classifier/model.json",
         description="The local classifier's model file (`make train-router` writes it).",
+    )
+    local_classifier_auto_min_agreement: float = Field(
+        0.97, gt=0, le=1,
+        description="auto: a route is promoted when the Wilson 95 % lower bound of its recent backend-level "
+        "agreement with the LLM classifier (a person's label where there is one) is at least this.",
+    )
+    local_classifier_auto_min_samples: int = Field(
+        200, ge=1, description="auto: samples (confident local prediction + LLM answer) a route needs at least.",
+    )
+    local_classifier_auto_window: int = Field(
+        1000, ge=1, description="auto: latest samples kept per route; older agreement ages out.",
+    )
+    local_classifier_auto_max_age_days: float = Field(
+        14.0, gt=0, description="auto: samples older than this are dropped even when traffic is slow.",
+    )
+    local_classifier_auto_costly_weight: float = Field(
+        3.0, ge=1, description="auto: a miss that keeps a request away from xAI or search counts this many times.",
+    )
+    local_classifier_auto_audit: float = Field(
+        0.05, ge=0, le=1,
+        description="auto: share of promoted local decisions still classified by the LLM, in the background.",
+    )
+    local_classifier_auto_refresh_s: float = Field(
+        1.0, gt=0, description="auto: how often the agreement state is saved, read from Redis and relabelled.",
+    )
+    local_classifier_auto_state_file: str = Field(
+        "", description="auto: file of the agreement state without REDIS_URL; empty = "
+        "<SESSION_LOG_DIR>/state/local_classifier_agreement.json.",
     )
 
     # --- xAI (cloud) --------------------------------------------------------
@@ -242,7 +271,8 @@ class Settings(BaseSettings):
 
     # --- labels and the review desk ----------------------------------------------------------
     eval_labels_file: str = Field(
-        "logs/labels.json", description="Labels (expected route, rating) by session id: evals and the review desk."
+        "logs/labels.json", description="Labels (expected route, rating) by session id: evals and the review desk; "
+        "a person's label counts instead of the LLM's answer in the local classifier's agreement."
     )
     review_desk: bool = Field(True, description="Serve the review desk at /review (admin only).")
     review_desk_work_dir: str = Field(

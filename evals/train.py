@@ -38,6 +38,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ from core.routing.local_model import (
     MIN_KNOWN_SHARE,
     MODEL_FORMAT,
     SHAPE_NAMES,
+    LocalModel,
     document_features,
     encode_array,
     known_share,
@@ -107,6 +109,8 @@ class Example:
     `sessions` (a person's labels) or `teacher`."""
     acceptable: tuple[str, ...] = ()
     """Other routes that are also right for it (the corpus's `acceptable`)."""
+    at: float | None = None
+    """When the request was made (session examples): the deployment's latest week is held out by it."""
 
     @property
     def key(self) -> str:
@@ -203,12 +207,43 @@ def load_sessions(session_dir: Path | None, trace_dir: Path | None, labels_file:
         query, history = _view(messages, budget)
         if not query:
             continue
+        at = _record_time(record)
         if person is not None:
-            examples.append(Example(query, history, person, "person", teacher, origin="sessions"))
+            examples.append(Example(query, history, person, "person", teacher, origin="sessions", at=at))
         else:
             examples.append(Example(query, history, teacher, "teacher", teacher,  # type: ignore[arg-type]
-                                    origin="teacher"))
+                                    origin="teacher", at=at))
     return examples
+
+
+def _record_time(record: dict[str, Any]) -> float | None:
+    """A session record's time (its ISO `timestamp`), as epoch seconds."""
+    value = record.get("timestamp")
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
+
+
+WEEK_S = 7 * 86400
+"""The deployment's latest week, held out by time (`--from-sessions`)."""
+DEPLOYMENT_ORIGINS = ("sessions", "teacher")
+"""Origins of the deployment's own examples (a person's labels, the LLM classifier's teacher labels)."""
+
+
+def split_by_time(examples: list[Example], span_s: float = WEEK_S) -> tuple[list[Example], list[Example], float | None]:
+    """(older, latest `span_s`, cutoff): the deployment's examples split at its newest request less `span_s`.
+
+    Examples without a time count as older (they are never scored).
+    """
+    times = [e.at for e in examples if e.at is not None]
+    if not times:
+        return list(examples), [], None
+    cutoff = max(times) - span_s
+    latest = [e for e in examples if e.at is not None and e.at > cutoff]
+    return [e for e in examples if e.at is None or e.at <= cutoff], latest, cutoff
 
 
 def merge(sources: Iterable[list[Example]], allowed: set[str]) -> tuple[list[Example], dict[str, int]]:
@@ -402,17 +437,24 @@ def oracle_coverage(result: LosoResult, items: list[Item], backend_target: float
 
 def train(examples: list[Example], *, feature_set: FeatureSet, seed: int = 0, budget: int = 2000,
           costs: Costs | None = None, nested: bool = True, compare: Iterable[FeatureSet] = (), workers: int = 2,
-          progress: Any = None) -> TrainResult:
+          progress: Any = None, deployment: list[Example] | None = None) -> TrainResult:
     """Leave-one-source-out evaluation with nested thresholds, then the model fitted on everything.
 
     The shipped operating point (temperature, per-route thresholds) is chosen by
     `select_operating_point` on every item's out-of-source score; the figures quoted are
     the nested ones (each held-out source decided at a point chosen without it).
 
+    `deployment` (`--from-sessions`): the deployment's own requests, labelled by a person or by
+    the LLM classifier (teacher labels). They are never in the leave-one-source-out figures
+    (those stay about the public corpus); the final model is trained on them too, and a model
+    trained on everything but the deployment's latest week is scored on that week
+    (`card["deployment_week"]`).
+
     Raises:
         ValueError: fewer than two routes or two sources.
     """
     costs = costs or Costs()
+    deployment = deployment or []
     items = to_items(examples)
     labels = sorted({i.route for i in items})
     sources = sorted({i.source for i in items})
@@ -422,11 +464,20 @@ def train(examples: list[Example], *, feature_set: FeatureSet, seed: int = 0, bu
     result = loso(items, feature_set, costs=costs, seed=seed, features=features, nested=nested,
                   workers=workers, progress=progress)
     point = select_operating_point(result.scores, result.familiar, items, labels, costs)
-    y = np.array([labels.index(i.route) for i in items])
-    fitted = fit(features, np.arange(len(items)), y, labels, seed)
+    week: dict[str, Any] | None = None
+    if deployment:
+        known = set(labels)
+        deployment = [e for e in deployment if e.label in known]
+        older, latest, cutoff = split_by_time(deployment)
+        week = deployment_week(examples, older, latest, cutoff, feature_set, point, labels, seed)
+    everything = items + to_items(deployment)
+    features = Features(everything, feature_set) if deployment else features
+    y = np.array([labels.index(i.route) for i in everything])
+    fitted = fit(features, np.arange(len(everything)), y, labels, seed)
     exported = export(features, fitted, point, budget, {
-        "feature_set": feature_set.name, "C": feature_set.c, "seed": seed, "examples": len(items),
-        "sources": len(sources)})
+        "feature_set": feature_set.name, "C": feature_set.c, "seed": seed, "examples": len(everything),
+        "sources": len(sources), "deployment_examples": len(deployment),
+        "teacher_labels": sum(e.source == "teacher" for e in deployment)})
     # In-sample, labelled as such: the final model on its own training data, at the shipped point.
     in_scores, in_familiar = logits(features, fitted, np.arange(len(items)))
     in_pred, _, in_decided = decide(in_scores, in_familiar, labels, point)
@@ -458,12 +509,77 @@ def train(examples: list[Example], *, feature_set: FeatureSet, seed: int = 0, bu
         "loso_argmax": {"strict": float(strict.mean()), "backend": float(right.mean())},
         "comparisons": comparisons,
         # Kept for the eval report's cascade section (older readers): the LOSO pooled figures.
+        "deployment_week": week,
         "held_out": {"coverage": result.figures["pooled"]["coverage"],
                      "accuracy": result.figures["pooled"]["strict"],
                      "backend_accuracy": result.figures["pooled"]["backend"],
                      "decided": result.figures["pooled"]["decided"]},
     }
     return TrainResult(exported, card)
+
+
+def deployment_week(public: list[Example], older: list[Example], latest: list[Example], cutoff: float | None,
+                    feature_set: FeatureSet, point: dict[str, Any], labels: list[str], seed: int
+                    ) -> dict[str, Any] | None:
+    """A model trained on the public data and the deployment's older requests, scored on its latest week.
+
+    Decided at the shipped operating point; the reference is each request's label (a person's,
+    else the LLM classifier's: teacher labels, counted apart).
+    """
+    if not latest or cutoff is None:
+        return None
+    train_items, test_items = to_items(public + older), to_items(latest)
+    features = Features(train_items + test_items, feature_set)
+    y = np.array([labels.index(i.route) for i in train_items])
+    fitted = fit(features, np.arange(len(train_items)), y, labels, seed)
+    scores, familiar = logits(features, fitted, np.arange(len(train_items), len(train_items) + len(test_items)))
+    predicted, _, decided = decide(scores, familiar, labels, point)
+    return {
+        "cutoff": datetime.fromtimestamp(cutoff, UTC).isoformat(timespec="seconds"),
+        "items": len(latest),
+        "person_labels": sum(e.source == "person" for e in latest),
+        "teacher_labels": sum(e.source == "teacher" for e in latest),
+        "older_examples": len(older),
+        "new": _headline(score(test_items, labels, predicted, decided)),
+    }
+
+
+def score_shipped_on(model_path: Path, examples: list[Example]) -> dict[str, Any] | None:
+    """The shipped model's figures on `examples` at its own thresholds (None: no shipped model)."""
+    if not examples or not model_path.is_file():
+        return None
+    try:
+        model = LocalModel.load(model_path)
+    except (OSError, ValueError, KeyError) as error:
+        print(f"shipped model not scored on the latest week: {error}", file=sys.stderr)  # noqa: T201
+        return None
+    labels = list(model.labels)
+    predicted, decided = [], []
+    for example in examples:
+        prediction = model.predict_text(example.query, example.history)
+        predicted.append(labels.index(prediction.label))
+        decided.append(prediction.known_share >= model.min_known_share
+                       and prediction.probability >= model.thresholds.get(prediction.label, model.threshold))
+    items = to_items(examples)
+    return _headline(score(items, labels, np.array(predicted), np.array(decided, dtype=bool)))
+
+
+def compare_week(shipped: dict[str, Any] | None, new: dict[str, Any] | None) -> tuple[bool, list[str]]:
+    """(accept, lines): the shipped and the new model on the deployment's latest week, side by side."""
+    if not new:
+        return True, []
+    lines = [f"{'latest week (held out by time)':<30} {'shipped':>10} {'new':>10}"]
+    accept = True
+    for key, tolerance in GATE_TOLERANCE.items():
+        before, after = (shipped or {}).get(key), new.get(key)
+        worse = False
+        if before is not None and after is None:
+            worse = key not in LOWER_IS_BETTER
+        elif before is not None and after is not None:
+            worse = (after > before + tolerance) if key in LOWER_IS_BETTER else (after < before - tolerance)
+        accept &= not worse
+        lines.append(f"{key:<30} {_pct(before):>10} {_pct(after):>10}{'  WORSE' if worse else ''}")
+    return accept, lines
 
 
 def _comparison(result: LosoResult, items: list[Item], labels: list[str], costs: Costs,
@@ -620,7 +736,7 @@ Targets (pooled): {targets}
 
 {route_table(card['loso'])}
 
-## Operating point
+{_week_section(card.get('deployment_week'))}## Operating point
 
 Thresholds shipped: {thresholds} (temperature {card['temperature']:g}), chosen on every
 item's out-of-source score. Cost-aware: a wrong local decision costs {card['costs']['strict']:g} when it mixes
@@ -669,6 +785,31 @@ sessions ({sources['person']}, source `sessions`), the LLM classifier's logged d
     return path
 
 
+def _week_section(week: dict[str, Any] | None) -> str:
+    """The card's section on the deployment's latest week (`--from-sessions`), or nothing."""
+    if not week:
+        return ""
+    new, shipped = week["new"], week.get("shipped") or {}
+    rows = "\n".join(
+        f"| {name} | {_f(shipped.get(key)) if shipped else '-'} | {_f(new.get(key))} |"
+        for name, key in (("decided locally %", "coverage"), ("strict %", "strict"), ("backend-level %", "backend"),
+                          ("COMPLEX kept on primary %", "complex_kept_share"),
+                          ("ENRICH without search %", "enrich_without_search_share")))
+    return f"""## This deployment's latest week (held out by time)
+
+`--from-sessions`: the deployment's own requests are in the training data, apart from the figures
+above (those stay about the public corpus). A model trained on everything but the requests after
+{week['cutoff']} is scored on those {week['items']} requests, at the shipped thresholds. The
+reference is a person's label for {week['person_labels']} of them and the LLM classifier's answer
+(a teacher label, not ground truth) for {week['teacher_labels']}.
+
+| latest week | shipped model | new model |
+|---|---|---|
+{rows}
+
+"""
+
+
 def _prices(card: dict[str, Any]) -> str:
     prices = card.get("escalation_prices") or {}
     return ", ".join(f"{k} {v:g}" for k, v in prices.items()) or "none met the targets"
@@ -713,6 +854,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-sessions", action="store_true", help="train on the corpus and datasets only")
     parser.add_argument("--teacher-labels", action="store_true",
                         help="also train on the LLM classifier's logged decisions (off: they are not ground truth)")
+    parser.add_argument("--from-sessions", action="store_true",
+                        help="add this deployment's logged requests (a person's label, else the LLM classifier's, "
+                             "marked as teacher labels) to training, outside the leave-one-source-out figures; "
+                             "score the deployment's latest week held out by time; refuse a model worse on either")
     parser.add_argument("--features", choices=sorted(FEATURE_SETS), default=DEFAULT_FEATURE_SET)
     parser.add_argument("--compare", action="store_true",
                         help="also evaluate the other feature sets by LOSO for the card (slower)")
@@ -739,24 +884,40 @@ def main(argv: list[str] | None = None) -> int:
         dataset += load_dataset(path, budget, "regression" if path == DEFAULT_DATASET else path.stem)
     sessions = [] if args.no_sessions else load_sessions(args.sessions, args.traces, args.labels, budget)
     allowed = set(classifiable_labels())
-    teacher = [e for e in sessions if e.source == "teacher"] if args.teacher_labels else []
+    teacher = [e for e in sessions if e.source == "teacher"] if args.teacher_labels or args.from_sessions else []
     # Person labels first, so a dataset row for the same text never beats a person's label.
     examples, dropped = merge([[e for e in sessions if e.source == "person"], corpus, dataset, teacher], allowed)
+    deployment: list[Example] = []
+    if args.from_sessions:  # the deployment's own requests train the model but never enter the public figures
+        deployment = [e for e in examples if e.origin in DEPLOYMENT_ORIGINS]
+        examples = [e for e in examples if e.origin not in DEPLOYMENT_ORIGINS]
     progress = None if args.quiet else (lambda line: print(f"  {line}", file=sys.stderr, flush=True))  # noqa: T201
     compare = [FEATURE_SETS[name] for name in FEATURE_SETS] if args.compare else []
     try:
         result = train(examples, feature_set=FEATURE_SETS[args.features], seed=args.seed, budget=budget,
-                       nested=not args.no_nested, compare=compare, workers=args.workers, progress=progress)
+                       nested=not args.no_nested, compare=compare, workers=args.workers, progress=progress,
+                       deployment=deployment)
     except ValueError as error:
         print(f"cannot train: {error}", file=sys.stderr)  # noqa: T201
         return 2
     old_card_path = args.out / "card.json"
     old = json.loads(old_card_path.read_text(encoding="utf-8")) if old_card_path.is_file() else None
     accept, lines = compare_cards(old, result.card)
+    week = result.card.get("deployment_week")
+    if week:
+        _, latest, _ = split_by_time(deployment)
+        week["shipped"] = score_shipped_on(args.out / "model.json", latest)
+        week_ok, week_lines = compare_week(week["shipped"], week["new"])
+        lines += ["", *week_lines, f"({week['items']} requests after {week['cutoff']}: {week['person_labels']} "
+                  f"labelled by a person, {week['teacher_labels']} by the LLM classifier (teacher labels))"]
+        accept &= week_ok
+    elif args.from_sessions:
+        lines += ["", "latest week: no session of this deployment to hold out (nothing logged, or all synthetic)"]
     print("\n".join(lines))  # noqa: T201
     if not accept and not args.force:
-        print(f"refused: the new model's LOSO figures are worse than the shipped model's ({old_card_path}); "
-              "nothing written. --force replaces it anyway.", file=sys.stderr)  # noqa: T201
+        print(f"refused: the new model's figures (leave-one-source-out, or the deployment's latest week) are worse "
+              f"than the shipped model's ({old_card_path}); nothing written. --force replaces it anyway.",
+              file=sys.stderr)  # noqa: T201
         return 3
     sources = {
         "corpus": "(not used)" if args.no_corpus else str(args.corpus),
@@ -765,7 +926,9 @@ def main(argv: list[str] | None = None) -> int:
         "dataset": len(dataset),
         "person": sum(e.source == "person" for e in sessions),
         "teacher": sum(e.source == "teacher" for e in sessions),
-        "teacher_used": bool(args.teacher_labels),
+        "teacher_used": bool(args.teacher_labels or args.from_sessions),
+        "from_sessions": bool(args.from_sessions),
+        "deployment": len(deployment),
         "session_dir": "(not used)" if args.no_sessions else str(args.sessions),
         "dropped": ", ".join(f"{v} {k}" for k, v in sorted(dropped.items())),
         "seed": args.seed,
@@ -778,7 +941,11 @@ def main(argv: list[str] | None = None) -> int:
     print(  # noqa: T201
         f"{result.model['version']}: {len(examples)} examples from {result.card['sources_count']} sources; "
         f"LOSO (nested thresholds) {pooled['coverage']:.1%} decided locally, {_pct(pooled['strict'])} strict, "
-        f"{_pct(pooled['backend'])} backend-level; wrote {model_path} "
+        f"{_pct(pooled['backend'])} backend-level"
+        + (f"; deployment's latest week ({week['items']} requests, held out by time): "
+           f"{_pct(week['new']['coverage'])} decided locally, {_pct(week['new']['backend'])} backend-level"
+           if week else "")
+        + f"; wrote {model_path} "
         f"({model_path.stat().st_size / 1e6:.2f} MB) in {time.perf_counter() - started:.1f} s"
     )
     return 0

@@ -3,9 +3,12 @@ r"""Wire the routing graph: rules, classification, enrichment, generation, fallb
 Read top to bottom, this is the whole control flow of a request:
 
     START -> meta_check --(route decided by rule)--> enrich | generate | END (dry run)
-                        \\--(undecided)--> fast_classify --(confident)--> enrich | generate | END (dry run)
-                                                         \\--(unsure, shadow)--> classify
-                        \\--(undecided, LOCAL_CLASSIFIER=off)--> classify --> enrich | generate | END
+                        \\--(undecided, on | auto with a promoted route)--> fast_classify
+                              fast_classify --(confident; auto: and promoted)--> enrich | generate | END (dry run)
+                                            \\--(unsure, not promoted)--> classify
+                        \\--(undecided, off | shadow | auto with nothing promoted)--> classify
+                              (shadow, auto: the local prediction runs alongside the LLM call)
+    classify --> enrich | generate | END
     classify --(no usable answer: failed, timed out, garbage)--> default_route --> enrich | generate | END
     enrich -> generate --(failed before first byte, fallback left)--> fall_back -> generate
                        \\--> END
@@ -20,6 +23,7 @@ from langgraph.runtime import get_runtime
 
 from core.context import RouterContext
 from core.routes import ROUTES
+from core.services import run_scope
 from core.state import InputState, OutputState, RouterState
 from nodes.classify import classify
 from nodes.default_route import default_route
@@ -56,10 +60,24 @@ def _dry_run() -> bool:
     return context is not None and context.dry_run
 
 
-def _local_classifier_off() -> bool:
-    """Whether the run turned the local classifier off (a context that leaves it unset keeps it on)."""
+def _local_classifier_first() -> bool:
+    """Whether `fast_classify` runs before the LLM classifier.
+
+    Yes with `on`, and with `auto` once a route is promoted (the prediction must come first to
+    save the call). No with `off`, and with `shadow` or `auto` with nothing promoted: then
+    `classify` predicts alongside its own call, adding no latency. A context that leaves the mode
+    unset (Studio's `{}`) reads it from the settings.
+    """
     context = _context()
-    return context is not None and context.local_classifier == "off"
+    services = None
+    if context is not None:
+        services, context = run_scope(context)
+    mode = context.local_classifier if context is not None else None
+    if mode == "on":
+        return True
+    if mode == "auto" and services is not None and services.agreement is not None:
+        return services.agreement.any_promoted()
+    return False
 
 
 async def next_after_decision(state: RouterState) -> Literal["enrich", "generate", "__end__"]:
@@ -74,10 +92,10 @@ async def next_after_decision(state: RouterState) -> Literal["enrich", "generate
 async def route_after_meta_check(
     state: RouterState,
 ) -> Literal["fast_classify", "classify", "enrich", "generate", "__end__"]:
-    """Classify unless a rule already decided the route; the local classifier first unless it is off."""
+    """Classify unless a rule already decided the route; the local classifier first when it may decide."""
     if not state.get("route"):
-        # Off skips the node entirely: each node on the hot path costs about 0.2 ms.
-        return "classify" if _local_classifier_off() else "fast_classify"
+        # Skipping the node saves about 0.2 ms on the hot path when it could not decide anyway.
+        return "fast_classify" if _local_classifier_first() else "classify"
     return await next_after_decision(state)
 
 

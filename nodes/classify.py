@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
 from typing import Any
 
 from langgraph.runtime import Runtime
 
-from core.backends.client import BackendError, elapsed_ms
-from core.backends.steps import step_record
 from core.context import RouterContext
 from core.messages import routing_view
 from core.routes import carries_tools, classifiable_labels, decide
-from core.routing.parse import parse_route
-from core.services import run_scope
+from core.routing.ask import ask_classifier
+from core.routing.local_decision import NOT_LOADED, assess
+from core.services import Services, run_scope
 from core.state import RouterState
 
 
@@ -24,49 +23,77 @@ async def classify(state: RouterState, runtime: Runtime[RouterContext]) -> dict[
     characters of conversation (tool output and system prompts left out). The same text
     seen again (a regeneration, a retry, the next step of a tool loop) is answered from
     the decision cache without a second classifier call.
+
+    In shadow mode (and auto mode while no route is promoted) `fast_classify` is skipped and
+    the local prediction runs here, on a worker thread, from the moment the classifier request is
+    on the wire (`_Alongside`), so it adds
+    no latency to a request the LLM decides. A confident local prediction and the LLM's answer
+    are then one sample of their agreement (`core.routing.agreement`), for real traffic only
+    (`measured_session`); a cached answer is not a new sample (the same text again).
     """
     services, context = run_scope(runtime.context)
     settings, prompts = services.settings, context.prompts
     tools = carries_tools(state.get("params"))
+    labels = classifiable_labels()
+    local = state.get("local_classification")
+    mode = context.local_classifier
+    predict_here = local is None and mode in ("shadow", "auto")
+    prediction = _Alongside(services, state["messages"], labels, context.local_classifier_threshold)
     query, history = routing_view(state["messages"], settings.classify_context_budget)
     cache = services.caches.decisions
     cached = await cache.aget(query, history, prompts.digest)
     if cached is not None:
         label, raw = cached
         update = decide(label, "classifier (cached)", settings, tools=tools)
-        return {**update, "classification_raw": raw, "classification_ms": 0.0}
-    backend = services.backends["classifier"]
-    labels = classifiable_labels()
-    messages = [
-        {"role": "system", "content": prompts.render("routing/system")},
-        {
-            "role": "user",
-            "content": prompts.render(
-                "routing/request", history=history or "(none)", query=query, labels=", ".join(labels)
-            ),
-        },
-    ]
-    payload = {"model": backend.model, "messages": messages, "temperature": 0, "max_tokens": 256}
-    started = time.perf_counter()
-    try:
-        answer = await backend.post_json("/chat/completions", payload, settings.classifier_timeout_s)
-        raw = (answer.get("choices") or [{}])[0].get("message", {}).get("content") or ""
-    except BackendError as error:
-        step = step_record("classify", backend, "/chat/completions", messages, started, error=error)
-        return {
-            "classification_failure": f"classifier failed ({error.message})",
-            "classification_raw": None, "classification_ms": step["duration_ms"], "steps": [step],
-        }
-    except (AttributeError, IndexError, TypeError):
-        raw, answer = "", {}
-    duration = elapsed_ms(started)
-    step = step_record(
-        "classify", backend, "/chat/completions", messages, started,
-        content=raw, usage=answer.get("usage"), model=answer.get("model"),
-    )
-    parsed = parse_route(raw, labels)
-    result = {"classification_raw": raw, "classification_ms": duration, "steps": [step]}
-    if parsed is None:
-        return {**result, "classification_failure": f"classifier answer not a route ({raw[:80]!r})"}
-    cache.put(query, history, prompts.digest, parsed, raw)
-    return {**decide(parsed, "classifier", settings, tools=tools), **result}
+        return {**update, **(await prediction.update(mode) if predict_here else {}),
+                "classification_raw": raw, "classification_ms": 0.0}
+    answer = await ask_classifier(services.backends["classifier"], prompts, query, history, labels,
+                                  settings.classifier_timeout_s, on_sent=prediction.start if predict_here else None)
+    step = answer.step
+    local_update = await prediction.update(mode) if predict_here else {}
+    local = local_update.get("local_classification", local)
+    if answer.error is not None:
+        return {"classification_failure": answer.error, "classification_raw": None,
+                "classification_ms": step["duration_ms"], "steps": [step], **local_update}
+    result = {"classification_raw": answer.raw, "classification_ms": step["duration_ms"], "steps": [step],
+              **local_update}
+    if answer.route is None:
+        return {**result, "classification_failure": f"classifier answer not a route ({(answer.raw or '')[:80]!r})"}
+    cache.put(query, history, prompts.digest, answer.route, answer.raw or "")
+    tracker, session = services.agreement, context.measured_session
+    if tracker is not None and session is not None and local and local.get("confident"):
+        tracker.observe(local["label"], answer.route, session)
+    return {**decide(answer.route, "classifier", settings, tools=tools), **result}
+
+
+class _Alongside:
+    """The local prediction of one request, run on the services' worker thread once the LLM call is sent.
+
+    Started from the classifier request's `on_sent` (its body is on the wire, so the prediction
+    never delays it going out); started late, when the answer came from the cache or the call
+    failed before sending anything.
+    """
+
+    def __init__(self, services: Services, messages: list[dict[str, Any]], labels: list[str],
+                 threshold: float | None) -> None:
+        self.services, self.messages, self.labels, self.threshold = services, messages, labels, threshold
+        self.future: asyncio.Future[dict[str, Any]] | None = None
+
+    def start(self) -> None:
+        """Hand the prediction to the worker thread (once; nothing when no model is loaded)."""
+        model = self.services.local_model
+        if self.future is None and model is not None:
+            self.future = asyncio.get_running_loop().run_in_executor(
+                self.services.local_executor, assess, model, self.messages, self.labels, self.threshold)
+
+    async def update(self, mode: str | None) -> dict[str, Any]:
+        """The state update that records the prediction."""
+        self.start()
+        if self.future is None:
+            return {"local_classification": dict(NOT_LOADED)}
+        local = await self.future
+        if mode == "shadow" and local["note"] in (None, "unsure"):  # `confident` still tells them apart
+            local["note"] = "shadow mode"
+        elif local["note"] is None:
+            local["note"] = "auto: no route promoted"
+        return {"local_classification": local}

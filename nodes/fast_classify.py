@@ -1,4 +1,4 @@
-"""Decide the route with the local learned classifier when it is confident; otherwise leave it."""
+"""Decide the route with the local learned classifier when it may; otherwise leave it to the LLM."""
 
 from __future__ import annotations
 
@@ -7,60 +7,66 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from core.context import RouterContext
+from core.messages import routing_view
 from core.routes import carries_tools, classifiable_labels, decide
-from core.services import run_scope
+from core.routing.agreement import AgreementTracker
+from core.routing.ask import ask_classifier
+from core.routing.local_decision import NOT_LOADED, assess
+from core.services import Services, run_scope
 from core.state import RouterState
 
 
 async def fast_classify(state: RouterState, runtime: Runtime[RouterContext]) -> dict[str, Any]:
-    """Predict the route in-process; settle it when confident and `LOCAL_CLASSIFIER=on`.
+    """Predict the route in-process; settle it when the mode lets a confident prediction decide.
 
-    The prediction is always recorded (`local_classification`), so shadow mode can be
-    compared with the LLM classifier on real traffic, and `classify` can fall back to it
-    when the LLM classifier fails. The model never decides when it is unsure, in shadow
-    mode, or when the route table has classifiable routes it was not trained on (a route
-    added since the last `make train-router`): the LLM classifier knows the new label, the
-    model cannot.
+    `LOCAL_CLASSIFIER=on`: every confident prediction decides. `auto`: only a confident prediction
+    of a route promoted on this deployment's measured agreement (`core.routing.agreement`) decides,
+    and a share of those is still classified by the LLM in the background (the audit). The
+    prediction is always recorded (`local_classification`), so `classify` can measure it against
+    the LLM's answer and fall back to it when the LLM classifier fails. The model never decides
+    when it is unsure, or when the route table has classifiable routes it was not trained on (a
+    route added since the last `make train-router`): the LLM classifier knows the new label, the
+    model cannot. (Shadow mode, and auto with no route promoted, skip this node: `classify` then
+    predicts alongside its own call, adding no latency.)
     """
     services, context = run_scope(runtime.context)
-    if context.local_classifier == "off":  # a Studio run's context can turn it off after the edge
+    mode = context.local_classifier
+    if mode == "off":  # a Studio run's context can turn it off after the edge
         return {}
     model = services.local_model
     if model is None:
-        return {"local_classification": {
-            "label": None, "probability": None, "threshold": None, "model_version": None,
-            "decided": False, "ms": 0.0, "note": "model not loaded (see the router's log)",
-        }}
-    prediction = model.predict(state["messages"])
-    # One threshold per route (chosen out of source by `make train-router`); the setting overrides all.
-    threshold = context.local_classifier_threshold
-    if threshold is None:
-        threshold = model.thresholds.get(prediction.label, model.threshold)
-    labels = classifiable_labels()
-    untrained = [label for label in labels if label not in model.labels]
-    note = None
-    if untrained:
-        note = f"model not trained on {', '.join(untrained)}: retrain with make train-router"
-    elif prediction.label not in labels:
-        note = f"predicted {prediction.label}, no longer a classifiable route"
-    elif prediction.known_share < model.min_known_share:
-        note = f"unfamiliar text ({prediction.known_share:.0%} of its n-grams known)"
-    elif context.local_classifier == "shadow":
-        note = "shadow mode"
-    elif prediction.probability < threshold:
-        note = "unsure"
-    local = {
-        "label": prediction.label,
-        "probability": round(prediction.probability, 4),
-        "threshold": threshold,
-        "model_version": model.version,
-        "decided": note is None,
-        "ms": round(prediction.ms, 3),
-        "note": note,
-    }
-    if note is not None:
+        return {"local_classification": dict(NOT_LOADED)}
+    local = assess(model, state["messages"], classifiable_labels(), context.local_classifier_threshold)
+    if mode == "shadow" and local["note"] in (None, "unsure"):  # `confident` still tells them apart
+        local["note"] = "shadow mode"
+    tracker = services.agreement
+    if local["note"] is None and mode == "auto":
+        if tracker is None or not tracker.promoted(local["label"]):
+            figures = tracker.figures(local["label"]) if tracker is not None else {}
+            local["note"] = (f"auto: {local['label']} not promoted ({figures.get('samples', 0)} samples, "
+                             f"lower bound {figures.get('wilson_lower', 0.0):.3f})")
+    if local["note"] is not None:
         return {"local_classification": local}
-    reason = f"local classifier (p={prediction.probability:.3f} >= {threshold:.3f}, {model.version})"
-    update = decide(prediction.label, reason, services.settings, tools=carries_tools(state.get("params")))
+    local["decided"] = True
+    promoted = ", auto: promoted" if mode == "auto" else ""
+    reason = (f"local classifier (p={local['probability']:.3f} >= {local['threshold']:.3f}, "
+              f"{local['model_version']}{promoted})")
+    if mode == "auto" and tracker is not None and context.measured_session is not None:  # real traffic only
+        tracker.count_saved(local["label"])
+        if tracker.should_audit():
+            local["audited"] = True
+            tracker.audit(_audit(services, context, tracker, state["messages"], local["label"]))
+    update = decide(local["label"], reason, services.settings, tools=carries_tools(state.get("params")))
     return {**update, "local_classification": local, "classification_raw": None,
-            "classification_ms": round(prediction.ms, 3)}
+            "classification_ms": local["ms"]}
+
+
+async def _audit(services: Services, context: RouterContext, tracker: AgreementTracker,
+                 messages: list[dict[str, Any]], predicted: str) -> None:
+    """Classify a locally decided request with the LLM too, off the request path, and count it."""
+    settings = services.settings
+    query, history = routing_view(messages, settings.classify_context_budget)
+    answer = await ask_classifier(services.backends["classifier"], context.prompts, query, history,
+                                  classifiable_labels(), settings.classifier_timeout_s)
+    if answer.route is not None:
+        tracker.observe(predicted, answer.route, context.measured_session or "", audit=True)

@@ -239,3 +239,77 @@ def test_sessions_give_teacher_and_person_labels_and_never_the_models_own(tmp_pa
                                                                                             "SIMPLE"})
     assert {(e.query, e.label) for e in merged} == {("what is new in rust 2.0", "ENRICH"), ("write a haiku", "SIMPLE")}
     assert dropped == {"duplicate text": 1}
+
+
+# --- training from the deployment's own sessions (--from-sessions) ----------------------------------
+
+
+def _small_corpus(tmp_path: Path) -> tuple[Path, list[dict]]:
+    """100 corpus rows to train on, and other rows of the same sources to play the deployment's traffic."""
+    corpus, rows, traffic, per_source = tmp_path / "corpus.jsonl", [], [], {}
+    for line in (ROOT / "evals" / "corpus" / "routing_corpus.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if row["source"] not in ("clinc150", "gsm8k", "theoremqa", "snips"):
+            continue
+        seen = per_source.get(row["source"], 0)
+        per_source[row["source"]] = seen + 1
+        if seen < 25:
+            rows.append(line)
+        elif seen < 40 and len(row["messages"]) == 1:
+            traffic.append(row)
+    corpus.write_text("\n".join(rows) + "\n")
+    return corpus, traffic
+
+
+def _timed_record(folder: Path, session_id: str, query: str, label: str, when: float, feedback=None) -> None:
+    from datetime import UTC, datetime
+
+    stamp = datetime.fromtimestamp(when, UTC)
+    (folder / f"{stamp:%Y%m%dT%H%M%S.%fZ}_{session_id}.json").write_text(json.dumps({
+        "session_id": session_id, "endpoint": "chat.completions", "user_query": query, "timestamp": stamp.isoformat(),
+        "route_label": label, "route_reason": "classifier", "feedback": feedback or [],
+    }))
+
+
+def test_from_sessions_trains_on_the_deployment_and_scores_its_latest_week(tmp_path):
+    corpus, traffic = _small_corpus(tmp_path)
+    sessions = tmp_path / "sessions"
+    sessions.mkdir()
+    now, times = time.time(), []
+    for k, row in enumerate(traffic):  # two weeks of traffic, one request every few hours
+        when = now - (len(traffic) - k) * 14 * 86400 / len(traffic)
+        times.append(when)
+        feedback = [{"score": 1, "received_at": "x", "expected_route": row["route"]}] if k % 5 == 0 else None
+        _timed_record(sessions, f"chatcmpl-{k:032d}", row["messages"][0]["content"], row["route"], when, feedback)
+    args = ["--corpus", str(corpus), "--dataset", str(FIXTURE), "--sessions", str(sessions), "--traces",
+            str(tmp_path / "no-traces"), "--labels", str(tmp_path / "no-labels.json"), "--features", "ngrams+shape",
+            "--no-plot", "--quiet", "--workers", "1", "--no-nested"]
+    out = tmp_path / "model"
+    assert train.main([*args, "--from-sessions", "--out", str(out)]) == 0
+    card = json.loads((out / "card.json").read_text())
+    week = card["deployment_week"]
+    recent = sum(1 for when in times if when > max(times) - 7 * 86400)
+    assert week["items"] == recent and week["person_labels"] + week["teacher_labels"] == recent
+    assert week["person_labels"] > 0 and week["teacher_labels"] > 0
+    assert week["new"]["items"] == recent and week["shipped"] is None  # nothing shipped in that folder yet
+    # The deployment's requests train the model but stay out of the public leave-one-source-out figures.
+    assert not {"teacher", "sessions"} & set(card["source_counts"])
+    model = json.loads((out / "model.json").read_text())
+    assert model["metadata"]["deployment_examples"] == len(traffic)
+    assert model["metadata"]["teacher_labels"] > 0
+    assert "latest week (held out by time)" in (out / "MODEL_CARD.md").read_text()
+    # The shipped model now has seen that week (it is in its training data), the next one has not: it is
+    # worse on the week, and refused (exit 3, nothing written) unless forced.
+    before = (out / "model.json").read_bytes()
+    assert train.main([*args, "--from-sessions", "--out", str(out)]) == 3
+    assert (out / "model.json").read_bytes() == before
+    assert train.main([*args, "--from-sessions", "--out", str(out), "--force"]) == 0
+
+
+def test_the_week_gate_refuses_a_model_worse_on_the_deployment():
+    shipped = {"coverage": 0.6, "strict": 0.9, "backend": 0.97, "complex_kept_share": 0.0,
+               "enrich_without_search_share": 0.0}
+    assert train.compare_week(shipped, dict(shipped))[0]
+    assert not train.compare_week(shipped, {**shipped, "backend": 0.95})[0]
+    assert not train.compare_week(shipped, {**shipped, "complex_kept_share": 0.02})[0]
+    assert train.compare_week(None, {**shipped, "backend": 0.5})[0]  # nothing shipped to compare with

@@ -117,6 +117,10 @@ class SimConfig:
         token_delay_ms: Delay between streamed chunks.
         ttft_ms: Delay before the first chunk, or before a non-streaming answer.
         classifier_answer: Fixed classifier label; ``None`` uses the keyword heuristic.
+        classifier_script: A scripted teacher: the label to answer per query (the text of the
+            last user message the router's classification prompt embeds, stripped); a query
+            not listed gets ``classifier_answer`` or the heuristic. Tests of the local
+            classifier's auto mode play a classifier with a known answer per prompt with it.
         classifier_delay_ms: Delay before a classifier answer (replaces ``ttft_ms``).
         reasoning: Emit ``reasoning_content`` before the content.
         model_name_override: Report this ``model`` instead of the requested one.
@@ -128,6 +132,7 @@ class SimConfig:
     token_delay_ms: float = 0.0
     ttft_ms: float = 0.0
     classifier_answer: str | None = None
+    classifier_script: dict[str, str] | None = None
     classifier_delay_ms: float = 0.0
     reasoning: bool = False
     model_name_override: str | None = None
@@ -443,6 +448,15 @@ def classify(text: str) -> str:
     return "MODERATE"
 
 
+def scripted_answer(script: dict[str, str] | None, text: str) -> str | None:
+    """The scripted teacher's label for a (rendered) classification prompt, if it lists the query."""
+    if not script:
+        return None
+    tags = _QUERY_TAG_RE.findall(text)
+    query = (tags[-1][1] if tags else text).strip()
+    return script.get(query)
+
+
 def _embedding(text: str) -> list[float]:
     """Eight deterministic unit-length floats derived from a hash of ``text``."""
     digest = hashlib.blake2b(text.encode(), digest_size=16).digest()
@@ -748,7 +762,11 @@ class _Handlers:
         tool: tuple[str, str, str] | None = None
         if classifier:
             fixed = cfg.classifier_answer  # "" is a legitimate (garbage) answer to simulate
-            content = (fixed if fixed is not None else classify(_last_user_text(messages)),)
+            text = _last_user_text(messages)
+            scripted = scripted_answer(cfg.classifier_script, text)
+            if scripted is not None:
+                fixed = scripted
+            content = (fixed if fixed is not None else classify(text),)
         else:
             reasoning = _REASONING if cfg.reasoning else ()
             offered = self._tool_to_call(body, last)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,30 @@ from core.settings import Settings
 
 JSON = dict[str, Any]
 _JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+class _OnSent:
+    """A request's `on_sent` callback, called once (a retried request is sent again)."""
+
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self.callback: Callable[[], None] | None = callback
+
+    def fire(self) -> None:
+        callback, self.callback = self.callback, None
+        if callback is not None:
+            # After the current step: aiohttp's writer still has the end of the request to flush.
+            asyncio.get_running_loop().call_soon(callback)
+
+
+async def _body_sent(_session: Any, context: Any, _params: Any) -> None:
+    """Fire a request's `on_sent` (aiohttp's signal that its body reached the transport), if it has one."""
+    hook = context.trace_request_ctx
+    if isinstance(hook, _OnSent):
+        hook.fire()
+
+
+_SENT_TRACE = aiohttp.TraceConfig()
+_SENT_TRACE.on_request_chunk_sent.append(_body_sent)
 _SSE_HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
 
 
@@ -103,6 +127,7 @@ class Backend:
                 connector=aiohttp.TCPConnector(limit=self.concurrency.limit + 8, ttl_dns_cache=300),
                 timeout=aiohttp.ClientTimeout(total=None, connect=self.connect_timeout_s),
                 skip_auto_headers=("User-Agent",),
+                trace_configs=[_SENT_TRACE],
             )
             self._sessions[loop_id] = session
         return session
@@ -185,8 +210,12 @@ class Backend:
 
     # --- calls -------------------------------------------------------------------------
 
-    async def post_json(self, path: str, payload: JSON, timeout_s: float | None = None) -> JSON:
+    async def post_json(self, path: str, payload: JSON, timeout_s: float | None = None,
+                        on_sent: Callable[[], None] | None = None) -> JSON:
         """POST `payload` as JSON and return the decoded answer, retrying what may be retried.
+
+        `on_sent` is called once, as soon as the request body is on the wire (the local
+        classifier starts its prediction then, so it never delays the request going out).
 
         Raises:
             BackendError: the call failed for good (after retries) or the breaker is open.
@@ -198,19 +227,21 @@ class Backend:
             try:
                 async for attempt in self._retrying(deadline):
                     with attempt:
-                        result = await self._post_once(path, content, deadline)
+                        result = await self._post_once(path, content, deadline, on_sent)
             except BackendError as error:
                 self._record(error)
                 raise
             self._record(None)
             return result
 
-    async def _post_once(self, path: str, content: bytes, deadline: float) -> JSON:
+    async def _post_once(self, path: str, content: bytes, deadline: float,
+                         on_sent: Callable[[], None] | None = None) -> JSON:
         remaining = max(0.01, deadline - time.monotonic())
         try:
             async with self.session.post(
                 self.url(path), data=content, headers=_JSON_HEADERS,
                 timeout=aiohttp.ClientTimeout(total=remaining, connect=min(remaining, self.connect_timeout_s)),
+                trace_request_ctx=_OnSent(on_sent) if on_sent is not None else None,
             ) as response:
                 body = await response.read()
                 status, retry_after = response.status, response.headers.get("Retry-After")

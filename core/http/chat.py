@@ -260,6 +260,8 @@ async def run_chat(
             raise OpenAIError(400, str(error), param="route") from None
     context = RouterContext.from_settings(settings, services, forced_route=forced_route, dry_run=dry_run,
                                           stream=session.stream)
+    # Real traffic counts in the local classifier's agreement (a later label of the session too); synthetic does not.
+    context.attach(measured_session=None if session.synthetic else session.id)
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     dialect = dialect or ChatDialect(session.id, settings.virtual_model, include_usage)
     responses = services.caches.responses

@@ -16,6 +16,9 @@ the last human turn and the bounded history of `core.messages.routing_view`.
 from __future__ import annotations
 
 import base64
+import ctypes
+import ctypes.util
+import gc
 import json
 import logging
 import math
@@ -340,5 +343,24 @@ def load_local_model(path: str) -> LocalModel | None:
     except (OSError, ValueError, KeyError, TypeError, ImportError) as error:
         log.error("local classifier not loaded (%s): every request goes to the LLM classifier", error)
         return None
+    release_freed_memory()
     log.info("local classifier %s loaded from %s", model.version, path)
     return model
+
+
+def release_freed_memory() -> None:
+    """Hand the memory freed after loading back to the system (glibc's `malloc_trim`; elsewhere a no-op).
+
+    Parsing the 4 MB model file builds a few hundred thousand short-lived Python objects; once
+    they are freed, glibc keeps the pages, and the router's RSS stays about 16 MB above what the
+    model needs (measured on the shipped model: +68 MB after loading, +52 MB after the trim).
+    """
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    try:
+        trim = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
+        return
+    trim(0)
