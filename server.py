@@ -100,7 +100,8 @@ def _mount_desk(app: FastAPI, services: Services) -> Desk | None:
 
     desk = build_desk(DeskDeps(settings, keys=Keys(settings),
                                add_feedback=add_feedback if store is not None else None,
-                               on_prompts_changed=services.reload_prompts))
+                               on_prompts_changed=services.reload_prompts,
+                               local_classifier=lambda: _local_classifier(services)))
     # Mounted here, not at import: the desk is built from the settings the lifespan reads. A second
     # lifespan of the same app (tests) replaces the first one's routes.
     app.router.routes[:] = [r for r in app.router.routes if not getattr(r, "path", "").startswith("/review")]

@@ -121,6 +121,13 @@ def test_a_good_teacher_earns_the_local_model_a_growing_share_at_the_bar(auto_ro
     metrics = httpx.get(f"{auto_router.url}/metrics", timeout=10).text
     assert 'ai_router_local_classifier_promoted{route="SIMPLE"} 1' in metrics
     assert "ai_router_local_classifier_llm_calls_saved_total" in metrics
+    # The review desk's overview shows the same per-route figures (no admin key: loopback, as /stats).
+    page = httpx.get(f"{auto_router.url}/review", timeout=10)
+    assert page.status_code == 200
+    table = page.text.split('id="local-agreement"', 1)[1].split("</table>", 1)[0]
+    for route in ("SIMPLE", "MODERATE", "COMPLEX", "ENRICH"):
+        row = table.split(f'<th scope="row">{route}</th>', 1)[1].split("</tr>", 1)[0]
+        assert "since " in row and str(routes[route]["llm_calls_saved"]) in row, (route, row)
 
 
 def test_a_contrarian_teacher_never_promotes(auto_router, sim_reset, prompts):

@@ -79,6 +79,21 @@ def test_responses_create_runs_the_chat_path(router, sim_reset):
     assert response.id == "resp_" + raw.headers["x-session-id"].split("-", 1)[1]
 
 
+def test_feedback_takes_the_responses_and_messages_ids(router, sim_reset):
+    # A client of either API holds only its `resp_…` / `msg_…` id: feedback on it reaches the session.
+    response = router.client().responses.create(model="ai-router", input="hello there")
+    message = _anthropic(router).messages.create(model="claude-sonnet-4-5", max_tokens=50,
+                                                 messages=[{"role": "user", "content": "hi there"}])
+    for answer_id in (response.id, message.id):
+        session_id = "chatcmpl-" + answer_id.split("_", 1)[1]
+        wait_for_record(router, session_id)
+        posted = httpx.post(f"{router.v1}/feedback", json={"response_id": answer_id, "score": 1,
+                                                            "expected_route": "SIMPLE"})
+        assert posted.status_code == 200 and posted.json()["response_id"] == session_id, posted.text
+    unknown = httpx.post(f"{router.v1}/feedback", json={"response_id": "msg_" + "0" * 32, "score": 1})
+    assert unknown.status_code == 404 and unknown.json()["error"]["param"] == "response_id"
+
+
 def test_responses_stream_event_sequence(router, sim_reset):
     with router.client().responses.stream(model="ai-router-cloud", input="Explain the proof of Fermat") as stream:
         events = list(stream)

@@ -73,9 +73,20 @@ class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     response_id: str = Field(
-        ..., pattern=r"^chatcmpl-[0-9a-f]{8,32}$",
-        description="The answer's `id`, or a prefix of it that only one session of this router starts with.",
+        ..., pattern=r"^(chatcmpl-|resp_|msg_)[0-9a-f]{8,32}$",
+        description="The answer's `id` (`chatcmpl-…`, or the Responses `resp_…` / Messages `msg_…` id of the same "
+        "session), or a prefix of it that only one session of this router starts with.",
     )
+
+    @field_validator("response_id")
+    @classmethod
+    def _session_id(cls, value: str) -> str:
+        """The session id: a Responses or Messages id carries the same hex as its session's `chatcmpl-` id."""
+        for prefix in ("resp_", "msg_"):
+            if value.startswith(prefix):
+                return "chatcmpl-" + value.removeprefix(prefix)
+        return value
+
     score: float = Field(..., ge=-1, le=10, description="-1/1 for thumbs, or a 0-10 rating.")
     comment: str | None = Field(None, max_length=4000)
     expected_route: str | None = Field(None, description="The route the person thinks was right.")

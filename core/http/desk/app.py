@@ -78,6 +78,8 @@ class DeskDeps:
     """Attach feedback to a session record through the session writer (None: feedback is read-only)."""
     on_prompts_changed: Callable[[], None] | None = None
     """Called after an overlay edit or revert, so the router reads its prompts again."""
+    local_classifier: Callable[[], dict[str, Any]] | None = None
+    """The local classifier's mode and measured agreement per route (what `/stats` shows), for the overview."""
     cwd: Path | None = None
     """Working folder of the jobs' child processes (default: this process's)."""
     python: str = sys.executable
@@ -623,8 +625,9 @@ class Desk:
             desk.kick_sync()
             window = window if window in WINDOWS else "24h"
             figures = await asyncio.to_thread(desk.overview, window)
+            local = desk.deps.local_classifier() if desk.deps.local_classifier is not None else None
             return desk._page(request, "overview.html", title="Overview", figures=figures, window=window,
-                              indexed=await asyncio.to_thread(desk.reader.count))
+                              indexed=await asyncio.to_thread(desk.reader.count), local=local)
 
         @router.get("/sessions")
         async def sessions_page(request: Request) -> Response:
