@@ -60,25 +60,15 @@ class MessageParam(BaseModel):
         return value
 
 
-class MessagesRequest(BaseModel):
-    """`POST /v1/messages`: the fields the router reads, with their types checked."""
+class CountTokensRequest(BaseModel):
+    """`POST /v1/messages/count_tokens`: what a Messages request counts (no `max_tokens`)."""
 
     model_config = ConfigDict(extra="allow")
 
     model: str | None = None
     messages: list[MessageParam] = Field(..., min_length=1)
     system: str | list[dict[str, Any]] | None = None
-    max_tokens: int = Field(..., ge=1)
     tools: list[dict[str, Any]] | None = None
-    tool_choice: dict[str, Any] | None = None
-    stop_sequences: list[str] | None = None
-    temperature: float | None = Field(None, ge=0, le=1)
-    top_p: float | None = Field(None, ge=0, le=1)
-    top_k: int | None = Field(None, ge=0)
-    metadata: dict[str, Any] | None = None
-    thinking: dict[str, Any] | None = None
-    output_config: dict[str, Any] | None = None
-    stream: StrictBool = False
 
     @field_validator("system", mode="before")
     @classmethod
@@ -88,15 +78,19 @@ class MessagesRequest(BaseModel):
         return value
 
 
-class CountTokensRequest(BaseModel):
-    """`POST /v1/messages/count_tokens`: a Messages request without `max_tokens`."""
+class MessagesRequest(CountTokensRequest):
+    """`POST /v1/messages`: the fields the router reads, with their types checked."""
 
-    model_config = ConfigDict(extra="allow")
-
-    model: str | None = None
-    messages: list[MessageParam] = Field(..., min_length=1)
-    system: str | list[dict[str, Any]] | None = None
-    tools: list[dict[str, Any]] | None = None
+    max_tokens: int = Field(..., ge=1)
+    tool_choice: dict[str, Any] | None = None
+    stop_sequences: list[str] | None = None
+    temperature: float | None = Field(None, ge=0, le=1)
+    top_p: float | None = Field(None, ge=0, le=1)
+    top_k: int | None = Field(None, ge=0)
+    metadata: dict[str, Any] | None = None
+    thinking: dict[str, Any] | None = None
+    output_config: dict[str, Any] | None = None
+    stream: StrictBool = False
 
 
 @dataclass
