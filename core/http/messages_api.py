@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -169,19 +170,29 @@ def _tool_result_text(block: dict[str, Any], where: str) -> tuple[str, list[dict
     return text, images
 
 
+def _blocks(content: list[Any], where: str) -> Iterator[tuple[str, str | None, Any]]:
+    """Each content block with where it stands (`messages.0.content.1`) and its type (None: not a block)."""
+    for j, block in enumerate(content):
+        yield f"{where}.{j}", block.get("type") if isinstance(block, dict) else None, block
+
+
+def _text(block: dict[str, Any], at: str) -> str:
+    """A text block's text (400 when it is not a string)."""
+    if not isinstance(block.get("text"), str):
+        raise _bad("a text block needs a string 'text'", f"{at}.text")
+    text: str = block["text"]
+    return text
+
+
 def _user_messages(content: Any, where: str) -> list[dict[str, Any]]:
     """A user turn: its tool results first (as `tool` messages), then what the person wrote."""
     if isinstance(content, str):
         return [{"role": "user", "content": content}]
     tools: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
-    for j, block in enumerate(content):
-        at = f"{where}.{j}"
-        kind = block.get("type") if isinstance(block, dict) else None
+    for at, kind, block in _blocks(content, where):
         if kind == "text":
-            if not isinstance(block.get("text"), str):
-                raise _bad("a text block needs a string 'text'", f"{at}.text")
-            parts.append({"type": "text", "text": block["text"]})
+            parts.append({"type": "text", "text": _text(block, at)})
         elif kind == "image":
             parts.append(_image_part(block, at))
         elif kind == "tool_result":
@@ -203,13 +214,9 @@ def _assistant_message(content: Any, where: str) -> dict[str, Any]:
         return {"role": "assistant", "content": content}
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
-    for j, block in enumerate(content):
-        at = f"{where}.{j}"
-        kind = block.get("type") if isinstance(block, dict) else None
+    for at, kind, block in _blocks(content, where):
         if kind == "text":
-            if not isinstance(block.get("text"), str):
-                raise _bad("a text block needs a string 'text'", f"{at}.text")
-            texts.append(block["text"])
+            texts.append(_text(block, at))
         elif kind in ("tool_use", "server_tool_use"):
             if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
                 raise _bad("a tool_use block needs string 'id' and 'name'", at)
