@@ -568,18 +568,7 @@ def compare_week(shipped: dict[str, Any] | None, new: dict[str, Any] | None) -> 
     """(accept, lines): the shipped and the new model on the deployment's latest week, side by side."""
     if not new:
         return True, []
-    lines = [f"{'latest week (held out by time)':<30} {'shipped':>10} {'new':>10}"]
-    accept = True
-    for key, tolerance in GATE_TOLERANCE.items():
-        before, after = (shipped or {}).get(key), new.get(key)
-        worse = False
-        if before is not None and after is None:
-            worse = key not in LOWER_IS_BETTER
-        elif before is not None and after is not None:
-            worse = (after > before + tolerance) if key in LOWER_IS_BETTER else (after < before - tolerance)
-        accept &= not worse
-        lines.append(f"{key:<30} {_pct(before):>10} {_pct(after):>10}{'  WORSE' if worse else ''}")
-    return accept, lines
+    return _gate("latest week (held out by time)", shipped or {}, new)
 
 
 def _comparison(result: LosoResult, items: list[Item], labels: list[str], costs: Costs,
@@ -619,15 +608,21 @@ def compare_cards(old: dict[str, Any] | None, new: dict[str, Any]) -> tuple[bool
     """
     new_pooled = (new.get("loso") or {}).get("pooled") or {}
     old_pooled = ((old or {}).get("loso") or {}).get("pooled")
-    lines = [f"{'LOSO pooled':<30} {'shipped':>10} {'new':>10}"]
     if not old_pooled:
+        lines = [f"{'LOSO pooled':<30} {'shipped':>10} {'new':>10}"]
         for key in GATE_TOLERANCE:
             lines.append(f"{key:<30} {'-':>10} {_pct(new_pooled.get(key)):>10}")
         lines.append("the shipped model has no LOSO figures: accepted")
         return True, lines
+    return _gate("LOSO pooled", old_pooled, new_pooled)
+
+
+def _gate(title: str, before_figures: dict[str, Any], after_figures: dict[str, Any]) -> tuple[bool, list[str]]:
+    """(accept, lines): each gated figure before and after; refused when one got worse past its tolerance."""
+    lines = [f"{title:<30} {'shipped':>10} {'new':>10}"]
     accept = True
     for key, tolerance in GATE_TOLERANCE.items():
-        before, after = old_pooled.get(key), new_pooled.get(key)
+        before, after = before_figures.get(key), after_figures.get(key)
         worse = False
         if before is not None and after is None:
             worse = key not in LOWER_IS_BETTER
